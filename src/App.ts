@@ -1,0 +1,60 @@
+/**
+ * Vigil's composition: the database (migrated), the registry, and the HTTP and gRPC doors. The
+ * demo data is seeded on the first start of an embedded database, or whenever
+ * `SEED_DEMO_DATA=true` (it is idempotent).
+ */
+import { Config, Effect, Layer } from "effect"
+import * as RegistryGrpc from "./grpc/RegistryGrpc.ts"
+import * as HttpServer from "./http/HttpServer.ts"
+import { Database } from "./persistence/Database.ts"
+import * as DatabaseLayer from "./persistence/Database.ts"
+import * as DemoData from "./persistence/DemoData.ts"
+import { EventBus } from "./messaging/EventBus.ts"
+import * as Messaging from "./messaging/Messaging.ts"
+import * as OutboxRelay from "./messaging/OutboxRelay.ts"
+import * as Registry from "./Registry.ts"
+
+const SeedConfig = Config.literal("true", "false", "auto")("SEED_DEMO_DATA").pipe(Config.withDefault("auto" as const))
+
+const DemoDataSeeding = Layer.effectDiscard(Effect.gen(function*() {
+  const database = yield* Database
+  const setting = yield* SeedConfig
+  if (setting === "false" || (setting === "auto" && !database.created)) return
+  const added = yield* DemoData.seed()
+  yield* Effect.logInfo("demo data seeded").pipe(Effect.annotateLogs(added))
+}))
+
+const Announce = Layer.scopedDiscard(Effect.gen(function*() {
+  const database = yield* Database
+  const http = yield* HttpServer.HttpServer
+  const grpc = yield* RegistryGrpc.RegistryGrpcServer
+  const bus = yield* EventBus
+  yield* Effect.logInfo("vigil started").pipe(Effect.annotateLogs({
+    mode: database.mode,
+    database: database.location,
+    migrationsApplied: database.migrationsApplied,
+    http: `http://localhost:${http.port}`,
+    docs: `http://localhost:${http.port}/docs`,
+    redoc: `http://localhost:${http.port}/redoc`,
+    grpc: `localhost:${grpc.port}`,
+    messaging: bus.kind === "nats"
+      ? `NATS JetStream (subjects ${bus.subjectPrefix}.>)`
+      : "in-process (no NATS_URL: events reach subscribers in this process only)"
+  }))
+  // Runs first on shutdown, before the doors and the database close.
+  yield* Effect.addFinalizer(() => Effect.logInfo("vigil stopping: draining HTTP and gRPC, then closing the database"))
+}))
+
+/** The running service, given a database layer (real, embedded, or a test's). */
+export const make = <E, R>(database: Layer.Layer<Database | DatabaseLayer.DatabaseServices, E, R>) => {
+  const doors = Layer.mergeAll(HttpServer.layer, RegistryGrpc.layer).pipe(Layer.provide(Registry.layer))
+  return Announce.pipe(
+    Layer.provideMerge(doors),
+    Layer.provideMerge(OutboxRelay.layer),
+    Layer.provideMerge(Messaging.layer),
+    Layer.provideMerge(DemoDataSeeding),
+    Layer.provideMerge(database)
+  )
+}
+
+export const layer = make(DatabaseLayer.layer)

@@ -1,0 +1,77 @@
+/**
+ * Field rules shared by every model, each annotated with the machine-readable error type and the
+ * message that clients of the seed systems (FastAPI + pydantic v2) already know, so that a 422
+ * from Vigil reads like one from the systems it replaces.
+ */
+import { Schema } from "effect"
+
+/** Annotation key: the pydantic-style error `type` of a rule ("string_too_short", ...). */
+export const ErrorType: unique symbol = Symbol.for("vigil/domain/ErrorType")
+
+export const errorType = (ast: Schema.Schema.AnyNoContext["ast"]): string | undefined =>
+  ast.annotations[ErrorType] as string | undefined
+
+const rule = (type: string, message: string) => ({ [ErrorType]: type, message: () => message })
+
+type NumberSchema<S extends Schema.Schema.Any> = S & Schema.Schema<number, Schema.Schema.Encoded<S>, Schema.Schema.Context<S>>
+
+const StringInput = Schema.String.annotations(rule("string_type", "Input should be a valid string"))
+
+export const NonEmptyBoundedString = (max: number) =>
+  StringInput.pipe(
+    Schema.minLength<typeof StringInput>(1, rule("string_too_short", "String should have at least 1 character")),
+    Schema.maxLength(max, rule("string_too_long", `String should have at most ${max} characters`))
+  )
+
+const NumberInput = Schema.Number.annotations(rule("float_type", "Input should be a valid number"))
+const IntInput = Schema.Number.annotations(rule("int_type", "Input should be a valid integer"))
+
+export const Int = IntInput.pipe(
+  Schema.int<typeof IntInput>(rule("int_from_float", "Input should be a valid integer, got a number with a fractional part"))
+)
+
+export const FiniteNumber = NumberInput.pipe(
+  Schema.finite<typeof NumberInput>(rule("finite_number", "Input should be a finite number"))
+)
+
+export const atLeast = (min: number) => <S extends Schema.Schema.Any>(self: NumberSchema<S>) =>
+  Schema.greaterThanOrEqualTo<S>(min, rule("greater_than_equal", `Input should be greater than or equal to ${min}`))(self)
+
+export const atMost = (max: number) => <S extends Schema.Schema.Any>(self: NumberSchema<S>) =>
+  Schema.lessThanOrEqualTo<S>(max, rule("less_than_equal", `Input should be less than or equal to ${max}`))(self)
+
+const UuidInput = Schema.String.annotations(rule("uuid_type", "UUID input should be a string"))
+
+export const Uuid = UuidInput.pipe(
+  Schema.pattern<typeof UuidInput>(/^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/, {
+    ...rule("uuid_parsing", "Input should be a valid UUID"),
+    jsonSchema: { format: "uuid" }
+  }),
+  // One canonical spelling, so that the same id never becomes two cache keys or two lookups.
+  Schema.transform(Schema.String, {
+    strict: true,
+    decode: (s) => {
+      const hex = s.replace(/-/g, "").toLowerCase()
+      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+    },
+    encode: (s) => s
+  })
+)
+
+/** A literal set written as pydantic's regex pattern, e.g. `^(M|F|Other)$`. */
+export const OneOf = <const L extends ReadonlyArray<string>>(...values: L) => {
+  const pattern = `^(${values.join("|")})$`
+  return Schema.Literal(...values).annotations({
+    ...rule("string_pattern_mismatch", `String should match pattern '${pattern}'`),
+    jsonSchema: { type: "string", enum: values, pattern }
+  })
+}
+
+/** An integer written as text (query and path parameters). */
+export const IntFromString = StringInput.pipe(
+  Schema.pattern<typeof StringInput>(
+    /^[+-]?\d{1,15}$/,
+    rule("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
+  ),
+  Schema.compose(Schema.NumberFromString)
+)

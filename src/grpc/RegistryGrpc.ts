@@ -1,0 +1,146 @@
+/**
+ * The `registry.Registry` gRPC service of seed 000, plus server reflection and the standard
+ * `grpc.health.v1.Health` service, so `grpcurl` works with no proto file. Lookups share the
+ * REST routes' repositories and caches.
+ *
+ * Seed behaviour kept: a missing record answers OK with `status = STATUS_NOT_FOUND`; every
+ * response carries `version = "1.0.0"` and a UTC timestamp ending in `Z`. Seed behaviour fixed:
+ * a malformed id is `INVALID_ARGUMENT` naming the field (the original answered INTERNAL).
+ */
+import * as grpc from "@grpc/grpc-js"
+import * as protoLoader from "@grpc/proto-loader"
+import { ReflectionService } from "@grpc/reflection"
+import { Cause, Config, Context, Effect, Either, Exit, Layer, Option, ParseResult, Runtime, Schema } from "effect"
+import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check"
+import { fileURLToPath } from "node:url"
+import { listenPort } from "../ConfigValues.ts"
+import { DeviceId } from "../domain/Device.ts"
+import { PatientId } from "../domain/Patient.ts"
+import { DeviceRepo } from "../persistence/DeviceRepo.ts"
+import { PatientRepo } from "../persistence/PatientRepo.ts"
+import { ThresholdProfileRepo } from "../persistence/ThresholdProfileRepo.ts"
+import { fromParseIssue } from "../domain/ValidationDetail.ts"
+import * as Messages from "./RegistryMessages.ts"
+
+export const REGISTRY_PROTO = fileURLToPath(new URL("../../proto/registry.proto", import.meta.url))
+export const SERVICE_NAME = "registry.Registry"
+
+/** Both protos in one definition: reflection describes only what it is given. */
+export const loadPackageDefinition = () =>
+  protoLoader.loadSync([REGISTRY_PROTO, healthProtoPath], {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true
+  })
+
+export const GrpcConfig = Config.all({
+  port: listenPort("GRPC_PORT", 50051),
+  host: Config.string("GRPC_HOST").pipe(Config.withDefault("0.0.0.0"))
+})
+
+const invalidArgument = (issue: ParseResult.ParseIssue): grpc.ServiceError => {
+  const details = fromParseIssue("body", issue)
+    .map((problem) => `${problem.loc.slice(1).join(".")}: ${problem.msg}`)
+    .join("; ")
+  return Object.assign(new Error(details), { code: grpc.status.INVALID_ARGUMENT, details, metadata: new grpc.Metadata() })
+}
+
+const internalError = (): grpc.ServiceError =>
+  Object.assign(new Error("internal error"), {
+    code: grpc.status.INTERNAL,
+    details: "internal error",
+    metadata: new grpc.Metadata()
+  })
+
+const GetDeviceRequest = Schema.Struct({ version: Schema.String, device_id: DeviceId })
+const GetPatientRequest = Schema.Struct({ version: Schema.String, patient_id: PatientId })
+const GetThresholdProfileRequest = Schema.Struct({
+  version: Schema.String,
+  patient_id: PatientId,
+  // Echoed back, never looked up, as the seed does: clients send serials here as well as ids.
+  device_id: Schema.String.pipe(Schema.maxLength(255))
+})
+
+export interface GrpcServer {
+  readonly port: number
+}
+
+export class RegistryGrpcServer extends Context.Tag("vigil/RegistryGrpcServer")<RegistryGrpcServer, GrpcServer>() {}
+
+export const make = Effect.gen(function*() {
+  const config = yield* GrpcConfig
+  const patients = yield* PatientRepo
+  const devices = yield* DeviceRepo
+  const thresholds = yield* ThresholdProfileRepo
+  const runtime = yield* Effect.runtime<never>()
+  const runFork = Runtime.runFork(runtime)
+
+  /** Decodes the request, runs the lookup, and answers through the callback. */
+  const unary = <I, A, Res>(
+    schema: Schema.Schema<A, I>,
+    lookup: (request: A) => Effect.Effect<Res>
+  ): grpc.handleUnaryCall<unknown, Res> => {
+    const decode = ParseResult.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })
+    return (call, callback) => {
+      const decoded = decode(call.request)
+      if (Either.isLeft(decoded)) return callback(invalidArgument(decoded.left))
+      const fiber = runFork(lookup(decoded.right))
+      call.on("cancelled", () => fiber.unsafeInterruptAsFork(fiber.id()))
+      fiber.addObserver((exit) => {
+        if (Exit.isSuccess(exit)) return callback(null, exit.value)
+        if (Cause.isInterruptedOnly(exit.cause)) return
+        runFork(Effect.logError("gRPC call failed", exit.cause).pipe(Effect.annotateLogs("rpc", call.getPath())))
+        callback(internalError())
+      })
+    }
+  }
+
+  const implementation: grpc.UntypedServiceImplementation = {
+    GetDevice: unary(GetDeviceRequest, (request) =>
+      devices.findById(request.device_id).pipe(Effect.map(Option.match({
+        onNone: () => Messages.notFound(),
+        onSome: (device) => Messages.deviceFound(device)
+      })))),
+    GetPatient: unary(GetPatientRequest, (request) =>
+      patients.findById(request.patient_id).pipe(Effect.map(Option.match({
+        onNone: () => Messages.notFound(),
+        onSome: (patient) => Messages.patientFound(patient)
+      })))),
+    GetThresholdProfile: unary(GetThresholdProfileRequest, (request) =>
+      thresholds.findByPatient(request.patient_id).pipe(Effect.map(Option.match({
+        onNone: () => Messages.notFound(),
+        onSome: (profile) => Messages.thresholdProfileFound(profile, request.device_id)
+      }))))
+  }
+
+  const packageDefinition = loadPackageDefinition()
+  const loaded = grpc.loadPackageDefinition(packageDefinition) as unknown as {
+    registry: { Registry: grpc.ServiceClientConstructor }
+  }
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 1024 * 1024 })
+  server.addService(loaded.registry.Registry.service, implementation)
+  new ReflectionService(packageDefinition).addToServer(server)
+  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" })
+  health.addToServer(server)
+
+  const port = yield* Effect.async<number, Error>((resume) => {
+    server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (error, port) =>
+      resume(error ? Effect.fail(error) : Effect.succeed(port)))
+  }).pipe(Effect.orDie)
+
+  yield* Effect.addFinalizer(() =>
+    Effect.async<void>((resume) => {
+      health.setStatus("", "NOT_SERVING")
+      health.setStatus(SERVICE_NAME, "NOT_SERVING")
+      server.tryShutdown(() => resume(Effect.void))
+    }).pipe(
+      Effect.timeout("10 seconds"),
+      Effect.catchAll(() => Effect.sync(() => server.forceShutdown()))
+    )
+  )
+  return { port } satisfies GrpcServer
+})
+
+export const layer = Layer.scoped(RegistryGrpcServer, make)

@@ -1,0 +1,234 @@
+/**
+ * Vigil's REST contract. Handlers, the OpenAPI document and the docs pages all derive from it.
+ * Paths, fields and status codes are seed 000's (see DESIGN.md section 8); where the original
+ * answered 500 (duplicate serial, unknown patient), this contract answers 409 and 404.
+ */
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { DeviceCreate, DeviceId, DeviceLink, DeviceUpdate } from "../domain/Device.ts"
+import { PatientCreate, PatientId, Sex } from "../domain/Patient.ts"
+import { ThresholdProfileCreate, ThresholdProfileId } from "../domain/ThresholdProfile.ts"
+import { atLeast, atMost, ErrorType, IntFromString } from "../domain/Validation.ts"
+import { ConflictResponse, NotFoundResponse } from "./Errors.ts"
+import { ValidationErrorBody } from "../domain/ValidationDetail.ts"
+
+const Timestamp = Schema.Date.annotations({ description: "ISO 8601, UTC, ending in Z" })
+
+export const PatientResponse = Schema.Struct({
+  id: PatientId,
+  full_name: Schema.String,
+  age: Schema.Number,
+  sex: Sex,
+  created_at: Timestamp
+}).annotations({ identifier: "PatientResponse" })
+
+export const DeviceResponse = Schema.Struct({
+  id: DeviceId,
+  serial: Schema.String,
+  firmware: Schema.String,
+  patient_id: Schema.NullOr(PatientId),
+  created_at: Timestamp
+}).annotations({ identifier: "DeviceResponse" })
+
+export const ThresholdProfileResponse = Schema.Struct({
+  id: ThresholdProfileId,
+  patient_id: PatientId,
+  hr_min: Schema.Number,
+  hr_max: Schema.Number,
+  spo2_min: Schema.Number,
+  temp_min: Schema.Number,
+  temp_max: Schema.Number
+}).annotations({ identifier: "ThresholdProfileResponse" })
+
+export const MAX_LIMIT = 1000
+
+export const Pagination = Schema.Struct({
+  skip: Schema.optionalWith(IntFromString.pipe(atLeast(0)), { default: () => 0 }),
+  limit: Schema.optionalWith(IntFromString.pipe(atLeast(0), atMost(MAX_LIMIT)), { default: () => 100 })
+})
+
+export const HealthResponse = Schema.Struct({
+  status: Schema.Literal("healthy", "degraded"),
+  timestamp: Timestamp,
+  service: Schema.String,
+  version: Schema.String,
+  database: Schema.Struct({
+    status: Schema.Literal("connected", "unavailable"),
+    mode: Schema.Literal("embedded", "connected")
+  }),
+  messaging: Schema.Struct({
+    status: Schema.Literal("connected", "reconnecting", "disconnected", "in-process")
+  })
+}).annotations({ identifier: "HealthResponse" })
+
+export const ReadinessResponse = Schema.Struct({
+  ready: Schema.Boolean,
+  database: Schema.Literal("connected", "unavailable")
+}).annotations({ identifier: "ReadinessResponse" })
+
+export class HealthGroup extends HttpApiGroup.make("health")
+  .add(HttpApiEndpoint.get("health", "/health").addSuccess(HealthResponse))
+  .add(
+    HttpApiEndpoint.get("ready", "/ready")
+      .addSuccess(ReadinessResponse)
+      .addError(ReadinessResponse, { status: 503 })
+  )
+  .annotate(OpenApi.Description, "Liveness and readiness")
+{}
+
+export class PatientsGroup extends HttpApiGroup.make("patients")
+  .add(HttpApiEndpoint.post("create", "/patients").setPayload(PatientCreate).addSuccess(PatientResponse, { status: 201 }))
+  .add(HttpApiEndpoint.get("list", "/patients").setUrlParams(Pagination).addSuccess(Schema.Array(PatientResponse)))
+  .add(
+    HttpApiEndpoint.get("get", "/patients/:patient_id")
+      .setPath(Schema.Struct({ patient_id: PatientId }))
+      .addSuccess(PatientResponse)
+      .addError(NotFoundResponse)
+  )
+  .annotate(OpenApi.Description, "Patients of the registry")
+{}
+
+export class DevicesGroup extends HttpApiGroup.make("devices")
+  .add(
+    HttpApiEndpoint.post("create", "/devices")
+      .setPayload(DeviceCreate)
+      .addSuccess(DeviceResponse, { status: 201 })
+      .addError(NotFoundResponse)
+      .addError(ConflictResponse)
+  )
+  .add(HttpApiEndpoint.get("list", "/devices").setUrlParams(Pagination).addSuccess(Schema.Array(DeviceResponse)))
+  .add(
+    HttpApiEndpoint.post("link", "/devices/link")
+      .setPayload(DeviceLink)
+      .addSuccess(DeviceResponse)
+      .addError(NotFoundResponse)
+  )
+  .add(
+    HttpApiEndpoint.get("get", "/devices/:device_id")
+      .setPath(Schema.Struct({ device_id: DeviceId }))
+      .addSuccess(DeviceResponse)
+      .addError(NotFoundResponse)
+  )
+  .add(
+    HttpApiEndpoint.patch("update", "/devices/:device_id")
+      .setPath(Schema.Struct({ device_id: DeviceId }))
+      .setPayload(DeviceUpdate)
+      .addSuccess(DeviceResponse)
+      .addError(NotFoundResponse)
+  )
+  .annotate(OpenApi.Description, "Monitoring devices and their links to patients")
+{}
+
+export class ThresholdsGroup extends HttpApiGroup.make("thresholds")
+  .add(
+    HttpApiEndpoint.post("create", "/thresholds")
+      .setPayload(ThresholdProfileCreate)
+      .addSuccess(ThresholdProfileResponse, { status: 201 })
+      .addError(NotFoundResponse)
+      .addError(ConflictResponse)
+  )
+  .add(
+    HttpApiEndpoint.get("list", "/thresholds").setUrlParams(Pagination).addSuccess(Schema.Array(ThresholdProfileResponse))
+  )
+  .add(
+    HttpApiEndpoint.get("get", "/thresholds/:patient_id")
+      .setPath(Schema.Struct({ patient_id: PatientId }))
+      .addSuccess(ThresholdProfileResponse)
+      .addError(NotFoundResponse)
+  )
+  .annotate(OpenApi.Description, "Per-patient alarm thresholds")
+{}
+
+const AuditEntry = Schema.Struct({
+  seq: Schema.Number,
+  id: Schema.UUID,
+  occurred_at: Schema.String,
+  actor: Schema.String,
+  action: Schema.String,
+  entity_type: Schema.String,
+  entity_id: Schema.String,
+  before: Schema.Unknown,
+  after: Schema.Unknown,
+  prev_hash: Schema.String,
+  hash: Schema.String
+}).annotations({ identifier: "AuditEntry" })
+
+const IsoTimestamp = Schema.String.pipe(
+  Schema.filter((s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d\d-\d\d/.test(s), {
+    [ErrorType]: "datetime_parsing",
+    message: () => "Input should be a valid ISO 8601 datetime"
+  }),
+  Schema.compose(Schema.Date)
+)
+
+export const AuditQuery = Schema.Struct({
+  entity_type: Schema.optional(Schema.String),
+  entity_id: Schema.optional(Schema.String),
+  action: Schema.optional(Schema.String),
+  from: Schema.optional(IsoTimestamp),
+  to: Schema.optional(IsoTimestamp),
+  cursor: Schema.optional(IntFromString.pipe(atLeast(0))),
+  limit: Schema.optionalWith(IntFromString.pipe(atLeast(1), atMost(MAX_LIMIT)), { default: () => 100 })
+})
+
+export class AuditGroup extends HttpApiGroup.make("audit")
+  .add(
+    HttpApiEndpoint.get("list", "/api/v1/audit")
+      .setUrlParams(AuditQuery)
+      .addSuccess(Schema.Struct({ items: Schema.Array(AuditEntry), next_cursor: Schema.NullOr(Schema.String) }))
+  )
+  .add(
+    HttpApiEndpoint.get("verify", "/api/v1/audit/verify").addSuccess(Schema.Struct({
+      valid: Schema.Boolean,
+      checked: Schema.Number,
+      first_broken: Schema.NullOr(Schema.Struct({ seq: Schema.Number, id: Schema.String, reason: Schema.String })),
+      head_hash: Schema.NullOr(Schema.String)
+    }))
+  )
+  .annotate(OpenApi.Description, "The append-only, hash-chained audit trail of every registry change")
+{}
+
+/**
+ * `HttpApi.make` declares a 400 `HttpApiDecodeError` for every route; Vigil answers invalid input
+ * with FastAPI's 422 instead, so the document says that.
+ */
+const documentValidationErrors = (spec: Record<string, any>): Record<string, any> => {
+  for (const pathItem of Object.values(spec.paths ?? {}) as Array<Record<string, any>>) {
+    for (const operation of Object.values(pathItem)) {
+      const responses = operation?.responses
+      if (!responses) continue
+      delete responses["400"]
+      if (operation.parameters?.length || operation.requestBody) {
+        responses["422"] = {
+          description: "Validation Error",
+          content: { "application/json": { schema: { $ref: "#/components/schemas/HTTPValidationError" } } }
+        }
+      }
+    }
+  }
+  const schemas = (spec.components ??= {}).schemas ??= {}
+  delete schemas.HttpApiDecodeError
+  delete schemas.Issue
+  delete schemas.PropertyKey
+  schemas.HTTPValidationError = OpenApi.fromApi(ValidationDocApi).components.schemas.HTTPValidationError
+  return spec
+}
+
+/** Used only to render the 422 body's JSON schema. */
+class ValidationDocApi extends HttpApi.make("validation").add(
+  HttpApiGroup.make("validation").add(HttpApiEndpoint.get("validation", "/").addSuccess(ValidationErrorBody))
+) {}
+
+export class VigilApi extends HttpApi.make("vigil")
+  .add(HealthGroup)
+  .add(PatientsGroup)
+  .add(DevicesGroup)
+  .add(ThresholdsGroup)
+  .add(AuditGroup)
+  .annotateContext(OpenApi.annotations({
+    title: "Vigil",
+    version: "0.1.0",
+    description: "Patient monitoring and care coordination: the registry of patients, devices and thresholds.",
+    transform: documentValidationErrors
+  }))
+{}

@@ -1,0 +1,76 @@
+/**
+ * The API's documentation, served from the process with no network access: the OpenAPI document
+ * derived from `VigilApi`, Swagger UI at `/docs` and ReDoc at `/redoc`, their scripts read from
+ * the `swagger-ui-dist` and `redoc` packages.
+ */
+import { OpenApi } from "@effect/platform"
+import { readFileSync } from "node:fs"
+import type { ServerResponse } from "node:http"
+import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
+import { VigilApi } from "./Api.ts"
+import type { RawRoute } from "./ApiServer.ts"
+
+const require = createRequire(import.meta.url)
+const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`))
+
+const sendText = (response: ServerResponse, contentType: string, body: string | Buffer, cacheSeconds = 0) => {
+  response.writeHead(200, {
+    "content-type": contentType,
+    "content-length": Buffer.byteLength(body),
+    "cache-control": cacheSeconds > 0 ? `public, max-age=${cacheSeconds}` : "no-cache"
+  })
+  response.end(body)
+}
+
+/** Reads a file once, on first request, so start-up does not pay for pages nobody opens. */
+const lazyFile = (path: () => string) => {
+  let content: Buffer | undefined
+  return () => (content ??= readFileSync(path()))
+}
+
+const swaggerHtml = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8" />
+  <title>Vigil API — Swagger UI</title>
+  <link rel="stylesheet" href="/docs/swagger-ui.css" />
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script>window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true })</script>
+</body>
+</html>`
+
+const redocHtml = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8" />
+  <title>Vigil API — ReDoc</title>
+  <meta name="viewport" content="width=device-width, initial-scale=1" />
+  <style>body { margin: 0; padding: 0; }</style>
+</head>
+<body>
+  <redoc spec-url="/openapi.json"></redoc>
+  <script src="/redoc/redoc.standalone.js"></script>
+</body>
+</html>`
+
+export const openApiDocument = (): OpenApi.OpenAPISpec => OpenApi.fromApi(VigilApi)
+
+export const routes = (): ReadonlyArray<RawRoute> => {
+  const spec = JSON.stringify(openApiDocument())
+  const swaggerBundle = lazyFile(() => join(packageDir("swagger-ui-dist"), "swagger-ui-bundle.js"))
+  const swaggerCss = lazyFile(() => join(packageDir("swagger-ui-dist"), "swagger-ui.css"))
+  const redocBundle = lazyFile(() => join(packageDir("redoc"), "bundles", "redoc.standalone.js"))
+  const day = 86_400
+  return [
+    { method: "GET", path: "/openapi.json", handle: (_, res) => sendText(res, "application/json", spec) },
+    { method: "GET", path: "/docs", handle: (_, res) => sendText(res, "text/html; charset=utf-8", swaggerHtml) },
+    { method: "GET", path: "/docs/swagger-ui-bundle.js", handle: (_, res) => sendText(res, "text/javascript", swaggerBundle(), day) },
+    { method: "GET", path: "/docs/swagger-ui.css", handle: (_, res) => sendText(res, "text/css", swaggerCss(), day) },
+    { method: "GET", path: "/redoc", handle: (_, res) => sendText(res, "text/html; charset=utf-8", redocHtml) },
+    { method: "GET", path: "/redoc/redoc.standalone.js", handle: (_, res) => sendText(res, "text/javascript", redocBundle(), day) }
+  ]
+}

@@ -1,0 +1,42 @@
+/** The REST front door: `VigilApi` served on `PORT`, with the docs pages and the event stream beside it. */
+import { Config, Context, Effect, Layer } from "effect"
+import { listenPort } from "../ConfigValues.ts"
+import { VigilApi } from "./Api.ts"
+import * as ApiServer from "./ApiServer.ts"
+import * as AuditHttp from "./AuditHttp.ts"
+import * as DevicesHttp from "./DevicesHttp.ts"
+import * as Docs from "./Docs.ts"
+import * as EventStream from "./EventStream.ts"
+import * as HealthHttp from "./HealthHttp.ts"
+import * as PatientsHttp from "./PatientsHttp.ts"
+import * as ThresholdsHttp from "./ThresholdsHttp.ts"
+
+export const HttpConfig = Config.all({
+  port: listenPort("PORT", 8000),
+  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
+  bodyLimit: Config.integer("HTTP_BODY_LIMIT").pipe(Config.withDefault(1024 * 1024))
+})
+
+export class HttpServer extends Context.Tag("vigil/HttpServer")<HttpServer, { readonly port: number }>() {}
+
+export const layer = Layer.scoped(
+  HttpServer,
+  Effect.gen(function*() {
+    const config = yield* HttpConfig
+    const handlers = {
+      health: yield* HealthHttp.make,
+      patients: yield* PatientsHttp.make,
+      devices: yield* DevicesHttp.make,
+      thresholds: yield* ThresholdsHttp.make,
+      audit: yield* AuditHttp.make
+    }
+    const eventStream = yield* EventStream.make
+    const { port } = yield* ApiServer.serve<typeof VigilApi, never>(VigilApi, handlers, {
+      port: config.port,
+      host: config.host,
+      bodyLimit: config.bodyLimit,
+      rawRoutes: [...Docs.routes(), eventStream]
+    })
+    return { port }
+  })
+)

@@ -1,0 +1,25 @@
+/** Handlers of the `thresholds` group. */
+import { Effect, Option } from "effect"
+import { ThresholdProfileRepo } from "../persistence/ThresholdProfileRepo.ts"
+import type { ThresholdsGroup } from "./Api.ts"
+import type { GroupHandlers } from "./ApiServer.ts"
+import { Conflict, NotFound } from "./Errors.ts"
+
+export const make = Effect.gen(function*() {
+  const thresholds = yield* ThresholdProfileRepo
+  return {
+    create: ({ payload }) =>
+      thresholds.insert(payload).pipe(Effect.catchTags({
+        PatientNotFound: () => Effect.fail(new NotFound({ detail: "Patient not found" })),
+        ThresholdProfileExists: () => Effect.fail(new Conflict({ detail: "Threshold profile already exists for this patient" }))
+      })),
+    list: ({ urlParams }) => thresholds.list(urlParams),
+    get: ({ path }) =>
+      thresholds.findByPatient(path.patient_id).pipe(
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.fail(new NotFound({ detail: "Threshold profile not found" })),
+          onSome: Effect.succeed
+        }))
+      )
+  } satisfies GroupHandlers<typeof ThresholdsGroup, never>
+})

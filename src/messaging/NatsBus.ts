@@ -1,0 +1,103 @@
+/**
+ * The event bus on NATS. Connects to `NATS_URL` (reconnecting on its own, forever), creates or
+ * updates Vigil's JetStream streams, publishes with `Nats-Msg-Id` and waits for the stream's
+ * acknowledgement, and drains the connection when the scope closes.
+ */
+import { jetstream, jetstreamManager, type JetStreamManager, RetentionPolicy, type StreamConfig } from "@nats-io/jetstream"
+import type { NatsConnection } from "@nats-io/nats-core"
+import { connect } from "@nats-io/transport-node"
+import { Config, Data, Effect, Layer, Redacted, Stream } from "effect"
+import { EventBus, type MessagingStatus } from "./EventBus.ts"
+import { MessagingConfig, type StreamSpec, streams } from "./Subjects.ts"
+
+export class NatsError extends Data.TaggedError("NatsError")<{ readonly message: string; readonly cause?: unknown }> {}
+
+const DAY_NANOS = 86_400 * 1_000_000_000
+
+const ensureStream = (jsm: JetStreamManager, spec: StreamSpec) =>
+  Effect.tryPromise({
+    try: async () => {
+      const config: Partial<StreamConfig> & { name: string } = {
+        name: spec.name,
+        subjects: [...spec.subjects],
+        retention: spec.retention === "workqueue" ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+        max_age: spec.maxAgeDays * DAY_NANOS,
+        duplicate_window: 2 * 60 * 1_000_000_000
+      }
+      try {
+        await jsm.streams.info(spec.name)
+      } catch {
+        await jsm.streams.add(config)
+        return "created" as const
+      }
+      await jsm.streams.update(spec.name, config)
+      return "updated" as const
+    },
+    catch: (cause) => new NatsError({ message: `cannot create or update stream ${spec.name}: ${String(cause)}`, cause })
+  })
+
+export const make = (url: Redacted.Redacted) =>
+  Effect.gen(function*() {
+    const config = yield* MessagingConfig
+    const nc: NatsConnection = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          connect({
+            servers: Redacted.value(url).split(","),
+            name: "vigil",
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: 1000,
+            timeout: 5000
+          }),
+        catch: (cause) => new NatsError({ message: `cannot connect to NATS: ${String(cause)}`, cause })
+      }),
+      (connection) => Effect.promise(() => connection.drain().catch(() => connection.close())).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+    )
+    let status: MessagingStatus = "connected"
+    yield* Effect.forkScoped(Effect.promise(async () => {
+      for await (const event of nc.status()) {
+        if (event.type === "disconnect") status = "disconnected"
+        else if (event.type === "reconnecting") status = "reconnecting"
+        else if (event.type === "reconnect") status = "connected"
+      }
+    }))
+    const jsm = yield* Effect.tryPromise({
+      try: () => jetstreamManager(nc),
+      catch: (cause) => new NatsError({ message: `JetStream is not available: ${String(cause)}`, cause })
+    })
+    for (const spec of streams(config)) {
+      const outcome = yield* ensureStream(jsm, spec)
+      yield* Effect.logDebug(`stream ${spec.name} ${outcome}`)
+    }
+    const js = jetstream(nc)
+
+    return EventBus.of({
+      kind: "nats",
+      subjectPrefix: config.subjectPrefix,
+      status: () => (nc.isClosed() ? "disconnected" : status),
+      publishAll: (messages) =>
+        Effect.promise(async () => {
+          // Sent in order on one connection, so the stream stores them in order; acknowledged together.
+          const acks = await Promise.allSettled(
+            messages.map((message) => js.publish(message.subject, message.data, { msgID: message.id, timeout: 5000 }))
+          )
+          const firstFailure = acks.findIndex((ack) => ack.status === "rejected")
+          return firstFailure === -1 ? acks.length : firstFailure
+        }),
+      subscribe: (pattern) =>
+        Stream.unwrapScoped(Effect.gen(function*() {
+          const subscription = yield* Effect.acquireRelease(
+            Effect.sync(() => nc.subscribe(pattern)),
+            (sub) => Effect.sync(() => sub.unsubscribe())
+          )
+          return Stream.fromAsyncIterable(subscription, (cause) => new NatsError({ message: String(cause), cause })).pipe(
+            Stream.map((message) => ({ subject: message.subject, data: message.data })),
+            Stream.catchAll(() => Stream.empty)
+          )
+        }))
+    })
+  })
+
+export const layer = (url: Redacted.Redacted) => Layer.scoped(EventBus, make(url))
+
+export const NatsUrl = Config.option(Config.redacted("NATS_URL"))

@@ -1,0 +1,112 @@
+/**
+ * Publishes the outbox to the event bus, in `seq` order, and stamps what the bus acknowledged.
+ *
+ * - One relay is active at a time across all Vigil processes: the one holding a session advisory
+ *   lock on a connection it keeps. If that process dies, PostgreSQL frees the lock and another
+ *   process's relay takes over. A row is never published twice (and were it republished after a
+ *   crash between ack and stamp, JetStream drops it by its `Nats-Msg-Id`).
+ * - It wakes on the outbox's NOTIFY (sent when a writing transaction commits) and, failing that,
+ *   every `OUTBOX_POLL_INTERVAL`.
+ * - While the bus is down it retries with exponential back-off; writers never wait for it.
+ * - Published rows older than `OUTBOX_RETENTION` are deleted.
+ */
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Config, Data, Duration, Effect, Layer, Queue, Schedule, Stream } from "effect"
+import { EventBus } from "./EventBus.ts"
+
+export const RelayConfig = Config.all({
+  batchSize: Config.integer("OUTBOX_BATCH_SIZE").pipe(Config.withDefault(500)),
+  pollInterval: Config.duration("OUTBOX_POLL_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
+  retention: Config.duration("OUTBOX_RETENTION").pipe(Config.withDefault(Duration.days(7))),
+  maxBackoff: Config.duration("OUTBOX_MAX_BACKOFF").pipe(Config.withDefault(Duration.seconds(30)))
+})
+
+const LEADER_LOCK = 7_346_210_003
+const PRUNE_EVERY = Duration.minutes(10)
+
+class BusUnavailable extends Data.TaggedError("BusUnavailable")<{ readonly pending: number }> {}
+
+interface OutboxRow {
+  readonly seq: string
+  readonly event_id: string
+  readonly subject: string
+  readonly event: unknown
+}
+
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const pg = yield* PgClient.PgClient
+  const bus = yield* EventBus
+  const config = yield* RelayConfig
+  const encoder = new TextEncoder()
+  const wake = yield* Queue.sliding<void>(1)
+
+  yield* pg.listen("vigil_outbox").pipe(
+    Stream.runForEach(() => Queue.offer(wake, undefined)),
+    Effect.retry(Schedule.spaced("1 second")),
+    Effect.forkScoped
+  )
+
+  /** One batch: how many rows were published; fails when the bus acknowledged only some. */
+  const publishBatch = Effect.gen(function*() {
+    const rows = yield* sql<OutboxRow>`
+      SELECT seq, event_id, subject, event FROM outbox
+      WHERE published_at IS NULL ORDER BY seq LIMIT ${config.batchSize}`
+    if (rows.length === 0) return 0
+    const acked = yield* bus.publishAll(rows.map((row) => ({
+      subject: `${bus.subjectPrefix}.${row.subject}`,
+      id: row.event_id,
+      data: encoder.encode(JSON.stringify(row.event))
+    })))
+    if (acked > 0) {
+      yield* sql`UPDATE outbox SET published_at = now() WHERE seq IN ${sql.in(rows.slice(0, acked).map((row) => row.seq))}`
+    }
+    if (acked < rows.length) return yield* Effect.fail(new BusUnavailable({ pending: rows.length - acked }))
+    return acked
+  })
+
+  const backoff = Schedule.exponential("100 millis").pipe(
+    Schedule.modifyDelay((delay) => Duration.min(delay, config.maxBackoff)),
+    Schedule.tapOutput(() => Effect.logWarning("event bus unavailable; outbox rows wait for it"))
+  )
+
+  const prune = sql`DELETE FROM outbox WHERE published_at < now() - ${`${Duration.toMillis(config.retention)} milliseconds`}::interval`
+
+  /** Publishes until the outbox is empty, then waits for a wake-up or the poll interval. */
+  const leadership = (isAlive: Effect.Effect<unknown, unknown>) =>
+    Effect.gen(function*() {
+      let lastPrune = 0
+      while (true) {
+        const published = yield* publishBatch.pipe(Effect.retry({ schedule: backoff, while: (e) => e._tag === "BusUnavailable" }))
+        if (published === config.batchSize) continue
+        if (Date.now() - lastPrune > Duration.toMillis(PRUNE_EVERY)) {
+          yield* prune
+          lastPrune = Date.now()
+        }
+        yield* Queue.take(wake).pipe(Effect.timeout(config.pollInterval), Effect.ignore)
+        yield* isAlive
+      }
+    })
+
+  /** Runs as the relay if this process gets the lock; otherwise returns at once. */
+  const tryLead = Effect.scoped(Effect.gen(function*() {
+    const connection = yield* sql.reserve
+    const [row] = yield* connection.execute("SELECT pg_try_advisory_lock($1) AS locked", [LEADER_LOCK], undefined)
+    if (row?.locked !== true) return
+    yield* Effect.addFinalizer(() =>
+      connection.execute("SELECT pg_advisory_unlock($1)", [LEADER_LOCK], undefined).pipe(Effect.ignore)
+    )
+    yield* Effect.logDebug("outbox relay active in this process")
+    yield* leadership(connection.execute("SELECT 1", [], undefined))
+  }))
+
+  yield* tryLead.pipe(
+    Effect.catchAllCause((cause) => Effect.logWarning("outbox relay stopped; retrying", cause)),
+    Effect.zipRight(Effect.sleep("2 seconds")),
+    Effect.forever,
+    Effect.forkScoped
+  )
+})
+
+export const layer = Layer.scopedDiscard(make)

@@ -1,0 +1,49 @@
+/**
+ * NATS subjects and JetStream streams. Subjects are written relative ("events.patient.created")
+ * and given the configured prefix (`NATS_SUBJECT_PREFIX`, default `vigil`) when published; stream
+ * names take `NATS_STREAM_PREFIX` (default `VIGIL`). Tests use their own prefixes, so runs on one
+ * NATS server never share a stream.
+ */
+import { Config } from "effect"
+
+export const MessagingConfig = Config.all({
+  subjectPrefix: Config.string("NATS_SUBJECT_PREFIX").pipe(
+    Config.withDefault("vigil"),
+    Config.validate({ message: "NATS_SUBJECT_PREFIX must be NATS tokens (letters, digits, _ and -) joined by dots", validation: (s) => /^[\w-]+(\.[\w-]+)*$/.test(s) })
+  ),
+  streamPrefix: Config.string("NATS_STREAM_PREFIX").pipe(
+    Config.withDefault("VIGIL"),
+    Config.validate({ message: "NATS_STREAM_PREFIX must be letters, digits and _", validation: (s) => /^\w+$/.test(s) })
+  )
+})
+export type MessagingConfig = Config.Config.Success<typeof MessagingConfig>
+
+/** `events.<aggregate>.<event>`: the domain event of a change. */
+export const eventSubject = (aggregate: string, event: string) => `events.${aggregate}.${event}`
+/** `audit.<entityType>.<action>`: the audit record of a change. */
+export const auditSubject = (entityType: string, action: string) => `audit.${entityType}.${action}`
+
+export interface StreamSpec {
+  readonly name: string
+  readonly subjects: ReadonlyArray<string>
+  readonly retention: "limits" | "workqueue"
+  readonly maxAgeDays: number
+}
+
+export const streams = (config: MessagingConfig): ReadonlyArray<StreamSpec> => [
+  { name: `${config.streamPrefix}_INGEST`, subjects: [`${config.subjectPrefix}.ingest.>`], retention: "workqueue", maxAgeDays: 7 },
+  { name: `${config.streamPrefix}_EVENTS`, subjects: [`${config.subjectPrefix}.events.>`], retention: "limits", maxAgeDays: 30 },
+  { name: `${config.streamPrefix}_AUDIT`, subjects: [`${config.subjectPrefix}.audit.>`], retention: "limits", maxAgeDays: 3650 }
+]
+
+/** NATS subject matching: `*` is one token, `>` one or more trailing tokens. */
+export const matches = (pattern: string, subject: string): boolean => {
+  const p = pattern.split(".")
+  const s = subject.split(".")
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return s.length > i
+    if (i >= s.length) return false
+    if (p[i] !== "*" && p[i] !== s[i]) return false
+  }
+  return p.length === s.length
+}

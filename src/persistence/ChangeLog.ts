@@ -1,0 +1,95 @@
+/**
+ * Records a change to the registry where it happens: one hash-chained audit row and its outbox
+ * rows (the domain events and the audit event), written by the caller's transaction, so the
+ * change, its audit and its events commit or vanish together. The relay publishes them later.
+ */
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Context, Effect } from "effect"
+import * as CloudEvent from "../messaging/CloudEvent.ts"
+import { auditSubject, eventSubject } from "../messaging/Subjects.ts"
+
+/** Who is making the change. Until authentication lands, API callers are "anonymous". */
+export class CurrentActor extends Context.Reference<CurrentActor>()("vigil/CurrentActor", {
+  defaultValue: () => "anonymous"
+}) {}
+
+export type EntityType = "patient" | "device" | "threshold"
+
+export interface Change {
+  readonly entityType: EntityType
+  readonly entityId: string
+  /** What happened, for the audit trail: "created", "updated", "linked", "unlinked". */
+  readonly action: string
+  readonly before: object | null
+  readonly after: object | null
+  /** Domain events to publish as `events.<entityType>.<event>`, in order. */
+  readonly events: ReadonlyArray<string>
+}
+
+export interface AuditRow {
+  readonly seq: string
+  readonly id: string
+  readonly occurred_at: Date
+  readonly actor: string
+  readonly action: string
+  readonly entity_type: string
+  readonly entity_id: string
+  readonly before: unknown
+  readonly after: unknown
+  readonly prev_hash: string
+  readonly hash: string
+}
+
+/** An entity as JSON: dates as ISO strings, nothing but data. */
+export const snapshot = (entity: object | null): object | null =>
+  entity === null ? null : JSON.parse(JSON.stringify(entity))
+
+export const auditView = (row: AuditRow) => ({
+  seq: Number(row.seq),
+  id: row.id,
+  occurred_at: row.occurred_at.toISOString(),
+  actor: row.actor,
+  action: row.action,
+  entity_type: row.entity_type,
+  entity_id: row.entity_id,
+  before: row.before,
+  after: row.after,
+  prev_hash: row.prev_hash,
+  hash: row.hash
+})
+
+export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const pg = yield* PgClient.PgClient
+
+    /** Must run inside the transaction that makes the change. */
+    const record = Effect.fn("ChangeLog.record")(function*(change: Change) {
+      const actor = yield* CurrentActor
+      const before = snapshot(change.before)
+      const after = snapshot(change.after)
+      const [audit] = yield* sql<AuditRow>`
+        INSERT INTO audit_events (actor, action, entity_type, entity_id, before, after)
+        VALUES (${actor}, ${change.action}, ${change.entityType}, ${change.entityId},
+                ${before === null ? null : pg.json(before)}, ${after === null ? null : pg.json(after)})
+        RETURNING *`
+      const time = audit!.occurred_at
+      const events = change.events.map((event) => ({
+        subject: eventSubject(change.entityType, event),
+        event: CloudEvent.make({ type: `vigil.${change.entityType}.${event}`, subject: change.entityId, data: after ?? before, time })
+      }))
+      const auditEvent = {
+        subject: auditSubject(change.entityType, change.action),
+        event: {
+          ...CloudEvent.make({ type: `vigil.audit.${change.entityType}.${change.action}`, subject: change.entityId, data: auditView(audit!), time }),
+          id: audit!.id
+        }
+      }
+      const rows = [...events, auditEvent].map(({ subject, event }) => ({ event_id: event.id, subject, event: pg.json(event) }))
+      yield* sql`INSERT INTO outbox ${sql.insert(rows)}`
+    }, Effect.orDie)
+
+    return { record } as const
+  })
+}) {}

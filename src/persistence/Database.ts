@@ -1,0 +1,95 @@
+/**
+ * The system of record. With `DATABASE_URL` Vigil connects to that PostgreSQL; without it, it
+ * starts an embedded one under `VIGIL_PG_DIR` (default `.vigil/pg`). Either way the schema is
+ * migrated before the layer is built, so nothing can query a database that is not migrated.
+ */
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import * as EmbeddedPostgres from "./EmbeddedPostgres.ts"
+import * as Migrator from "./Migrator.ts"
+
+export interface DatabaseInfo {
+  readonly mode: "embedded" | "connected"
+  /** Where the database is, with any password removed: safe to log. */
+  readonly location: string
+  /** True when this start created the database (embedded mode only). */
+  readonly created: boolean
+  readonly migrationsApplied: ReadonlyArray<string>
+}
+
+export class Database extends Context.Tag("vigil/Database")<Database, DatabaseInfo>() {}
+
+export const DatabaseConfig = Config.all({
+  url: Config.option(Config.redacted("DATABASE_URL")),
+  embeddedDir: Config.string("VIGIL_PG_DIR").pipe(Config.withDefault(".vigil/pg")),
+  embeddedPort: Config.port("VIGIL_PG_PORT").pipe(Config.withDefault(54329)),
+  poolSize: Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10), Config.validate({
+    message: "DATABASE_POOL_SIZE must be between 1 and 200",
+    validation: (n) => n >= 1 && n <= 200
+  }))
+})
+
+export const redactUrl = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = "***"
+    return parsed.toString()
+  } catch {
+    return "<unparseable DATABASE_URL>"
+  }
+}
+
+/**
+ * A PgClient for `url`. Column names stay snake_case, as in the API, so no name transforms are
+ * configured (they would also rewrite keys inside jsonb values).
+ */
+export const clientLayer = (url: Redacted.Redacted, poolSize: number) =>
+  PgClient.layer({
+    url,
+    maxConnections: poolSize,
+    applicationName: "vigil",
+    transformJson: false
+  })
+
+/** PgClient + SqlClient + Database on `url`, migrated before the layer is built. */
+export const layerFromUrl = (
+  url: Redacted.Redacted,
+  options: { readonly mode: DatabaseInfo["mode"]; readonly created: boolean; readonly poolSize: number }
+) => {
+  const migrated = Layer.effect(
+    Database,
+    Migrator.migrate().pipe(Effect.map((applied): DatabaseInfo => ({
+      mode: options.mode,
+      location: redactUrl(Redacted.value(url)),
+      created: options.created,
+      migrationsApplied: applied.map((file) => `${file.id}_${file.name}`)
+    })))
+  )
+  return Layer.provideMerge(migrated, clientLayer(url, options.poolSize))
+}
+
+/** The database from configuration: `DATABASE_URL`, or an embedded server started here. */
+export const layer = Layer.unwrapScoped(Effect.gen(function*() {
+  const config = yield* DatabaseConfig
+  if (Option.isSome(config.url)) {
+    return layerFromUrl(config.url.value, { mode: "connected", created: false, poolSize: config.poolSize })
+  }
+  const embedded = yield* EmbeddedPostgres.start({
+    dataDir: config.embeddedDir,
+    port: config.embeddedPort,
+    database: "vigil"
+  })
+  return layerFromUrl(Redacted.make(embedded.url), { mode: "embedded", created: embedded.created, poolSize: config.poolSize })
+}))
+
+/** Liveness probe used by `/health`: one round trip, bounded in time. */
+export const ping = SqlClient.SqlClient.pipe(
+  Effect.flatMap((sql) => sql`SELECT 1`),
+  Effect.timeout("2 seconds"),
+  Effect.as(true),
+  Effect.catchAll(() => Effect.succeed(false))
+)
+
+/** What a database layer provides. */
+export type DatabaseServices = PgClient.PgClient | SqlClient.SqlClient

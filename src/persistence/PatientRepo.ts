@@ -1,0 +1,63 @@
+/**
+ * SQL for the `patients` table. Database failures become defects here; callers see domain results
+ * only. Lookups by id go through the registry cache, whose hits carry no span: they are the hot
+ * path, and a span (with its captured stack) costs more than the hit itself.
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect, Option, Schema } from "effect"
+import { Patient, type PatientCreate, type PatientId } from "../domain/Patient.ts"
+import type { Page } from "./Page.ts"
+import { ChangeLog } from "./ChangeLog.ts"
+import { RegistryCache } from "./RegistryCache.ts"
+
+const decodePatients = Schema.decodeUnknown(Schema.Array(Patient))
+
+export class PatientRepo extends Effect.Service<PatientRepo>()("vigil/PatientRepo", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { patients: cache } = yield* RegistryCache
+    const changes = yield* ChangeLog
+
+    const insert = Effect.fn("PatientRepo.insert")(function*(input: PatientCreate) {
+      return yield* sql.withTransaction(Effect.gen(function*() {
+        const rows = yield* sql`
+          INSERT INTO patients ${sql.insert({ full_name: input.full_name, age: input.age, sex: input.sex })}
+          RETURNING *`
+        const [patient] = yield* decodePatients(rows)
+        yield* changes.record({
+          entityType: "patient",
+          entityId: patient!.id,
+          action: "created",
+          before: null,
+          after: patient!,
+          events: ["created"]
+        })
+        return patient!
+      }))
+    }, Effect.orDie)
+
+    const load = (id: PatientId) =>
+      sql`SELECT * FROM patients WHERE id = ${id}`.pipe(
+        Effect.flatMap(decodePatients),
+        Effect.map((rows) => Option.fromNullable(rows[0])),
+        Effect.orDie,
+        Effect.withSpan("PatientRepo.load")
+      )
+
+    const findById = (id: PatientId): Effect.Effect<Option.Option<Patient>> =>
+      cache.getOrLoad(id, () => load(id))
+
+    const exists = Effect.fn("PatientRepo.exists")(function*(id: PatientId) {
+      return Option.isSome(yield* findById(id))
+    })
+
+    const list = Effect.fn("PatientRepo.list")(function*(page: Page) {
+      const rows = yield* sql`
+        SELECT * FROM patients ORDER BY created_at, id OFFSET ${page.skip} LIMIT ${page.limit}`
+      return yield* decodePatients(rows)
+    }, Effect.orDie)
+
+    return { insert, findById, exists, list } as const
+  }),
+  dependencies: [RegistryCache.Default, ChangeLog.Default]
+}) {}

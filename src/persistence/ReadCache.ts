@@ -1,0 +1,59 @@
+/**
+ * A bounded, expiring read-through cache for registry lookups. A load that started before an
+ * invalidation never stores its (possibly stale) result: every invalidation bumps a generation
+ * counter, and a load stores only if the counter has not moved since it began. Misses are not
+ * cached, so inserts never need to invalidate.
+ */
+import { Effect, Option } from "effect"
+
+interface Entry<A> {
+  readonly value: A
+  readonly expiresAt: number
+}
+
+export class ReadCache<A> {
+  private readonly entries = new Map<string, Entry<A>>()
+  private generation = 0
+
+  constructor(readonly capacity: number, readonly ttlMillis: number) {}
+
+  /** `load` is only called on a miss, so building it costs nothing on a hit. */
+  getOrLoad<E, R>(key: string, load: () => Effect.Effect<Option.Option<A>, E, R>): Effect.Effect<Option.Option<A>, E, R> {
+    return Effect.suspend(() => {
+      const entry = this.entries.get(key)
+      if (entry !== undefined) {
+        if (entry.expiresAt > Date.now()) return Effect.succeed(Option.some(entry.value))
+        this.entries.delete(key)
+      }
+      const startedAt = this.generation
+      return Effect.tap(load(), (loaded) => {
+        if (Option.isSome(loaded) && startedAt === this.generation) this.store(key, loaded.value)
+      })
+    })
+  }
+
+  invalidate(key: string): void {
+    this.generation++
+    this.entries.delete(key)
+  }
+
+  clear(): void {
+    this.generation++
+    this.entries.clear()
+  }
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  private store(key: string, value: A): void {
+    if (this.capacity <= 0) return
+    this.entries.delete(key)
+    this.entries.set(key, { value, expiresAt: Date.now() + this.ttlMillis })
+    if (this.entries.size > this.capacity) {
+      // Maps iterate in insertion order: the first key is the least recently stored.
+      const oldest = this.entries.keys().next()
+      if (!oldest.done) this.entries.delete(oldest.value)
+    }
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * What the HTTP front door does around the handlers: routing answers, limits, documentation
+ * pages, and keeping its caches true to the database when another process writes.
+ */
+import { expect, layer } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
+import { Effect, Schedule } from "effect"
+import * as TestApp from "../support/test-app.ts"
+
+const { call } = TestApp
+/** Other processes' changes arrive by NOTIFY: soon, not at once. */
+const eventually = Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds"))
+
+layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTestServices: true })("HTTP server", (it) => {
+  it.effect("answers 404 for unknown paths and 405 for known paths with another method", () =>
+    Effect.gen(function*() {
+      expect(yield* call("GET", "/nowhere")).toMatchObject({ status: 404, body: { detail: "Not Found" } })
+      expect(yield* call("GET", "/")).toMatchObject({ status: 404 })
+      expect(yield* call("DELETE", "/devices")).toMatchObject({ status: 405, body: { detail: "Method Not Allowed" } })
+    }))
+
+  it.effect("answers 413 for a body over the limit", () =>
+    Effect.gen(function*() {
+      const { status } = yield* call("POST", "/patients", { full_name: "x".repeat(5000), age: 1, sex: "M" })
+      expect(status).toBe(413)
+    }))
+
+  it.effect("reads a JSON body sent as form-urlencoded, as curl -d does", () =>
+    Effect.gen(function*() {
+      const { status } = yield* call("POST", "/patients", JSON.stringify({ full_name: "Curl", age: 3, sex: "F" }), {
+        "content-type": "application/x-www-form-urlencoded"
+      })
+      expect(status).toBe(201)
+    }))
+
+  it.effect("serves an OpenAPI document covering every route, with 422 as the validation answer", () =>
+    Effect.gen(function*() {
+      const { status, body } = yield* call("GET", "/openapi.json")
+      expect(status).toBe(200)
+      expect(body.openapi).toMatch(/^3\./)
+      expect(Object.keys(body.paths).sort()).toEqual([
+        "/api/v1/audit",
+        "/api/v1/audit/verify",
+        "/devices",
+        "/devices/link",
+        "/devices/{device_id}",
+        "/health",
+        "/patients",
+        "/patients/{patient_id}",
+        "/ready",
+        "/thresholds",
+        "/thresholds/{patient_id}"
+      ])
+      const create = body.paths["/patients"].post
+      expect(Object.keys(create.responses).sort()).toEqual(["201", "422"])
+      expect(body.components.schemas.HTTPValidationError).toBeDefined()
+      expect(body.paths["/devices"].post.responses["409"]).toBeDefined()
+    }))
+
+  it.effect("serves Swagger UI and ReDoc with their scripts from the process", () =>
+    Effect.gen(function*() {
+      for (const [page, asset] of [["/docs", "/docs/swagger-ui-bundle.js"], ["/redoc", "/redoc/redoc.standalone.js"]] as const) {
+        const html = yield* call("GET", page)
+        expect(html.status).toBe(200)
+        expect(html.headers.get("content-type")).toContain("text/html")
+        expect(html.body).toContain(asset)
+        expect(html.body).not.toMatch(/https?:\/\//)
+        const script = yield* call("GET", asset)
+        expect(script.status).toBe(200)
+        expect(String(script.body).length).toBeGreaterThan(100_000)
+      }
+      expect((yield* call("GET", "/docs/swagger-ui.css")).status).toBe(200)
+    }))
+
+  it.effect("drops cached records changed by another process", () =>
+    Effect.gen(function*() {
+      const patient = (yield* call("POST", "/patients", { full_name: "Before", age: 40, sex: "M" })).body
+      const device = (yield* call("POST", "/devices", { serial: `CACHE-${Date.now()}`, firmware: "v1" })).body
+      // Warm the caches.
+      expect((yield* call("GET", `/patients/${patient.id}`)).body.full_name).toBe("Before")
+      expect((yield* call("GET", `/devices/${device.id}`)).body.firmware).toBe("v1")
+      // Another writer, straight to the database.
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`UPDATE patients SET full_name = 'After' WHERE id = ${patient.id}`
+      yield* sql`UPDATE devices SET firmware = 'v2' WHERE id = ${device.id}`
+      const seen = yield* Effect.gen(function*() {
+        const p = (yield* call("GET", `/patients/${patient.id}`)).body
+        const d = (yield* call("GET", `/devices/${device.id}`)).body
+        if (p.full_name !== "After" || d.firmware !== "v2") return yield* Effect.fail("stale")
+        return [p, d]
+      }).pipe(Effect.retry(eventually), Effect.either)
+      expect(seen._tag).toBe("Right")
+      yield* sql`DELETE FROM patients WHERE id = ${patient.id}`
+      const gone = yield* Effect.gen(function*() {
+        const { status } = yield* call("GET", `/patients/${patient.id}`)
+        if (status !== 404) return yield* Effect.fail("stale")
+      }).pipe(Effect.retry(eventually), Effect.either)
+      expect(gone._tag).toBe("Right")
+    }))
+})

@@ -1,0 +1,141 @@
+/**
+ * The audit trail and the outbox, without NATS: every registry change leaves one hash-chained
+ * audit row and its events; the database refuses edits; tampering is found by verification; the
+ * relay publishes everything to the in-process bus, which the SSE stream serves.
+ */
+import { expect, layer } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
+import { Effect, Schedule } from "effect"
+import * as TestApp from "../support/test-app.ts"
+
+const { call } = TestApp
+const eventually = Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds"))
+
+const createPatient = (name: string) =>
+  Effect.map(call("POST", "/patients", { full_name: name, age: 40, sex: "F" }), (response) => {
+    expect(response.status).toBe(201)
+    return response.body as { id: string }
+  })
+
+layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test" }), { timeout: 60_000, excludeTestServices: true })("audit trail", (it) => {
+  it.effect("records every registry change with actor, action and before/after", () =>
+    Effect.gen(function*() {
+      const patient = yield* createPatient("Audited")
+      const device = (yield* call("POST", "/devices", { serial: `AUD-${Date.now()}`, firmware: "v1" })).body
+      yield* call("POST", "/devices/link", { device_id: device.id, patient_id: patient.id })
+      yield* call("PATCH", `/devices/${device.id}`, { firmware: "v2" })
+      yield* call("PATCH", `/devices/${device.id}`, { firmware: "v2" }) // no change: no audit row
+      yield* call("PATCH", `/devices/${device.id}`, { patient_id: null })
+      const { status, body } = yield* call("GET", `/api/v1/audit?entity_type=device&entity_id=${device.id}`)
+      expect(status).toBe(200)
+      expect(body.items.map((row: { action: string }) => row.action)).toEqual(["created", "linked", "updated", "unlinked"])
+      const [created, linked] = body.items
+      expect(created).toMatchObject({ actor: "anonymous", entity_type: "device", entity_id: device.id, before: null })
+      expect(created.after).toMatchObject({ id: device.id, firmware: "v1", patient_id: null })
+      expect(linked.before.patient_id).toBeNull()
+      expect(linked.after.patient_id).toBe(patient.id)
+      expect(linked.prev_hash).toBe(created.hash)
+      expect(created.occurred_at).toMatch(/Z$/)
+      const patientRows = (yield* call("GET", `/api/v1/audit?entity_type=patient&entity_id=${patient.id}`)).body.items
+      expect(patientRows).toHaveLength(1)
+    }))
+
+  it.effect("pages with a cursor and filters by action and time", () =>
+    Effect.gen(function*() {
+      const start = new Date(Date.now() - 1000).toISOString()
+      for (let i = 0; i < 5; i++) yield* createPatient(`Page ${i}`)
+      const first = yield* call("GET", `/api/v1/audit?entity_type=patient&action=created&from=${start}&limit=2`)
+      expect(first.status).toBe(200)
+      expect(first.body.items).toHaveLength(2)
+      const second = (yield* call("GET", `/api/v1/audit?entity_type=patient&action=created&from=${start}&limit=2&cursor=${first.body.next_cursor}`)).body
+      expect(second.items[0].seq).toBeGreaterThan(first.body.items[1].seq)
+      const future = (yield* call("GET", `/api/v1/audit?from=${new Date(Date.now() + 60_000).toISOString()}`)).body
+      expect(future).toEqual({ items: [], next_cursor: null })
+      const bad = yield* call("GET", "/api/v1/audit?from=yesterday&limit=0")
+      expect(bad.status).toBe(422)
+      expect(bad.body.detail.map((d: { loc: Array<string> }) => d.loc[1]).sort()).toEqual(["from", "limit"])
+    }))
+
+  it.effect("is append-only: the database refuses UPDATE, DELETE and TRUNCATE", () =>
+    Effect.gen(function*() {
+      yield* createPatient("Guarded")
+      const sql = yield* SqlClient.SqlClient
+      for (const statement of [sql`UPDATE audit_events SET actor = 'mallory'`, sql`DELETE FROM audit_events`, sql`TRUNCATE audit_events`]) {
+        const error = yield* Effect.flip(statement)
+        expect(String(error.cause)).toContain("append-only")
+      }
+    }))
+
+  it.effect("verifies the chain and names the first row tampered with", () =>
+    Effect.gen(function*() {
+      for (let i = 0; i < 3; i++) yield* createPatient(`Chain ${i}`)
+      const healthy = (yield* call("GET", "/api/v1/audit/verify")).body
+      expect(healthy).toMatchObject({ valid: true, first_broken: null })
+      expect(healthy.checked).toBeGreaterThanOrEqual(3)
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql<{ seq: string }>`SELECT seq FROM audit_events ORDER BY seq`
+      const victim = rows[1]!.seq
+      // A superuser who switches the guard off and edits a row in place...
+      yield* sql.withTransaction(Effect.gen(function*() {
+        yield* sql`ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`
+        yield* sql`UPDATE audit_events SET actor = 'mallory' WHERE seq = ${victim}`
+        yield* sql`ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only`
+      }))
+      const edited = (yield* call("GET", "/api/v1/audit/verify")).body
+      expect(edited.valid).toBe(false)
+      expect(edited.first_broken).toMatchObject({ seq: Number(victim), reason: "content does not match its hash" })
+      // ...or who also recomputes that row's hash, or deletes it, breaks the next link instead.
+      yield* sql.withTransaction(Effect.gen(function*() {
+        yield* sql`ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`
+        yield* sql`UPDATE audit_events SET hash = vigil_audit_hash(prev_hash, id, occurred_at, actor, action, entity_type, entity_id, before, after) WHERE seq = ${victim}`
+        yield* sql`ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only`
+      }))
+      const rehashed = (yield* call("GET", "/api/v1/audit/verify")).body
+      expect(rehashed.first_broken).toMatchObject({
+        seq: Number(rows[2]!.seq),
+        reason: "prev_hash does not match the hash of the row before it"
+      })
+    }))
+
+  it.effect("publishes every outbox row to the bus and marks it", () =>
+    Effect.gen(function*() {
+      yield* createPatient("Relayed")
+      const sql = yield* SqlClient.SqlClient
+      yield* Effect.suspend(() =>
+        sql<{ pending: string }>`SELECT count(*) AS pending FROM outbox WHERE published_at IS NULL`.pipe(
+          Effect.flatMap(([row]) => (row!.pending === "0" ? Effect.void : Effect.fail("pending")))
+        )
+      ).pipe(Effect.retry(eventually))
+      const [counts] = yield* sql<{ events: string; audits: string }>`
+        SELECT count(*) FILTER (WHERE subject LIKE 'events.%') AS events, count(*) FILTER (WHERE subject LIKE 'audit.%') AS audits FROM outbox`
+      const [audits] = yield* sql<{ n: string }>`SELECT count(*) AS n FROM audit_events`
+      expect(counts!.audits).toBe(audits!.n)
+    }))
+
+  it.effect("streams the domain events as Server-Sent Events, filtered by type", () =>
+    Effect.gen(function*() {
+      const base = yield* TestApp.baseUrl
+      const controller = new AbortController()
+      const response = yield* Effect.promise(() => fetch(`${base}/api/v1/events/stream?type=vigil.patient.*`, { signal: controller.signal }))
+      expect(response.status).toBe(200)
+      expect(response.headers.get("content-type")).toBe("text/event-stream")
+      const reader = response.body!.getReader()
+      const decoder = new TextDecoder()
+      const patient = yield* createPatient("Streamed")
+      yield* call("POST", "/devices", { serial: `SSE-${Date.now()}`, firmware: "v1" }) // filtered out
+      let text = ""
+      while (!text.includes(patient.id)) {
+        const chunk = yield* Effect.promise(() => reader.read()).pipe(Effect.timeout("5 seconds"))
+        if (chunk.done) break
+        text += decoder.decode(chunk.value)
+      }
+      controller.abort()
+      const frame = text.split("\n\n").find((f) => f.includes(patient.id))!
+      expect(frame).toContain("event: vigil.patient.created")
+      const data = JSON.parse(frame.split("\n").find((line) => line.startsWith("data: "))!.slice(6))
+      expect(data).toMatchObject({ specversion: "1.0", source: "vigil", type: "vigil.patient.created", subject: patient.id })
+      expect(text).not.toContain("vigil.device.created")
+      const bad = yield* call("GET", "/api/v1/events/stream?type=a%20b")
+      expect(bad.status).toBe(422)
+    }))
+})

@@ -1,0 +1,81 @@
+/** The registry caches: read-through, dropped by any process's writes through NOTIFY. */
+import { describe, expect, it, layer } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
+import { Effect, Layer, Option, Schedule } from "effect"
+import type { PatientId } from "../../src/domain/Patient.ts"
+import { PatientRepo } from "../../src/persistence/PatientRepo.ts"
+import { ReadCache } from "../../src/persistence/ReadCache.ts"
+import { RegistryCache } from "../../src/persistence/RegistryCache.ts"
+import * as TestDatabase from "../support/test-database.ts"
+
+describe("ReadCache", () => {
+  const load = (value: string) => Effect.succeed(Option.some(value))
+
+  it.effect("serves a stored value without loading again", () =>
+    Effect.gen(function*() {
+      const cache = new ReadCache<string>(10, 60_000)
+      let loads = 0
+      const counting = Effect.sync(() => ++loads).pipe(Effect.as(Option.some("v")))
+      yield* cache.getOrLoad("k", () => counting)
+      yield* cache.getOrLoad("k", () => counting)
+      expect(loads).toBe(1)
+    }))
+
+  it.effect("does not cache misses", () =>
+    Effect.gen(function*() {
+      const cache = new ReadCache<string>(10, 60_000)
+      yield* cache.getOrLoad("k", () => Effect.succeed(Option.none()))
+      expect(cache.size).toBe(0)
+      expect(yield* cache.getOrLoad("k", () => load("now"))).toEqual(Option.some("now"))
+    }))
+
+  it.effect("never stores a load that raced an invalidation", () =>
+    Effect.gen(function*() {
+      const cache = new ReadCache<string>(10, 60_000)
+      const stale = Effect.sync(() => cache.invalidate("k")).pipe(Effect.as(Option.some("stale")))
+      expect(yield* cache.getOrLoad("k", () => stale)).toEqual(Option.some("stale"))
+      expect(cache.size).toBe(0)
+    }))
+
+  it.effect("evicts the oldest entry beyond capacity and expires entries", () =>
+    Effect.gen(function*() {
+      const cache = new ReadCache<string>(2, 60_000)
+      for (const key of ["a", "b", "c"]) yield* cache.getOrLoad(key, () => load(key))
+      expect(cache.size).toBe(2)
+      let reloaded = false
+      yield* cache.getOrLoad("a", () => Effect.sync(() => (reloaded = true)).pipe(Effect.as(Option.some("a"))))
+      expect(reloaded).toBe(true)
+      const expiring = new ReadCache<string>(10, -1)
+      yield* expiring.getOrLoad("k", () => load("old"))
+      expect(yield* expiring.getOrLoad("k", () => load("new"))).toEqual(Option.some("new"))
+    }))
+})
+
+const Repos = Layer.mergeAll(PatientRepo.Default, RegistryCache.Default).pipe(Layer.provideMerge(TestDatabase.layer))
+
+layer(Repos, { timeout: 60_000, excludeTestServices: true })("RegistryCache", (it) => {
+  it.effect("drops a patient when any connection updates it", () =>
+    Effect.gen(function*() {
+      const repo = yield* PatientRepo
+      const { patients: cache } = yield* RegistryCache
+      const sql = yield* SqlClient.SqlClient
+      const patient = yield* repo.insert({ full_name: "Cached", age: 30, sex: "F" })
+      yield* repo.findById(patient.id)
+      expect(cache.size).toBe(1)
+      yield* sql`UPDATE patients SET full_name = 'Changed' WHERE id = ${patient.id}`
+      yield* Effect.suspend(() => (cache.size === 0 ? Effect.void : Effect.fail("still cached"))).pipe(
+        Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("5 seconds")))
+      )
+      const reloaded = yield* repo.findById(patient.id)
+      expect(Option.map(reloaded, (p) => p.full_name)).toEqual(Option.some("Changed"))
+    }))
+
+  it.effect("never caches an unknown id", () =>
+    Effect.gen(function*() {
+      const repo = yield* PatientRepo
+      const { patients: cache } = yield* RegistryCache
+      const before = cache.size
+      expect(yield* repo.findById("00000000-0000-4000-8000-000000000001" as PatientId)).toEqual(Option.none())
+      expect(cache.size).toBe(before)
+    }))
+})
