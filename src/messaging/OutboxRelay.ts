@@ -8,7 +8,7 @@
  * - It wakes on the outbox's NOTIFY (sent when a writing transaction commits) and, failing that,
  *   every `OUTBOX_POLL_INTERVAL`.
  * - While the bus is down it retries with exponential back-off; writers never wait for it.
- * - Published rows older than `OUTBOX_RETENTION` are deleted.
+ * - Published rows older than `OUTBOX_RETENTION` are deleted, every `OUTBOX_PRUNE_INTERVAL`.
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
@@ -19,11 +19,11 @@ export const RelayConfig = Config.all({
   batchSize: Config.integer("OUTBOX_BATCH_SIZE").pipe(Config.withDefault(500)),
   pollInterval: Config.duration("OUTBOX_POLL_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
   retention: Config.duration("OUTBOX_RETENTION").pipe(Config.withDefault(Duration.days(7))),
+  pruneInterval: Config.duration("OUTBOX_PRUNE_INTERVAL").pipe(Config.withDefault(Duration.minutes(10))),
   maxBackoff: Config.duration("OUTBOX_MAX_BACKOFF").pipe(Config.withDefault(Duration.seconds(30)))
 })
 
 const LEADER_LOCK = 7_346_210_003
-const PRUNE_EVERY = Duration.minutes(10)
 
 class BusUnavailable extends Data.TaggedError("BusUnavailable")<{ readonly pending: number }> {}
 
@@ -80,7 +80,7 @@ export const make = Effect.gen(function*() {
       while (true) {
         const published = yield* publishBatch.pipe(Effect.retry({ schedule: backoff, while: (e) => e._tag === "BusUnavailable" }))
         if (published === config.batchSize) continue
-        if (Date.now() - lastPrune > Duration.toMillis(PRUNE_EVERY)) {
+        if (Date.now() - lastPrune > Duration.toMillis(config.pruneInterval)) {
           yield* prune
           lastPrune = Date.now()
         }
