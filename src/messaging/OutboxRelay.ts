@@ -31,7 +31,8 @@ interface OutboxRow {
   readonly seq: string
   readonly event_id: string
   readonly subject: string
-  readonly event: unknown
+  /** The CloudEvent as stored, published as is (no parse and re-serialise). */
+  readonly event: string
 }
 
 export const make = Effect.gen(function*() {
@@ -51,13 +52,13 @@ export const make = Effect.gen(function*() {
   /** One batch: how many rows were published; fails when the bus acknowledged only some. */
   const publishBatch = Effect.gen(function*() {
     const rows = yield* sql<OutboxRow>`
-      SELECT seq, event_id, subject, event FROM outbox
+      SELECT seq, event_id, subject, event::text AS event FROM outbox
       WHERE published_at IS NULL ORDER BY seq LIMIT ${config.batchSize}`
     if (rows.length === 0) return 0
     const acked = yield* bus.publishAll(rows.map((row) => ({
       subject: `${bus.subjectPrefix}.${row.subject}`,
       id: row.event_id,
-      data: encoder.encode(JSON.stringify(row.event))
+      data: encoder.encode(row.event)
     })))
     if (acked > 0) {
       yield* sql`UPDATE outbox SET published_at = now() WHERE seq IN ${sql.in(rows.slice(0, acked).map((row) => row.seq))}`

@@ -17,7 +17,8 @@ const createPatient = (name: string) =>
     return response.body as { id: string }
   })
 
-layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test" }), { timeout: 60_000, excludeTestServices: true })("audit trail", (it) => {
+// A poll interval far beyond any test's patience: the relay must be woken by each commit.
+layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test", OUTBOX_POLL_INTERVAL: "5 minutes" }), { timeout: 60_000, excludeTestServices: true })("audit trail", (it) => {
   it.effect("records every registry change with actor, action and before/after", () =>
     Effect.gen(function*() {
       const patient = yield* createPatient("Audited")
@@ -110,6 +111,20 @@ layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test" }), { timeout: 60_000, e
         SELECT count(*) FILTER (WHERE subject LIKE 'events.%') AS events, count(*) FILTER (WHERE subject LIKE 'audit.%') AS audits FROM outbox`
       const [audits] = yield* sql<{ n: string }>`SELECT count(*) AS n FROM audit_events`
       expect(counts!.audits).toBe(audits!.n)
+    }))
+
+  it.effect("wakes the relay on commit: an event is published within a second, not at the next poll", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const patient = yield* createPatient("Prompt")
+      const started = Date.now()
+      yield* Effect.suspend(() =>
+        sql<{ published: boolean }>`
+          SELECT bool_and(published_at IS NOT NULL) AS published FROM outbox WHERE event->>'subject' = ${patient.id}`.pipe(
+          Effect.flatMap(([row]) => (row!.published ? Effect.void : Effect.fail("pending")))
+        )
+      ).pipe(Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("3 seconds"))))
+      expect(Date.now() - started).toBeLessThan(1000)
     }))
 
   it.effect("streams the domain events as Server-Sent Events, filtered by type", () =>
