@@ -17,9 +17,17 @@ type NumberSchema<S extends Schema.Schema.Any> = S & Schema.Schema<number, Schem
 
 const StringInput = Schema.String.annotations(rule("string_type", "Input should be a valid string"))
 
+/** Any string PostgreSQL can store: `text` cannot hold NUL, so it is refused here, not by the database. */
+export const Text = StringInput.pipe(
+  Schema.filter<typeof StringInput>((s) => !s.includes("\u0000"), rule("value_error", "Value error, text must not contain NUL (\\u0000) characters"))
+)
+
+export const BoundedText = (max: number) =>
+  Text.pipe(Schema.maxLength(max, rule("string_too_long", `String should have at most ${max} characters`)))
+
 export const NonEmptyBoundedString = (max: number) =>
-  StringInput.pipe(
-    Schema.minLength<typeof StringInput>(1, rule("string_too_short", "String should have at least 1 character")),
+  Text.pipe(
+    Schema.minLength<typeof Text>(1, rule("string_too_short", "String should have at least 1 character")),
     Schema.maxLength(max, rule("string_too_long", `String should have at most ${max} characters`))
   )
 

@@ -8,7 +8,7 @@ import { Schema } from "effect"
 import { DeviceCreate, DeviceId, DeviceLink, DeviceUpdate } from "../domain/Device.ts"
 import { PatientCreate, PatientId, Sex } from "../domain/Patient.ts"
 import { ThresholdProfileCreate, ThresholdProfileId } from "../domain/ThresholdProfile.ts"
-import { atLeast, atMost, ErrorType, IntFromString } from "../domain/Validation.ts"
+import { atLeast, atMost, BoundedText, ErrorType, IntFromString } from "../domain/Validation.ts"
 import { ConflictResponse, NotFoundResponse } from "./Errors.ts"
 import { ValidationErrorBody } from "../domain/ValidationDetail.ts"
 
@@ -162,9 +162,9 @@ const IsoTimestamp = Schema.String.pipe(
 )
 
 export const AuditQuery = Schema.Struct({
-  entity_type: Schema.optional(Schema.String),
-  entity_id: Schema.optional(Schema.String),
-  action: Schema.optional(Schema.String),
+  entity_type: Schema.optional(BoundedText(64)),
+  entity_id: Schema.optional(BoundedText(255)),
+  action: Schema.optional(BoundedText(64)),
   from: Schema.optional(IsoTimestamp),
   to: Schema.optional(IsoTimestamp),
   cursor: Schema.optional(IntFromString.pipe(atLeast(0))),

@@ -62,6 +62,8 @@ layer(TestApp.layer(), { timeout: 60_000, excludeTestServices: true })("devices"
         [{ serial: "", firmware: "v1" }, "serial", "string_too_short"],
         [{ serial: "x".repeat(101), firmware: "v1" }, "serial", "string_too_long"],
         [{ serial: serial(), firmware: "" }, "firmware", "string_too_short"],
+        [{ serial: "DEV\u0000", firmware: "v1" }, "serial", "value_error"],
+        [{ serial: serial(), firmware: "\u0000" }, "firmware", "value_error"],
         [{ serial: serial(), firmware: "x".repeat(51) }, "firmware", "string_too_long"],
         [{ serial: serial(), firmware: "v1", patient_id: "nope" }, "patient_id", "uuid_parsing"],
         [{ firmware: "v1" }, "serial", "missing"]

@@ -53,6 +53,7 @@ layer(TestApp.layer(), { timeout: 60_000, excludeTestServices: true })("patients
         [{ full_name: "", age: 1, sex: "M" }, "full_name", "string_too_short"],
         [{ full_name: "x".repeat(256), age: 1, sex: "M" }, "full_name", "string_too_long"],
         [{ full_name: 7, age: 1, sex: "M" }, "full_name", "string_type"],
+        [{ full_name: "A\u0000B", age: 1, sex: "M" }, "full_name", "value_error"], // PostgreSQL text cannot hold NUL
         [{ full_name: "A", age: -1, sex: "M" }, "age", "greater_than_equal"],
         [{ full_name: "A", age: 151, sex: "M" }, "age", "less_than_equal"],
         [{ full_name: "A", age: 1.5, sex: "M" }, "age", "int_from_float"],

@@ -52,6 +52,9 @@ layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test", OUTBOX_POLL_INTERVAL: "
       expect(second.items[0].seq).toBeGreaterThan(first.body.items[1].seq)
       const future = (yield* call("GET", `/api/v1/audit?from=${new Date(Date.now() + 60_000).toISOString()}`)).body
       expect(future).toEqual({ items: [], next_cursor: null })
+      const nul = yield* call("GET", "/api/v1/audit?entity_id=%00")
+      expect(nul.status).toBe(422)
+      expect(nul.body.detail[0].loc).toEqual(["query", "entity_id"])
       const bad = yield* call("GET", "/api/v1/audit?from=yesterday&limit=0")
       expect(bad.status).toBe(422)
       expect(bad.body.detail.map((d: { loc: Array<string> }) => d.loc[1]).sort()).toEqual(["from", "limit"])
