@@ -1,7 +1,9 @@
 /**
- * Records a change to the registry where it happens: one hash-chained audit row and its outbox
- * rows (the domain events and the audit event), written by the caller's transaction, so the
- * change, its audit and its events commit or vanish together. The relay publishes them later.
+ * Records a change to the registry where it happens: one hash-chained audit row and two outbox
+ * rows (the domain event `events.<entityType>.<action>` and the audit event), written by the
+ * caller's transaction, so the change, its audit and its events commit or vanish together. One
+ * change is one event: a subscriber never has to stitch several together. The relay publishes
+ * them later.
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
@@ -19,12 +21,10 @@ export type EntityType = "patient" | "device" | "threshold"
 export interface Change {
   readonly entityType: EntityType
   readonly entityId: string
-  /** What happened, for the audit trail: "created", "updated", "linked", "unlinked". */
+  /** What happened: "created", "updated", "linked", "unlinked"; the audit action and the event name. */
   readonly action: string
   readonly before: object | null
   readonly after: object | null
-  /** Domain events to publish as `events.<entityType>.<event>`, in order. */
-  readonly events: ReadonlyArray<string>
 }
 
 export interface AuditRow {
@@ -75,10 +75,10 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
                 ${before === null ? null : pg.json(before)}, ${after === null ? null : pg.json(after)})
         RETURNING *`
       const time = audit!.occurred_at
-      const events = change.events.map((event) => ({
-        subject: eventSubject(change.entityType, event),
-        event: CloudEvent.make({ type: `vigil.${change.entityType}.${event}`, subject: change.entityId, data: after ?? before, time })
-      }))
+      const domainEvent = {
+        subject: eventSubject(change.entityType, change.action),
+        event: CloudEvent.make({ type: `vigil.${change.entityType}.${change.action}`, subject: change.entityId, data: after ?? before, time })
+      }
       const auditEvent = {
         subject: auditSubject(change.entityType, change.action),
         event: {
@@ -86,7 +86,7 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
           id: audit!.id
         }
       }
-      const rows = [...events, auditEvent].map(({ subject, event }) => ({ event_id: event.id, subject, event: pg.json(event) }))
+      const rows = [domainEvent, auditEvent].map(({ subject, event }) => ({ event_id: event.id, subject, event: pg.json(event) }))
       yield* sql`INSERT INTO outbox ${sql.insert(rows)}`
     }, Effect.orDie)
 

@@ -39,8 +39,7 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
           entityId: device!.id,
           action: "created",
           before: null,
-          after: device!,
-          events: device!.patient_id === null ? ["created"] : ["created", "linked"]
+          after: device!
         })
         return device!
       })).pipe(Effect.catchTag("SqlError", Effect.die))
@@ -64,8 +63,8 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
 
     /**
      * Applies the fields present in `patch`; `None` when the device does not exist. A change of
-     * link is audited as "linked"/"unlinked" and published as `device.linked`/`device.unlinked`;
-     * a firmware change as `device.updated`; a patch that changes nothing records nothing.
+     * link alone is audited and published as "linked"/"unlinked"; a change of firmware (with or
+     * without a new link) as "updated"; a patch that changes nothing records nothing.
      */
     const update = Effect.fn("DeviceRepo.update")(function*(id: DeviceId, patch: DeviceUpdate) {
       const updated = yield* sql.withTransaction(Effect.gen(function*() {
@@ -90,8 +89,7 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
           entityId: id,
           action: refirm || linkEvent === undefined ? "updated" : linkEvent,
           before: current,
-          after: device!,
-          events: [...(refirm ? ["updated"] : []), ...(linkEvent ? [linkEvent] : [])]
+          after: device!
         })
         return Option.some(device!)
       })).pipe(Effect.catchTag("SqlError", Effect.die))

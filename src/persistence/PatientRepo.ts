@@ -29,8 +29,7 @@ export class PatientRepo extends Effect.Service<PatientRepo>()("vigil/PatientRep
           entityId: patient!.id,
           action: "created",
           before: null,
-          after: patient!,
-          events: ["created"]
+          after: patient!
         })
         return patient!
       }))

@@ -33,8 +33,7 @@ export class ThresholdProfileRepo extends Effect.Service<ThresholdProfileRepo>()
           entityId: profile!.id,
           action: "created",
           before: null,
-          after: profile!,
-          events: ["created"]
+          after: profile!
         })
         return profile!
       })).pipe(Effect.catchTag("SqlError", Effect.die))

@@ -76,17 +76,19 @@ describe.skipIf(!runNats)("NATS JetStream", () => {
         const device = (yield* call("POST", "/devices", { serial: `N-${Date.now()}`, firmware: "v1", patient_id: patient.id })).body
         yield* call("PATCH", `/devices/${device.id}`, { firmware: "v2" })
         yield* call("PATCH", `/devices/${device.id}`, { patient_id: null })
+        yield* call("POST", "/devices/link", { device_id: device.id, patient_id: patient.id })
         const profile = (yield* call("POST", "/thresholds", { patient_id: patient.id, hr_min: 50, hr_max: 90, spo2_min: 94, temp_min: 36, temp_max: 37.5 })).body
         yield* outboxDrained(15)
 
         const events = yield* readStream(nats.url, `${scope.streamPrefix}_EVENTS`)
         const p = scope.subjectPrefix
+        // One event per change, even for a device created already linked to a patient.
         expect(events.map((m) => m.subject)).toEqual([
           `${p}.events.patient.created`,
           `${p}.events.device.created`,
-          `${p}.events.device.linked`,
           `${p}.events.device.updated`,
           `${p}.events.device.unlinked`,
+          `${p}.events.device.linked`,
           `${p}.events.threshold.created`
         ])
         const bodies = events.map((m) => m.json<Record<string, any>>())
@@ -98,11 +100,13 @@ describe.skipIf(!runNats)("NATS JetStream", () => {
         }
         expect(new Set(bodies.map((b) => b.id)).size).toBe(bodies.length)
         expect(bodies.map((b) => b.type)).toEqual([
-          "vigil.patient.created", "vigil.device.created", "vigil.device.linked", "vigil.device.updated", "vigil.device.unlinked", "vigil.threshold.created"
+          "vigil.patient.created", "vigil.device.created", "vigil.device.updated", "vigil.device.unlinked", "vigil.device.linked", "vigil.threshold.created"
         ])
         expect(bodies[0]!.subject).toBe(patient.id)
         expect(bodies[0]!.data).toMatchObject({ id: patient.id, full_name: "On NATS" })
-        expect(bodies[4]!.data.patient_id).toBeNull()
+        expect(bodies[1]!.data.patient_id).toBe(patient.id)
+        expect(bodies[3]!.data.patient_id).toBeNull()
+        expect(bodies[4]!.data.patient_id).toBe(patient.id)
         expect(bodies[5]!.subject).toBe(profile.id)
 
         const audits = yield* readStream(nats.url, `${scope.streamPrefix}_AUDIT`)
@@ -111,6 +115,7 @@ describe.skipIf(!runNats)("NATS JetStream", () => {
           `${p}.audit.device.created`,
           `${p}.audit.device.updated`,
           `${p}.audit.device.unlinked`,
+          `${p}.audit.device.linked`,
           `${p}.audit.threshold.created`
         ])
         const chain = audits.map((m) => m.json<{ data: { hash: string; prev_hash: string } }>().data)
