@@ -45,19 +45,12 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, RetentionPolicy, type StreamConfig } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/nats-core"
 import { connect as natsConnect } from "@nats-io/transport-node"
-import { spawn, type ChildProcess } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
-import { createServer, type AddressInfo } from "node:net"
-import { availableParallelism, cpus, tmpdir } from "node:os"
-import { join } from "node:path"
+import { cpus } from "node:os"
 import { performance } from "node:perf_hooks"
-import { createInterface } from "node:readline"
-import { fileURLToPath } from "node:url"
 import pg from "pg"
+import { BUSY_MACHINE_CPU, childFailure, cleanup, errorMessage, fmtCpu, fmtMs, fmtRate, HOST, log, measuringCpu, onCleanup, percentile, prepareDatabase, printReport, redactUrl, runBenchmark, sleep, startVigil, withTimeout, type Vigil } from "./support.ts"
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url))
-const HOST = "127.0.0.1"
 const NATS_URL = process.env["NATS_URL"] !== undefined && process.env["NATS_URL"] !== "" ? process.env["NATS_URL"] : "nats://127.0.0.1:4222"
 
 const batchSize = (() => {
@@ -100,99 +93,15 @@ const settings = {
 } as const
 
 // ---------------------------------------------------------------------------------------------
-// Small utilities
-
-const log = (message: string) => process.stderr.write(`[bench] ${message}\n`)
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
+// Small utilities (the shared ones are in bench/support.ts)
 
 /** Wall-clock milliseconds since the epoch, sub-millisecond. */
 const wallNow = () => performance.timeOrigin + performance.now()
-
-/** Rejects when `promise` has not settled within `ms`; `onTimeout` can stop the work. */
-const withTimeout = <A>(label: string, ms: number, promise: Promise<A>, onTimeout?: () => void): Promise<A> => {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout?.()
-      reject(new Error(`${label}: no result within ${ms / 1000} s`))
-    }, ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, HOST, () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-
-const percentile = (values: ReadonlyArray<number>, p: number): number => {
-  if (values.length === 0) return Number.NaN
-  const sorted = Float64Array.from(values).sort()
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
 
 const maximum = (values: ReadonlyArray<number>) => (values.length === 0 ? Number.NaN : values.reduce((a, b) => Math.max(a, b)))
 
 /** A JetStream timestamp ("2024-05-01T10:00:00.123456789Z") as epoch milliseconds. */
 const parseNatsTime = (timestamp: string) => Date.parse(timestamp.replace(/(\.\d{3})\d+/, "$1"))
-
-/** CPU seconds used so far by process `pid` (Linux /proc; undefined elsewhere). */
-const processCpuSeconds = (pid: number | undefined): number | undefined => {
-  if (pid === undefined) return undefined
-  try {
-    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-    return (Number(fields[11]) + Number(fields[12])) / 100 // USER_HZ is 100 on Linux
-  } catch {
-    return undefined
-  }
-}
-
-/** CPU seconds all processes on the machine have used since boot (Linux /proc/stat; undefined elsewhere). */
-const machineBusySeconds = (): number | undefined => {
-  try {
-    const [, ...ticks] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).map(Number)
-    // user nice system idle iowait irq softirq steal: all but idle and iowait are work.
-    const busy = ticks.slice(0, 8).reduce((sum, n, i) => (i === 3 || i === 4 ? sum : sum + n), 0)
-    return busy / 100
-  } catch {
-    return undefined
-  }
-}
-
-/** Ids of the running processes whose command name is `comm` (Linux /proc; empty elsewhere). */
-const pidsNamed = (comm: string): Array<number> => {
-  try {
-    return readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).flatMap((entry) => {
-      try {
-        return readFileSync(`/proc/${entry}/comm`, "utf8").trim() === comm ? [Number(entry)] : []
-      } catch {
-        return []
-      }
-    })
-  } catch {
-    return []
-  }
-}
-
-/** CPU seconds used so far by all of `pids` that are still there, keyed by pid. */
-const cpuByPid = (pids: ReadonlyArray<number>) =>
-  new Map(pids.flatMap((pid) => {
-    const seconds = processCpuSeconds(pid)
-    return seconds === undefined ? [] : [[pid, seconds] as const]
-  }))
-
-/** CPU seconds used between two readings, by processes present in both. */
-const cpuBetween = (start: ReadonlyMap<number, number>, end: ReadonlyMap<number, number>) =>
-  [...end].reduce((sum, [pid, seconds]) => sum + (start.has(pid) ? seconds - start.get(pid)! : 0), 0)
 
 interface CpuShare {
   /** CPU used by this process during the measured run; 1 = one core. */
@@ -208,31 +117,11 @@ interface CpuShare {
 }
 
 /** Runs `work` and reports the CPU share this process, Vigil, NATS, PostgreSQL and everything else used meanwhile. */
-const measuringCpu = async <A>(vigilPid: number | undefined, work: () => Promise<A>): Promise<{ readonly result: A; readonly cpu: CpuShare }> => {
-  const natsPids = pidsNamed("nats-server")
-  const postgresPids = pidsNamed("postgres")
-  const wallStart = performance.now()
-  const selfStart = process.cpuUsage()
-  const vigilStart = processCpuSeconds(vigilPid)
-  const natsStart = cpuByPid(natsPids)
-  const postgresStart = cpuByPid(postgresPids)
-  const machineStart = machineBusySeconds()
-  const result = await work()
-  const wall = (performance.now() - wallStart) / 1000
-  const self = process.cpuUsage(selfStart)
-  const vigilEnd = processCpuSeconds(vigilPid)
-  // Backends that started meanwhile are missed (counted as "other"); those that ended too.
-  const natsEnd = cpuByPid(natsPids)
-  const postgresEnd = cpuByPid(postgresPids)
-  const machineEnd = machineBusySeconds()
-  const benchCpu = (self.user + self.system) / 1e6 / wall
-  const vigilCpu = vigilStart === undefined || vigilEnd === undefined ? Number.NaN : (vigilEnd - vigilStart) / wall
-  const natsCpu = natsStart.size === 0 ? Number.NaN : cpuBetween(natsStart, natsEnd) / wall
-  const postgresCpu = postgresStart.size === 0 ? Number.NaN : cpuBetween(postgresStart, postgresEnd) / wall
-  const machineCpu = machineStart === undefined || machineEnd === undefined ? Number.NaN : (machineEnd - machineStart) / wall
-  const known = [vigilCpu, natsCpu, postgresCpu].reduce((sum, n) => sum + (Number.isNaN(n) ? 0 : n), benchCpu)
-  const otherCpu = Math.max(0, machineCpu - known)
-  return { result, cpu: { benchCpu, vigilCpu, natsCpu, postgresCpu, otherCpu } }
+const measuringAllCpu = async <A>(vigilPid: number | undefined, work: () => Promise<A>): Promise<{ readonly result: A; readonly cpu: CpuShare }> => {
+  const { result, cpu } = await measuringCpu(vigilPid, work, ["nats-server", "postgres"])
+  const { "nats-server": natsCpu, postgres: postgresCpu } = cpu.named
+  const known = [cpu.process, natsCpu, postgresCpu].reduce((sum, n) => sum + (Number.isNaN(n) ? 0 : n), cpu.self)
+  return { result, cpu: { benchCpu: cpu.self, vigilCpu: cpu.process, natsCpu, postgresCpu, otherCpu: Math.max(0, cpu.machine - known) } }
 }
 
 /** True for the hosts this benchmark may load: the loopback interface (or a local socket). */
@@ -250,182 +139,6 @@ const checkLoopbackTargets = () => {
     if (!isLoopback(decodeURIComponent(url.hostname)) && !socketHost.startsWith("/")) {
       throw new Error(`DATABASE_URL must point at this machine (127.0.0.1); got host ${url.hostname}`)
     }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cleanup: a stack of steps, run once, each bounded; children are also killed on process exit.
-
-const cleanups: Array<{ readonly name: string; readonly run: () => Promise<void> }> = []
-const liveChildren = new Set<ChildProcess>()
-let cleaningUp: Promise<void> | undefined
-
-const onCleanup = (name: string, run: () => Promise<void>) => {
-  cleanups.push({ name, run })
-}
-
-const cleanup = (): Promise<void> =>
-  cleaningUp ??= (async () => {
-    for (let step = cleanups.pop(); step !== undefined; step = cleanups.pop()) {
-      try {
-        await withTimeout(`cleanup: ${step.name}`, 25_000, step.run())
-      } catch (error) {
-        log(`cleanup: ${step.name} failed: ${errorMessage(error)}`)
-      }
-    }
-  })()
-
-const killGroup = (child: ChildProcess, signal: NodeJS.Signals) => {
-  if (child.pid === undefined) return
-  try {
-    process.kill(-child.pid, signal)
-  } catch {
-    // Already gone.
-  }
-}
-
-const groupAlive = (child: ChildProcess) => {
-  if (child.pid === undefined) return false
-  try {
-    process.kill(-child.pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Last resort: whatever is still running when this process exits is killed, with its process group. */
-process.on("exit", () => {
-  for (const child of liveChildren) killGroup(child, "SIGKILL")
-})
-
-// ---------------------------------------------------------------------------------------------
-// Vigil as a child process
-
-interface Child {
-  readonly name: string
-  readonly pid: number | undefined
-  readonly exited: Promise<string>
-  readonly hasExited: () => boolean
-  readonly tail: () => string
-  /** SIGTERM, then SIGKILL to its whole process group if it (or anything it started) lingers. */
-  readonly stop: () => Promise<void>
-}
-
-/** Starts `node <args>` in the repository as the leader of a new process group; its output goes to stderr. */
-const startChild = (name: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv): Child => {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true })
-  liveChildren.add(child)
-  const lines: Array<string> = []
-  let exitedWith: string | undefined
-  const exited = new Promise<string>((resolve) => {
-    const done = (how: string) => {
-      if (exitedWith !== undefined) return
-      exitedWith = how
-      liveChildren.delete(child)
-      resolve(how)
-    }
-    child.once("exit", (code, signal) => done(signal !== null ? `signal ${signal}` : `code ${code}`))
-    child.once("error", (error) => done(`spawn error: ${error.message}`))
-  })
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on("line", (line) => {
-      lines.push(line)
-      if (lines.length > 40) lines.shift()
-      process.stderr.write(`[${name}] ${line}\n`)
-    })
-  }
-
-  const stop = async () => {
-    if (exitedWith === undefined) {
-      log(`stopping ${name}`)
-      child.kill("SIGTERM")
-      const graceful = await Promise.race([exited.then(() => true), sleep(settings.stopTimeoutMs).then(() => false)])
-      if (!graceful) log(`${name} did not stop within ${settings.stopTimeoutMs / 1000} s; killing it`)
-    }
-    // Give what it started (an embedded PostgreSQL) a moment to follow it, then kill what is left.
-    for (let waited = 0; groupAlive(child) && waited < 5_000; waited += 100) await sleep(100)
-    killGroup(child, "SIGKILL")
-    await Promise.race([exited, sleep(5_000)])
-  }
-
-  return { name, pid: child.pid, exited, hasExited: () => exitedWith !== undefined, tail: () => lines.join("\n"), stop }
-}
-
-const childFailure = (child: Child, what: string) =>
-  new Error(`${child.name}: ${what}\n--- last output of ${child.name} ---\n${child.tail()}`)
-
-const waitReady = async (child: Child, baseUrl: string, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (child.hasExited()) throw childFailure(child, `exited (${await child.exited}) before it was ready`)
-    try {
-      const response = await fetch(`${baseUrl}/ready`, { signal: AbortSignal.timeout(1_000) })
-      await response.arrayBuffer()
-      if (response.status === 200) return
-    } catch {
-      // Not listening yet.
-    }
-    await sleep(250)
-  }
-  throw childFailure(child, `GET /ready did not answer 200 within ${timeoutMs / 1000} s`)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Database
-
-interface DatabaseSetup {
-  readonly description: string
-  /** Vigil's database settings. */
-  readonly env: Readonly<Record<string, string>>
-  /** The URL this process uses for the same database (known once Vigil runs, for an embedded one). */
-  readonly url: string
-}
-
-const redactUrl = (url: string) => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = "***"
-    return parsed.toString()
-  } catch {
-    return "<unparseable URL>"
-  }
-}
-
-const adminQuery = async (url: string, sql: string) => {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, query_timeout: 20_000 })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end()
-  }
-}
-
-const prepareDatabase = async (): Promise<DatabaseSetup> => {
-  const serverUrl = process.env["DATABASE_URL"]
-  if (serverUrl !== undefined && serverUrl !== "") {
-    const name = `vigil_bench_${randomBytes(6).toString("hex")}`
-    await withTimeout("CREATE DATABASE", 25_000, adminQuery(serverUrl, `CREATE DATABASE "${name}"`))
-    onCleanup(`drop database ${name}`, () => adminQuery(serverUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
-    const url = new URL(serverUrl)
-    url.pathname = `/${name}`
-    return {
-      description: `PostgreSQL at DATABASE_URL (${redactUrl(serverUrl)}), fresh database ${name}`,
-      env: { DATABASE_URL: url.toString() },
-      url: url.toString()
-    }
-  }
-  const dir = mkdtempSync(join(tmpdir(), "vigil-bench-"))
-  // Run as root, PostgreSQL runs as the OS user `postgres`, who must be able to reach the data directory.
-  chmodSync(dir, 0o755)
-  onCleanup(`remove ${dir}`, async () => rmSync(dir, { recursive: true, force: true }))
-  const port = await freePort()
-  return {
-    description: `embedded PostgreSQL started by Vigil (VIGIL_PG_DIR=${join(dir, "pg")}, port ${port})`,
-    env: { VIGIL_PG_DIR: join(dir, "pg"), VIGIL_PG_PORT: String(port) },
-    // What src/persistence/EmbeddedPostgres.ts sets up.
-    url: `postgres://postgres:vigil@${HOST}:${port}/vigil`
   }
 }
 
@@ -525,39 +238,7 @@ const streamState = async (nats: Nats, eventsStream: string, auditStream: string
 }
 
 // ---------------------------------------------------------------------------------------------
-// Vigil
-
-interface Vigil {
-  readonly child: Child
-  readonly httpUrl: string
-}
-
-const startVigil = async (database: DatabaseSetup, names: Names): Promise<Vigil> => {
-  const [port, grpcPort] = [await freePort(), await freePort()]
-  const env: NodeJS.ProcessEnv = { ...process.env }
-  for (const name of ["DATABASE_URL", "VIGIL_PG_DIR", "VIGIL_PG_PORT"]) delete env[name]
-  Object.assign(env, {
-    PORT: String(port),
-    GRPC_PORT: String(grpcPort),
-    HOST,
-    GRPC_HOST: HOST,
-    SEED_DEMO_DATA: "false",
-    LOG_LEVEL: "Warn", // Effect's label; "Warning" is rejected
-    NATS_URL,
-    NATS_SUBJECT_PREFIX: names.subjectPrefix,
-    NATS_STREAM_PREFIX: names.streamPrefix,
-    OUTBOX_BATCH_SIZE: String(settings.window),
-    ...database.env
-  })
-  log(`starting Vigil (REST ${HOST}:${port}; subjects ${names.subjectPrefix}.>, streams ${names.streamPrefix}_*)`)
-  const child = startChild("vigil", ["--import", "tsx", "src/main.ts"], env)
-  onCleanup("stop vigil", child.stop)
-  const startedAt = performance.now()
-  const httpUrl = `http://${HOST}:${port}`
-  await waitReady(child, httpUrl, settings.readyTimeoutMs)
-  log(`Vigil ready after ${((performance.now() - startedAt) / 1000).toFixed(1)} s`)
-  return { child, httpUrl }
-}
+// Vigil: registry writes and their outbox rows
 
 interface Written {
   readonly id: string
@@ -745,7 +426,7 @@ const prepareRawBaseline = async (nats: Nats, names: Names, templates: Templates
   return async () => {
     const messages = prepare(settings.messages)
     log(`raw JetStream: measuring ${messages.length} messages, windows of ${settings.window}`)
-    const { result, cpu } = await measuringCpu(vigilPid, () => run(messages))
+    const { result, cpu } = await measuringAllCpu(vigilPid, () => run(messages))
     return { messages: messages.length, perSecond: messages.length / (result.elapsedMs / 1000), ...result, ...cpu }
   }
 }
@@ -824,7 +505,7 @@ const latencyRun = async (vigil: Vigil, nats: Nats, names: Names): Promise<Laten
     let attempted = 0
     const pending: Array<Promise<void>> = []
     log(`latency: ${settings.latencyRate} writes/s for ${settings.latencySeconds} s through POST /patients`)
-    const { result: sendElapsedMs, cpu } = await measuringCpu(vigil.child.pid, async () => {
+    const { result: sendElapsedMs, cpu } = await measuringAllCpu(vigil.child.pid, async () => {
       const start = performance.now()
       const stopAt = start + settings.latencySeconds * 1000 + 5_000
       for (let i = 0; i < total && performance.now() < stopAt; i++) {
@@ -936,7 +617,7 @@ const drainRun = async (vigil: Vigil, db: pg.Client, nats: Nats, names: Names, t
   const target = base.messages + rows.length
   const samples: Samples = { points: [] }
   log(`throughput: committing; waiting for the relay to publish them`)
-  const { result, cpu } = await measuringCpu(vigil.child.pid, async () => {
+  const { result, cpu } = await measuringAllCpu(vigil.child.pid, async () => {
     const commitSent = wallNow()
     const commitStart = performance.now()
     await db.query("COMMIT")
@@ -993,9 +674,6 @@ interface Results {
   readonly latency: LatencyResult
 }
 
-const fmtRate = (n: number) => (Number.isFinite(n) ? String(Math.round(n)) : "n/a")
-const fmtMs = (n: number) => (Number.isNaN(n) ? "n/a" : Math.abs(n) < 10 ? n.toFixed(1) : String(Math.round(n)))
-const fmtCpu = (n: number) => (Number.isNaN(n) ? "n/a" : n.toFixed(2))
 const fmtFigures = (f: Figures) => `p50 ${fmtMs(f.p50)} / p99 ${fmtMs(f.p99)} / max ${fmtMs(f.max)} ms`
 const cpu = (c: CpuShare) =>
   `Vigil ${fmtCpu(c.vigilCpu)}, bench ${fmtCpu(c.benchCpu)}, NATS ${fmtCpu(c.natsCpu)}, PostgreSQL ${fmtCpu(c.postgresCpu)}, other ${fmtCpu(c.otherCpu)}`
@@ -1009,9 +687,6 @@ const problems = ({ raw, drain, latency }: Results): Array<string> => [
   ...(latency.duplicates > 0 ? [`latency: ${latency.duplicates} events delivered twice`] : []),
   ...(latency.written === 0 ? ["latency: no write succeeded"] : [])
 ]
-
-/** Above this much CPU used by other processes during a measured run, its figures are noisy. */
-const BUSY_MACHINE_CPU = 0.2
 
 /** Above this, the relay was not woken by the commit but found the rows on its poll. */
 const SLOW_WAKE_MS = 200
@@ -1039,44 +714,40 @@ const report = (results: Results): boolean => {
   const ratio = drain.perSecond / raw.perSecond
   const drainRatio = drain.drainPerSecond / raw.perSecond
   const issues = problems(results)
-  const lines = [
-    "",
-    `Vigil events benchmark (same run, same machine; ${cpus().length} cores)`,
-    `node ${process.version} on ${process.platform}/${process.arch}; cpus ${cpus().length} (available parallelism ${availableParallelism()}); NATS ${redactUrl(NATS_URL)}`,
-    `database: ${results.database}`,
-    `messages: Vigil's own patient.created event (${results.messageBytes.event} bytes) and its audit event (${results.messageBytes.audit} bytes), alternating, each with a Nats-Msg-Id; batch/window ${settings.window}`,
-    "",
-    `throughput, ${drain.messages} messages:`,
-    `  raw JetStream publish-with-ack (windows of ${settings.window} awaited together): ${fmtRate(raw.perSecond)} msgs/s (runs before/after the outbox run: ${raw.runs.map((run) => fmtRate(run.perSecond)).join(" / ")}; window p99 ${fmtMs(raw.windowP99Ms)} ms; CPU ${cpu(raw)})`,
-    `  Vigil outbox -> JetStream (rows committed at once, COMMIT sent -> last stored): ${fmtRate(drain.perSecond)} events/s (${fmtMs(drain.elapsedMs)} ms; CPU ${cpu(drain)})`,
-    `  ratio outbox / raw: ${ratio.toFixed(2)}`,
-    `  of which: relay wake-up (COMMIT sent -> first stored) ${fmtMs(drain.firstStoredMs)} ms, then drain (first -> last stored) ${fmtRate(drain.drainPerSecond)} events/s = ratio ${drainRatio.toFixed(2)} of raw`,
-    `  relay detail: COMMIT took ${fmtMs(drain.commitMs)} ms; rate 10-90 % ${fmtRate(drain.steadyPerSecond)} events/s; first half ${fmtRate(drain.firstHalfPerSecond)}, second half ${fmtRate(drain.secondHalfPerSecond)} events/s; the insert took ${fmtMs(drain.insertMs)} ms (not counted)`,
-    "",
-    `commit -> delivery, ${latency.targetRate} writes/s for ${settings.latencySeconds} s via POST /patients (achieved ${fmtRate(latency.achievedRate)}/s), JetStream ordered consumer on ${"<prefix>"}.events.patient.created:`,
-    `  delay from the event's time (clock_timestamp() in the committing transaction): ${fmtFigures(latency.commitToDelivery)}`,
-    `  delay from the 201 response (lower bound; commit precedes it): ${fmtFigures(latency.responseToDelivery)}`,
-    `  split: event time -> stored on JetStream ${fmtFigures(latency.commitToStored)}; stored -> delivered ${fmtFigures(latency.storedToDelivery)}`,
-    `  POST /patients latency: ${fmtFigures(latency.httpWrite)}; CPU ${cpu(latency)}`,
-    `  writes ${latency.written} of ${latency.attempted} succeeded; events delivered ${latency.delivered} of ${latency.written}; duplicates ${latency.duplicates}`,
-    "",
-    `CPU shares are of one core (1.00 = one core); PostgreSQL is all of its server's processes; "other" is everything else on the machine`,
-    issues.length === 0 ? "every publish, write and delivery succeeded" : `PROBLEMS (figures not trustworthy): ${issues.join("; ")}`,
-    ...notes(results)
-  ]
-  process.stdout.write(`${lines.join("\n")}\n`)
-  process.stdout.write(`${JSON.stringify({
+  printReport({
     benchmark: "events",
-    node: process.version,
-    cpus: cpus().length,
+    environment: `; NATS ${redactUrl(NATS_URL)}`,
     database: results.database,
-    batchSize: settings.window,
-    messageBytes: results.messageBytes,
-    throughput: { raw, outbox: drain, ratio, drainRatio },
-    latency,
-    p99CommitToDeliveryMs: latency.commitToDelivery.p99,
-    problems: issues
-  })}\n`)
+    lines: [
+      `messages: Vigil's own patient.created event (${results.messageBytes.event} bytes) and its audit event (${results.messageBytes.audit} bytes), alternating, each with a Nats-Msg-Id; batch/window ${settings.window}`,
+      "",
+      `throughput, ${drain.messages} messages:`,
+      `  raw JetStream publish-with-ack (windows of ${settings.window} awaited together): ${fmtRate(raw.perSecond)} msgs/s (runs before/after the outbox run: ${raw.runs.map((run) => fmtRate(run.perSecond)).join(" / ")}; window p99 ${fmtMs(raw.windowP99Ms)} ms; CPU ${cpu(raw)})`,
+      `  Vigil outbox -> JetStream (rows committed at once, COMMIT sent -> last stored): ${fmtRate(drain.perSecond)} events/s (${fmtMs(drain.elapsedMs)} ms; CPU ${cpu(drain)})`,
+      `  ratio outbox / raw: ${ratio.toFixed(2)}`,
+      `  of which: relay wake-up (COMMIT sent -> first stored) ${fmtMs(drain.firstStoredMs)} ms, then drain (first -> last stored) ${fmtRate(drain.drainPerSecond)} events/s = ratio ${drainRatio.toFixed(2)} of raw`,
+      `  relay detail: COMMIT took ${fmtMs(drain.commitMs)} ms; rate 10-90 % ${fmtRate(drain.steadyPerSecond)} events/s; first half ${fmtRate(drain.firstHalfPerSecond)}, second half ${fmtRate(drain.secondHalfPerSecond)} events/s; the insert took ${fmtMs(drain.insertMs)} ms (not counted)`,
+      "",
+      `commit -> delivery, ${latency.targetRate} writes/s for ${settings.latencySeconds} s via POST /patients (achieved ${fmtRate(latency.achievedRate)}/s), JetStream ordered consumer on ${"<prefix>"}.events.patient.created:`,
+      `  delay from the event's time (clock_timestamp() in the committing transaction): ${fmtFigures(latency.commitToDelivery)}`,
+      `  delay from the 201 response (lower bound; commit precedes it): ${fmtFigures(latency.responseToDelivery)}`,
+      `  split: event time -> stored on JetStream ${fmtFigures(latency.commitToStored)}; stored -> delivered ${fmtFigures(latency.storedToDelivery)}`,
+      `  POST /patients latency: ${fmtFigures(latency.httpWrite)}; CPU ${cpu(latency)}`,
+      `  writes ${latency.written} of ${latency.attempted} succeeded; events delivered ${latency.delivered} of ${latency.written}; duplicates ${latency.duplicates}`,
+      "",
+      `CPU shares are of one core (1.00 = one core); PostgreSQL is all of its server's processes; "other" is everything else on the machine`,
+      issues.length === 0 ? "every publish, write and delivery succeeded" : `PROBLEMS (figures not trustworthy): ${issues.join("; ")}`,
+      ...notes(results)
+    ],
+    figures: {
+      batchSize: settings.window,
+      messageBytes: results.messageBytes,
+      throughput: { raw, outbox: drain, ratio, drainRatio },
+      latency,
+      p99CommitToDeliveryMs: latency.commitToDelivery.p99,
+      problems: issues
+    }
+  })
   return issues.length === 0
 }
 
@@ -1084,7 +755,6 @@ const report = (results: Results): boolean => {
 // Main
 
 const main = async (): Promise<boolean> => {
-  log(`node ${process.version}, ${cpus().length} cpus; budget ${settings.budgetMs / 1000} s`)
   checkLoopbackTargets()
   const names = makeNames()
   const nats = await withTimeout("connect to NATS", 15_000, connectNats())
@@ -1097,7 +767,19 @@ const main = async (): Promise<boolean> => {
     ]))
   const database = await prepareDatabase()
   log(`database: ${database.description}`)
-  const vigil = await startVigil(database, names)
+  const vigil = await startVigil({
+    database,
+    env: {
+      SEED_DEMO_DATA: "false",
+      NATS_URL,
+      NATS_SUBJECT_PREFIX: names.subjectPrefix,
+      NATS_STREAM_PREFIX: names.streamPrefix,
+      OUTBOX_BATCH_SIZE: String(settings.window)
+    },
+    describe: ({ port }) => `REST ${HOST}:${port}; subjects ${names.subjectPrefix}.>, streams ${names.streamPrefix}_*`,
+    readyTimeoutMs: settings.readyTimeoutMs,
+    stopTimeoutMs: settings.stopTimeoutMs
+  })
 
   const db = new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 5_000, query_timeout: 60_000 })
   await withTimeout("connect to the database", 10_000, db.connect())
@@ -1129,24 +811,4 @@ const main = async (): Promise<boolean> => {
   })
 }
 
-const abort = (reason: string, exitCode: number) => {
-  log(reason)
-  // Cleanup steps are bounded one by one; this bounds them all (and keeps the exit code).
-  setTimeout(() => process.exit(exitCode), 25_000)
-  void cleanup().finally(() => process.exit(exitCode))
-}
-
-const budget = setTimeout(() => abort(`time budget of ${settings.budgetMs / 1000} s exceeded; stopping`, 1), settings.budgetMs)
-process.once("SIGINT", () => abort("interrupted; stopping", 130))
-process.once("SIGTERM", () => abort("terminated; stopping", 143))
-
-main().then(
-  (ok) => {
-    clearTimeout(budget)
-    process.exit(ok ? 0 : 1)
-  },
-  (error: unknown) => {
-    clearTimeout(budget)
-    abort(`failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`, 1)
-  }
-)
+runBenchmark(main, settings.budgetMs)

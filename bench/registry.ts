@@ -30,20 +30,10 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import autocannon from "autocannon"
-import { spawn, type ChildProcess } from "node:child_process"
-import { randomBytes } from "node:crypto"
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { createServer, type AddressInfo } from "node:net"
-import { availableParallelism, cpus, tmpdir } from "node:os"
-import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { createInterface } from "node:readline"
-import { fileURLToPath } from "node:url"
-import pg from "pg"
 import { loadRegistry, type GetPatientRequest, type GetPatientResponse, type RegistryClient } from "./registryProto.ts"
+import { BUSY_MACHINE_CPU, childFailure, cleanup, fmtCpu, fmtMs, fmtRate, HOST, log, measuringCpu, onCleanup, percentile, prepareDatabase, printReport, runBenchmark, sleep, startChild, startVigil, withTimeout, type Child } from "./support.ts"
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url))
-const HOST = "127.0.0.1"
 const PATIENT_ID = "550e8400-e29b-41d4-a716-446655440000"
 const GET_PATIENT: GetPatientRequest = { version: "1.0.0", patient_id: PATIENT_ID }
 
@@ -67,277 +57,6 @@ const settings = {
 const targets = { rest: 0.25, grpc: 0.5 } as const
 
 // ---------------------------------------------------------------------------------------------
-// Small utilities
-
-const log = (message: string) => process.stderr.write(`[bench] ${message}\n`)
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
-
-/** Rejects when `promise` has not settled within `ms`; `onTimeout` can stop the work. */
-const withTimeout = <A>(label: string, ms: number, promise: Promise<A>, onTimeout?: () => void): Promise<A> => {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout?.()
-      reject(new Error(`${label}: no result within ${ms / 1000} s`))
-    }, ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, HOST, () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-
-const percentile = (values: ReadonlyArray<number>, p: number): number => {
-  if (values.length === 0) return Number.NaN
-  const sorted = Float64Array.from(values).sort()
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
-
-/** CPU seconds used so far by process `pid` (Linux /proc; undefined elsewhere). */
-const processCpuSeconds = (pid: number | undefined): number | undefined => {
-  if (pid === undefined) return undefined
-  try {
-    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-    return (Number(fields[11]) + Number(fields[12])) / 100 // USER_HZ is 100 on Linux
-  } catch {
-    return undefined
-  }
-}
-
-/** CPU seconds all processes on the machine have used since boot (Linux /proc/stat; undefined elsewhere). */
-const machineBusySeconds = (): number | undefined => {
-  try {
-    const [, ...ticks] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).map(Number)
-    // user nice system idle iowait irq softirq steal: all but idle and iowait are work.
-    const busy = ticks.slice(0, 8).reduce((sum, n, i) => (i === 3 || i === 4 ? sum : sum + n), 0)
-    return busy / 100
-  } catch {
-    return undefined
-  }
-}
-
-/**
- * Runs `work` and reports the CPU share (1 = one core) this process, the server, and everything
- * else on the machine used meanwhile.
- */
-const measuringCpu = async <A>(serverPid: number | undefined, work: () => Promise<A>): Promise<A & CpuShare> => {
-  const wallStart = performance.now()
-  const selfStart = process.cpuUsage()
-  const serverStart = processCpuSeconds(serverPid)
-  const machineStart = machineBusySeconds()
-  const result = await work()
-  const wall = (performance.now() - wallStart) / 1000
-  const self = process.cpuUsage(selfStart)
-  const serverEnd = processCpuSeconds(serverPid)
-  const machineEnd = machineBusySeconds()
-  const loadCpu = (self.user + self.system) / 1e6 / wall
-  const serverCpu = serverStart === undefined || serverEnd === undefined ? Number.NaN : (serverEnd - serverStart) / wall
-  const machineCpu = machineStart === undefined || machineEnd === undefined ? Number.NaN : (machineEnd - machineStart) / wall
-  return { ...result, loadCpu, serverCpu, otherCpu: Math.max(0, machineCpu - loadCpu - serverCpu) }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cleanup: a stack of steps, run once, each bounded; children are also killed on process exit.
-
-const cleanups: Array<{ readonly name: string; readonly run: () => Promise<void> }> = []
-const liveChildren = new Set<ChildProcess>()
-let cleaningUp: Promise<void> | undefined
-
-const onCleanup = (name: string, run: () => Promise<void>) => {
-  cleanups.push({ name, run })
-}
-
-const cleanup = (): Promise<void> =>
-  cleaningUp ??= (async () => {
-    for (let step = cleanups.pop(); step !== undefined; step = cleanups.pop()) {
-      try {
-        await withTimeout(`cleanup: ${step.name}`, 25_000, step.run())
-      } catch (error) {
-        log(`cleanup: ${step.name} failed: ${errorMessage(error)}`)
-      }
-    }
-  })()
-
-/** Last resort: whatever is still running when this process exits is killed, with its process group. */
-process.on("exit", () => {
-  for (const child of liveChildren) killGroup(child, "SIGKILL")
-})
-
-const killGroup = (child: ChildProcess, signal: NodeJS.Signals) => {
-  if (child.pid === undefined) return
-  try {
-    process.kill(-child.pid, signal)
-  } catch {
-    // Already gone.
-  }
-}
-
-const groupAlive = (child: ChildProcess) => {
-  if (child.pid === undefined) return false
-  try {
-    process.kill(-child.pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Child processes
-
-interface Child {
-  readonly name: string
-  readonly pid: number | undefined
-  /** Resolves when the process has exited; never rejects. */
-  readonly exited: Promise<string>
-  readonly hasExited: () => boolean
-  /** The last lines it printed, for error messages. */
-  readonly tail: () => string
-  readonly onLine: (listener: (line: string) => void) => void
-  /** SIGTERM, then SIGKILL to its whole process group if it (or anything it started) lingers. */
-  readonly stop: () => Promise<void>
-}
-
-/**
- * Starts `node <args>` in /work/main as the leader of a new process group (so that anything it
- * starts, such as an embedded PostgreSQL, can be killed with it). Its output goes to stderr,
- * prefixed with its name.
- */
-const startChild = (name: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv): Child => {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"], detached: true })
-  liveChildren.add(child)
-  const lines: Array<string> = []
-  const listeners: Array<(line: string) => void> = []
-  let exitedWith: string | undefined
-  const exited = new Promise<string>((resolve) => {
-    const done = (how: string) => {
-      if (exitedWith !== undefined) return
-      exitedWith = how
-      liveChildren.delete(child)
-      resolve(how)
-    }
-    child.once("exit", (code, signal) => done(signal !== null ? `signal ${signal}` : `code ${code}`))
-    child.once("error", (error) => done(`spawn error: ${error.message}`))
-  })
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on("line", (line) => {
-      lines.push(line)
-      if (lines.length > 40) lines.shift()
-      if (!line.startsWith("READY ")) process.stderr.write(`[${name}] ${line}\n`)
-      for (const listener of listeners) listener(line)
-    })
-  }
-  child.stdin.on("error", () => {})
-
-  const stop = async () => {
-    if (exitedWith === undefined) {
-      log(`stopping ${name}`)
-      child.kill("SIGTERM")
-      const graceful = await Promise.race([exited.then(() => true), sleep(settings.stopTimeoutMs).then(() => false)])
-      if (!graceful) log(`${name} did not stop within ${settings.stopTimeoutMs / 1000} s; killing it`)
-    }
-    // Give what it started a moment to follow it, then kill whatever is left of its group.
-    for (let waited = 0; groupAlive(child) && waited < 5_000; waited += 100) await sleep(100)
-    killGroup(child, "SIGKILL")
-    await Promise.race([exited, sleep(5_000)])
-    child.stdin.destroy()
-  }
-
-  return {
-    name,
-    pid: child.pid,
-    exited,
-    hasExited: () => exitedWith !== undefined,
-    tail: () => lines.join("\n"),
-    onLine: (listener) => listeners.push(listener),
-    stop
-  }
-}
-
-const childFailure = (child: Child, what: string) =>
-  new Error(`${child.name}: ${what}\n--- last output of ${child.name} ---\n${child.tail()}`)
-
-/** Polls `GET /ready` until it answers 200. */
-const waitReady = async (child: Child, baseUrl: string, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (child.hasExited()) throw childFailure(child, `exited (${await child.exited}) before it was ready`)
-    try {
-      const response = await fetch(`${baseUrl}/ready`, { signal: AbortSignal.timeout(1_000) })
-      await response.arrayBuffer()
-      if (response.status === 200) return
-    } catch {
-      // Not listening yet.
-    }
-    await sleep(250)
-  }
-  throw childFailure(child, `GET /ready did not answer 200 within ${timeoutMs / 1000} s`)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Database for Vigil
-
-interface DatabaseSetup {
-  readonly description: string
-  readonly env: Readonly<Record<string, string>>
-}
-
-const redactUrl = (url: string) => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = "***"
-    return parsed.toString()
-  } catch {
-    return "<unparseable URL>"
-  }
-}
-
-const adminQuery = async (url: string, sql: string) => {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, query_timeout: 20_000 })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end()
-  }
-}
-
-const prepareDatabase = async (): Promise<DatabaseSetup> => {
-  const serverUrl = process.env["DATABASE_URL"]
-  if (serverUrl !== undefined && serverUrl !== "") {
-    const name = `vigil_bench_${randomBytes(6).toString("hex")}`
-    await withTimeout("CREATE DATABASE", 25_000, adminQuery(serverUrl, `CREATE DATABASE "${name}"`))
-    onCleanup(`drop database ${name}`, () => adminQuery(serverUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
-    const url = new URL(serverUrl)
-    url.pathname = `/${name}`
-    return {
-      description: `PostgreSQL at DATABASE_URL (${redactUrl(serverUrl)}), fresh database ${name}`,
-      env: { DATABASE_URL: url.toString() }
-    }
-  }
-  const dir = mkdtempSync(join(tmpdir(), "vigil-bench-"))
-  // Run as root, PostgreSQL runs as the OS user `postgres`, who must be able to reach the data directory.
-  chmodSync(dir, 0o755)
-  onCleanup(`remove ${dir}`, async () => rmSync(dir, { recursive: true, force: true }))
-  const port = await freePort()
-  return {
-    description: `embedded PostgreSQL started by Vigil (VIGIL_PG_DIR=${join(dir, "pg")}, port ${port})`,
-    env: { VIGIL_PG_DIR: join(dir, "pg"), VIGIL_PG_PORT: String(port) }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Servers under test
 
 interface RunningServer {
@@ -346,34 +65,11 @@ interface RunningServer {
   readonly grpcAddress?: string
 }
 
-const startVigil = async (database: DatabaseSetup): Promise<RunningServer & { httpUrl: string; grpcAddress: string }> => {
-  const [port, grpcPort] = [await freePort(), await freePort()]
-  const env: NodeJS.ProcessEnv = { ...process.env }
-  for (const name of ["DATABASE_URL", "VIGIL_PG_DIR", "VIGIL_PG_PORT"]) delete env[name]
-  Object.assign(env, {
-    PORT: String(port),
-    GRPC_PORT: String(grpcPort),
-    HOST,
-    GRPC_HOST: HOST,
-    SEED_DEMO_DATA: "true",
-    LOG_LEVEL: "Warn", // Effect's label; "Warning" is rejected
-    ...database.env
-  })
-  log(`starting Vigil (REST ${HOST}:${port}, gRPC ${HOST}:${grpcPort})`)
-  const child = startChild("vigil", ["--import", "tsx", "src/main.ts"], env)
-  onCleanup("stop vigil", child.stop)
-  const httpUrl = `http://${HOST}:${port}`
-  const startedAt = performance.now()
-  await waitReady(child, httpUrl, settings.readyTimeoutMs)
-  log(`Vigil ready after ${((performance.now() - startedAt) / 1000).toFixed(1)} s`)
-  return { child, httpUrl, grpcAddress: `${HOST}:${grpcPort}` }
-}
-
 /** Starts bench/bareServers.ts answering `fixture`; resolves once it prints `READY <port>`. */
 const startBare = async (kind: "http" | "grpc", fixture: string): Promise<RunningServer> => {
   const name = `bare-${kind}`
   log(`starting ${name}`)
-  const child = startChild(name, ["--import", "tsx", "bench/bareServers.ts", kind], { ...process.env, BENCH_FIXTURE: fixture })
+  const child = startChild(name, ["--import", "tsx", "bench/bareServers.ts", kind], { ...process.env, BENCH_FIXTURE: fixture }, settings.stopTimeoutMs)
   onCleanup(`stop ${name}`, child.stop)
   const port = await withTimeout(
     `${name} start`,
@@ -474,6 +170,15 @@ interface CpuShare {
   readonly otherCpu: number
 }
 
+/**
+ * Runs `work` and reports the CPU share (1 = one core) this process, the server, and everything
+ * else on the machine used meanwhile.
+ */
+const measuringLoadCpu = async <A>(serverPid: number | undefined, work: () => Promise<A>): Promise<A & CpuShare> => {
+  const { result, cpu } = await measuringCpu(serverPid, work)
+  return { ...result, loadCpu: cpu.self, serverCpu: cpu.process, otherCpu: Math.max(0, cpu.machine - cpu.self - cpu.process) }
+}
+
 interface LoadResult extends CpuShare {
   /** Requests (REST) or completed calls (gRPC) per second. */
   readonly perSecond: number
@@ -504,7 +209,7 @@ const runHttpLoad = async (label: string, server: Child, httpUrl: string): Promi
   log(`${label}: REST warm-up ${settings.warmupSeconds} s`)
   await autocannonRun(url, settings.warmupSeconds)
   log(`${label}: REST measuring ${settings.measureSeconds} s`)
-  return measuringCpu(server.pid, async () => {
+  return measuringLoadCpu(server.pid, async () => {
     const result = await autocannonRun(url, settings.measureSeconds)
     return {
       perSecond: result.requests.average,
@@ -558,7 +263,7 @@ const runGrpcLoad = async (label: string, server: Child, address: string): Promi
     return await withTimeout(
       `${label} gRPC run`,
       limitMs(settings.measureSeconds),
-      measuringCpu(server.pid, () => grpcRun(clients, settings.measureSeconds))
+      measuringLoadCpu(server.pid, () => grpcRun(clients, settings.measureSeconds))
     )
   } finally {
     for (const client of clients) client.close()
@@ -576,10 +281,6 @@ interface Results {
   readonly grpcVigil: LoadResult
 }
 
-const fmtRate = (n: number) => String(Math.round(n))
-const fmtMs = (n: number) => (Number.isNaN(n) ? "n/a" : n < 10 ? n.toFixed(1) : String(Math.round(n)))
-
-const fmtCpu = (n: number) => (Number.isNaN(n) ? "n/a" : n.toFixed(2))
 const cpu = (run: LoadResult) => `${fmtCpu(run.serverCpu)} / ${fmtCpu(run.loadCpu)} / ${fmtCpu(run.otherCpu)}`
 
 /**
@@ -589,9 +290,6 @@ const cpu = (run: LoadResult) => `${fmtCpu(run.serverCpu)} / ${fmtCpu(run.loadCp
 const perCore = (run: LoadResult) => run.perSecond / run.serverCpu
 const perCoreRatio = (bare: LoadResult, vigil: LoadResult) => perCore(vigil) / perCore(bare)
 const fmtRatio = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : "n/a")
-
-/** Above this much CPU used by other processes during a bare server's run, its figure is suspect. */
-const BUSY_MACHINE_CPU = 0.2
 
 const comparison = (bare: LoadResult, vigil: LoadResult, target: number) => {
   const ratio = vigil.perSecond / bare.perSecond
@@ -636,32 +334,27 @@ const report = (results: Results): boolean => {
   const verdict = (c: ReturnType<typeof comparison>) => `ratio ${c.ratio.toFixed(2)} (target >= ${c.target}: ${c.met ? "met" : "NOT met"})`
   const { restBare, restVigil, grpcBare, grpcVigil } = results
   const issues = problems(results)
-  const lines = [
-    "",
-    `Vigil registry benchmark (same run, same machine; ${cpus().length} cores)`,
-    `node ${process.version} on ${process.platform}/${process.arch}; cpus ${cpus().length} (available parallelism ${availableParallelism()})`,
-    `database: ${results.database}`,
-    `method: each server alone in its own child process; load from this process to 127.0.0.1; warm-up ${settings.warmupSeconds} s (not counted), then ${settings.measureSeconds} s measured`,
-    `  REST: autocannon, ${settings.httpConnections} connections, pipelining 1; gRPC: ${settings.grpcClients} clients (own channels), ${settings.grpcInFlight} calls in flight`,
-    "",
-    `REST GET /patients/{id}: bare node:http ${fmtRate(restBare.perSecond)} req/s p99 ${fmtMs(restBare.p99Ms)} ms | Vigil ${fmtRate(restVigil.perSecond)} req/s p99 ${fmtMs(restVigil.p99Ms)} ms | ${verdict(rest)}`,
-    `gRPC GetPatient:         bare grpc-js   ${fmtRate(grpcBare.perSecond)} calls/s p99 ${fmtMs(grpcBare.p99Ms)} ms | Vigil ${fmtRate(grpcVigil.perSecond)} calls/s p99 ${fmtMs(grpcVigil.p99Ms)} ms | ${verdict(grpcRatio)}`,
-    `per core of server CPU: REST bare ${fmtRate(perCore(restBare))} req/s, Vigil ${fmtRate(perCore(restVigil))} req/s, ratio ${fmtRatio(perCoreRatio(restBare, restVigil))}; gRPC bare ${fmtRate(perCore(grpcBare))} calls/s, Vigil ${fmtRate(perCore(grpcVigil))} calls/s, ratio ${fmtRatio(perCoreRatio(grpcBare, grpcVigil))}`,
-    `CPU during measured runs (1.00 = one core), server / load generator / rest of machine: REST bare ${cpu(restBare)}, Vigil ${cpu(restVigil)}; gRPC bare ${cpu(grpcBare)}, Vigil ${cpu(grpcVigil)}`,
-    `REST non-2xx: bare ${restBare.non2xx}, Vigil ${restVigil.non2xx}; REST errors/timeouts: bare ${restBare.errors}, Vigil ${restVigil.errors}; gRPC failed calls: bare ${grpcBare.errors}, Vigil ${grpcVigil.errors}`,
-    issues.length === 0 ? "all requests and calls succeeded" : `PROBLEMS (figures not trustworthy): ${issues.join("; ")}`,
-    ...interference(results)
-  ]
-  process.stdout.write(`${lines.join("\n")}\n`)
-  process.stdout.write(`${JSON.stringify({
+  printReport({
     benchmark: "registry",
-    node: process.version,
-    cpus: cpus().length,
     database: results.database,
-    rest: { bare: restBare, vigil: restVigil, ratio: rest.ratio, target: rest.target, met: rest.met, perCoreRatio: perCoreRatio(restBare, restVigil) },
-    grpc: { bare: grpcBare, vigil: grpcVigil, ratio: grpcRatio.ratio, target: grpcRatio.target, met: grpcRatio.met, perCoreRatio: perCoreRatio(grpcBare, grpcVigil) },
-    problems: issues
-  })}\n`)
+    lines: [
+      `method: each server alone in its own child process; load from this process to 127.0.0.1; warm-up ${settings.warmupSeconds} s (not counted), then ${settings.measureSeconds} s measured`,
+      `  REST: autocannon, ${settings.httpConnections} connections, pipelining 1; gRPC: ${settings.grpcClients} clients (own channels), ${settings.grpcInFlight} calls in flight`,
+      "",
+      `REST GET /patients/{id}: bare node:http ${fmtRate(restBare.perSecond)} req/s p99 ${fmtMs(restBare.p99Ms)} ms | Vigil ${fmtRate(restVigil.perSecond)} req/s p99 ${fmtMs(restVigil.p99Ms)} ms | ${verdict(rest)}`,
+      `gRPC GetPatient:         bare grpc-js   ${fmtRate(grpcBare.perSecond)} calls/s p99 ${fmtMs(grpcBare.p99Ms)} ms | Vigil ${fmtRate(grpcVigil.perSecond)} calls/s p99 ${fmtMs(grpcVigil.p99Ms)} ms | ${verdict(grpcRatio)}`,
+      `per core of server CPU: REST bare ${fmtRate(perCore(restBare))} req/s, Vigil ${fmtRate(perCore(restVigil))} req/s, ratio ${fmtRatio(perCoreRatio(restBare, restVigil))}; gRPC bare ${fmtRate(perCore(grpcBare))} calls/s, Vigil ${fmtRate(perCore(grpcVigil))} calls/s, ratio ${fmtRatio(perCoreRatio(grpcBare, grpcVigil))}`,
+      `CPU during measured runs (1.00 = one core), server / load generator / rest of machine: REST bare ${cpu(restBare)}, Vigil ${cpu(restVigil)}; gRPC bare ${cpu(grpcBare)}, Vigil ${cpu(grpcVigil)}`,
+      `REST non-2xx: bare ${restBare.non2xx}, Vigil ${restVigil.non2xx}; REST errors/timeouts: bare ${restBare.errors}, Vigil ${restVigil.errors}; gRPC failed calls: bare ${grpcBare.errors}, Vigil ${grpcVigil.errors}`,
+      issues.length === 0 ? "all requests and calls succeeded" : `PROBLEMS (figures not trustworthy): ${issues.join("; ")}`,
+      ...interference(results)
+    ],
+    figures: {
+      rest: { bare: restBare, vigil: restVigil, ratio: rest.ratio, target: rest.target, met: rest.met, perCoreRatio: perCoreRatio(restBare, restVigil) },
+      grpc: { bare: grpcBare, vigil: grpcVigil, ratio: grpcRatio.ratio, target: grpcRatio.target, met: grpcRatio.met, perCoreRatio: perCoreRatio(grpcBare, grpcVigil) },
+      problems: issues
+    }
+  })
   return issues.length === 0
 }
 
@@ -669,11 +362,16 @@ const report = (results: Results): boolean => {
 // Main
 
 const main = async (): Promise<boolean> => {
-  log(`node ${process.version}, ${cpus().length} cpus; budget ${settings.budgetMs / 1000} s`)
   const database = await prepareDatabase()
   log(`database: ${database.description}`)
 
-  const vigil = await startVigil(database)
+  const vigil = await startVigil({
+    database,
+    env: { SEED_DEMO_DATA: "true" },
+    describe: ({ port, grpcPort }) => `REST ${HOST}:${port}, gRPC ${HOST}:${grpcPort}`,
+    readyTimeoutMs: settings.readyTimeoutMs,
+    stopTimeoutMs: settings.stopTimeoutMs
+  })
   const restFixture = await fetchRestFixture(vigil.httpUrl)
   const grpcFixture = await withTimeout("GetPatient fixture", 10_000, fetchGrpcFixture(vigil.grpcAddress))
   const restVigil = await runHttpLoad("Vigil", vigil.child, vigil.httpUrl)
@@ -694,24 +392,4 @@ const main = async (): Promise<boolean> => {
   return report({ database: database.description, restBare, restVigil, grpcBare, grpcVigil })
 }
 
-const abort = (reason: string, exitCode: number) => {
-  log(reason)
-  // Cleanup steps are bounded one by one; this bounds them all (and keeps the exit code).
-  setTimeout(() => process.exit(exitCode), 25_000)
-  void cleanup().finally(() => process.exit(exitCode))
-}
-
-const budget = setTimeout(() => abort(`time budget of ${settings.budgetMs / 1000} s exceeded; stopping`, 1), settings.budgetMs)
-process.once("SIGINT", () => abort("interrupted; stopping", 130))
-process.once("SIGTERM", () => abort("terminated; stopping", 143))
-
-main().then(
-  (ok) => {
-    clearTimeout(budget)
-    process.exit(ok ? 0 : 1)
-  },
-  (error: unknown) => {
-    clearTimeout(budget)
-    abort(`failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`, 1)
-  }
-)
+runBenchmark(main, settings.budgetMs)
