@@ -49,6 +49,8 @@ export interface RawRoute {
   readonly method: "GET"
   readonly path: string
   readonly handle: (request: IncomingMessage, response: ServerResponse) => void
+  /** Called when shutdown begins: a route holding responses open (a stream) ends them here. */
+  readonly close?: () => void
 }
 
 export interface ServeOptions {
@@ -367,6 +369,8 @@ export const serve = <Api extends HttpApi.HttpApi.Any, R>(
     })
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
+        // Streams never finish by themselves: end them first, or closing waits out the drain time.
+        for (const route of options.rawRoutes ?? []) route.close?.()
         const closed = Effect.async<void>((resume) => {
           server.close(() => resume(Effect.void))
           server.closeIdleConnections()

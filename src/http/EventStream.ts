@@ -2,7 +2,7 @@
  * `GET /api/v1/events/stream`: the domain events as Server-Sent Events, for dashboards that do
  * not speak NATS. `?type=` filters by CloudEvent type: a comma-separated list of exact types or
  * prefixes ending in `*` (`vigil.device.*`). A comment line every 15 s keeps proxies from closing
- * an idle stream. Open streams are ended when Vigil shuts down.
+ * an idle stream. Open streams are ended first when Vigil shuts down.
  */
 import { Effect, Fiber, Runtime, Stream } from "effect"
 import type { ServerResponse } from "node:http"
@@ -24,12 +24,12 @@ export const make = Effect.gen(function*() {
   const bus = yield* EventBus
   const runFork = Runtime.runFork(yield* Effect.runtime<never>())
   const open = new Set<ServerResponse>()
-  yield* Effect.addFinalizer(() => Effect.sync(() => open.forEach((response) => response.end())))
   const decoder = new TextDecoder()
 
   const route: RawRoute = {
     method: "GET",
     path: PATH,
+    close: () => open.forEach((response) => response.end()),
     handle: (request, response) => {
       const accepts = typeFilter(new URL(request.url ?? "/", "http://localhost").searchParams.get("type"))
       if (typeof accepts === "string") {
