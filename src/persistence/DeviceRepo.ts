@@ -83,11 +83,11 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
           Effect.catchTag("SqlError", unknownPatient(patch.patient_id))
         )
         const [device] = yield* Effect.orDie(decodeDevices(rows))
-        const linkEvent = relink ? (device!.patient_id === null ? "unlinked" : "linked") : undefined
         yield* changes.record({
           entityType: "device",
           entityId: id,
-          action: refirm || linkEvent === undefined ? "updated" : linkEvent,
+          // Without a firmware change, this patch changed the link.
+          action: refirm ? "updated" : device!.patient_id === null ? "unlinked" : "linked",
           before: current,
           after: device!
         })
