@@ -6,10 +6,10 @@
 import { expect, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { Effect, Schedule } from "effect"
+import { outboxDrained } from "../support/outbox.ts"
 import * as TestApp from "../support/test-app.ts"
 
 const { call } = TestApp
-const eventually = Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds"))
 
 const createPatient = (name: string) =>
   Effect.map(call("POST", "/patients", { full_name: name, age: 40, sex: "F" }), (response) => {
@@ -105,11 +105,7 @@ layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test", OUTBOX_POLL_INTERVAL: "
     Effect.gen(function*() {
       yield* createPatient("Relayed")
       const sql = yield* SqlClient.SqlClient
-      yield* Effect.suspend(() =>
-        sql<{ pending: string }>`SELECT count(*) AS pending FROM outbox WHERE published_at IS NULL`.pipe(
-          Effect.flatMap(([row]) => (row!.pending === "0" ? Effect.void : Effect.fail("pending")))
-        )
-      ).pipe(Effect.retry(eventually))
+      yield* outboxDrained(5)
       const [counts] = yield* sql<{ events: string; audits: string }>`
         SELECT count(*) FILTER (WHERE subject LIKE 'events.%') AS events, count(*) FILTER (WHERE subject LIKE 'audit.%') AS audits FROM outbox`
       const [audits] = yield* sql<{ n: string }>`SELECT count(*) AS n FROM audit_events`

@@ -8,15 +8,15 @@ import { jetstreamManager, type JetStreamManager, type StoredMsg } from "@nats-i
 import type { NatsConnection } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
 import { SqlClient } from "@effect/sql"
-import { Effect, Layer, Schedule } from "effect"
+import { Effect, Layer } from "effect"
 import * as TestApp from "../support/test-app.ts"
-import { natsServerBinary, OwnNatsServer, requireNats, resolveNats, unique } from "../support/nats-server.ts"
+import { deleteStreams, natsServerBinary, OwnNatsServer, requireNats, resolveNats, unique } from "../support/nats-server.ts"
+import { outboxDrained } from "../support/outbox.ts"
 
 const nats = await resolveNats()
 const runNats = requireNats(nats, "events backbone on NATS")
 const hasBinary = natsServerBinary() !== undefined
 const { call } = TestApp
-const eventually = (seconds: number) => Schedule.spaced("50 millis").pipe(Schedule.upTo(`${seconds} seconds`))
 
 interface Scope {
   readonly subjectPrefix: string
@@ -46,28 +46,13 @@ const readStream = (url: string, stream: string) =>
     return messages
   })
 
-const deleteStreams = (url: string, scope: Scope) =>
-  withManager(url, async (jsm) => {
-    for (const suffix of ["INGEST", "EVENTS", "AUDIT"]) await jsm.streams.delete(`${scope.streamPrefix}_${suffix}`).catch(() => false)
-  }).pipe(Effect.ignore)
-
 const appOn = (url: string, scope: Scope, extra: Record<string, string> = {}) =>
   TestApp.layer({ NATS_URL: url, NATS_SUBJECT_PREFIX: scope.subjectPrefix, NATS_STREAM_PREFIX: scope.streamPrefix, ...extra })
-
-const outboxDrained = (seconds: number) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* Effect.suspend(() =>
-      sql<{ pending: string }>`SELECT count(*) AS pending FROM outbox WHERE published_at IS NULL`.pipe(
-        Effect.flatMap(([row]) => (row!.pending === "0" ? Effect.void : Effect.fail("pending")))
-      )
-    ).pipe(Effect.retry(eventually(seconds)))
-  })
 
 describe.skipIf(!runNats)("NATS JetStream", () => {
   if (!nats.available) return
   const scope = newScope()
-  const teardown = Layer.scopedDiscard(Effect.addFinalizer(() => deleteStreams(nats.url, scope)))
+  const teardown = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.promise(() => deleteStreams(nats.url, scope.streamPrefix)).pipe(Effect.ignore)))
 
   layer(Layer.merge(appOn(nats.url, scope), teardown), { timeout: 60_000, excludeTestServices: true })("subscriber's view", (it) => {
     it.effect("receives exactly one well-formed CloudEvent per registry change, in commit order, and one audit event each", () =>

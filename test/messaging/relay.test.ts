@@ -6,14 +6,14 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { jetstreamManager } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
 import { Effect, Exit, Layer, Redacted, Schedule, Scope } from "effect"
 import * as App from "../../src/App.ts"
 import * as Database from "../../src/persistence/Database.ts"
 import { HttpServer } from "../../src/http/HttpServer.ts"
-import { requireNats, resolveNats, unique } from "../support/nats-server.ts"
+import { deleteStreams, requireNats, resolveNats, unique } from "../support/nats-server.ts"
+import { outboxDrained } from "../support/outbox.ts"
 import * as TestApp from "../support/test-app.ts"
 import * as TestDatabase from "../support/test-database.ts"
 
@@ -67,14 +67,10 @@ describe.skipIf(!runNats)("outbox relay across processes", () => {
       const subjectPrefix = unique("relay").toLowerCase()
       const streamPrefix = unique("RELAY").toUpperCase()
       const env = { NATS_URL: nats.url, NATS_SUBJECT_PREFIX: subjectPrefix, NATS_STREAM_PREFIX: streamPrefix }
+      yield* Effect.addFinalizer(() => Effect.promise(() => deleteStreams(nats.url, streamPrefix)).pipe(Effect.ignore))
       const connection = yield* Effect.acquireRelease(
         Effect.promise(() => connect({ servers: nats.url })),
-        (nc) =>
-          Effect.promise(async () => {
-            const jsm = await jetstreamManager(nc)
-            for (const suffix of ["INGEST", "EVENTS", "AUDIT"]) await jsm.streams.delete(`${streamPrefix}_${suffix}`).catch(() => false)
-            await nc.close()
-          })
+        (nc) => Effect.promise(() => nc.close())
       )
       const counter = countPublishes(connection, subjectPrefix)
       yield* Effect.promise(() => connection.flush())
@@ -88,12 +84,7 @@ describe.skipIf(!runNats)("outbox relay across processes", () => {
 
       const ids: Array<string> = []
       for (let i = 0; i < 20; i++) ids.push(yield* createPatient(i % 2 === 0 ? a.base : b.base, `Shared ${i}`))
-      const drained = (sql: SqlClient.SqlClient) =>
-        Effect.suspend(() =>
-          sql<{ pending: string }>`SELECT count(*) AS pending FROM outbox WHERE published_at IS NULL`.pipe(
-            Effect.flatMap(([row]) => (row!.pending === "0" ? Effect.void : Effect.fail("pending")))
-          )
-        ).pipe(Effect.retry(eventually(20)))
+      const drained = (sql: SqlClient.SqlClient) => Effect.provideService(outboxDrained(20), SqlClient.SqlClient, sql)
       yield* drained(a.sql)
 
       yield* a.stop
@@ -114,13 +105,7 @@ describe.skipIf(!runNats)("outbox relay across processes", () => {
     Effect.gen(function*() {
       const subjectPrefix = unique("prune").toLowerCase()
       const streamPrefix = unique("PRUNE").toUpperCase()
-      yield* Effect.addFinalizer(() =>
-        Effect.promise(async () => {
-          const nc = await connect({ servers: nats.url })
-          const jsm = await jetstreamManager(nc)
-          for (const suffix of ["INGEST", "EVENTS", "AUDIT"]) await jsm.streams.delete(`${streamPrefix}_${suffix}`).catch(() => false)
-          await nc.close()
-        }))
+      yield* Effect.addFinalizer(() => Effect.promise(() => deleteStreams(nats.url, streamPrefix)).pipe(Effect.ignore))
       const databaseName = yield* TestDatabase.scopedDatabase
       const instance = yield* startInstance(databaseName, {
         NATS_URL: nats.url,

@@ -106,5 +106,18 @@ export const requireNats = (availability: NatsAvailability, suite: string): bool
   return false
 }
 
+/** Removes the three streams Vigil creates under `streamPrefix` (a test's own prefix). */
+export const deleteStreams = async (url: string, streamPrefix: string): Promise<void> => {
+  const { connect } = await import("@nats-io/transport-node")
+  const { jetstreamManager } = await import("@nats-io/jetstream")
+  const nc = await connect({ servers: url })
+  try {
+    const jsm = await jetstreamManager(nc)
+    for (const suffix of ["INGEST", "EVENTS", "AUDIT"]) await jsm.streams.delete(`${streamPrefix}_${suffix}`).catch(() => false)
+  } finally {
+    await nc.close()
+  }
+}
+
 export const unique = (label: string) => `${label}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 7)}`
 
