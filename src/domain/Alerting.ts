@@ -74,13 +74,17 @@ export interface OpenAlert {
 
 export interface VitalAlertState {
   readonly open: OpenAlert | null
-  /** Consecutive breaching readings, counted while no alert is open (the "sustained" rule). */
-  readonly breaches: number
+  /**
+   * The run of consecutive breaches not yet raised (the "sustained" rule), gathered as the alert
+   * it will become: raised, it keeps the run's worst reading and its first time. Never set while
+   * an alert is open.
+   */
+  readonly pending: OpenAlert | null
   /** Consecutive in-range readings, counted while an alert is open (hysteresis). */
   readonly inRange: number
 }
 
-export const initialState: VitalAlertState = { open: null, breaches: 0, inRange: 0 }
+export const initialState: VitalAlertState = { open: null, pending: null, inRange: 0 }
 
 export type Transition =
   | { readonly _tag: "Raised"; readonly alert: OpenAlert }
@@ -92,29 +96,36 @@ export interface Step {
   readonly transition: Transition | null
 }
 
+/** `alert` (open or pending) after one more breaching reading; a new one when there is none. */
+const worsen = (alert: OpenAlert | null, level: Severity, value: number, at: Date, bounds: Bounds): OpenAlert =>
+  alert === null
+    ? { severity: level, peak: value, count: 1, first_seen: at, last_seen: at }
+    : {
+      severity: alert.severity === "critical" || level === "critical" ? "critical" : "warning",
+      peak: deviation(value, bounds) > deviation(alert.peak, bounds) ? value : alert.peak,
+      count: alert.count + 1,
+      first_seen: alert.first_seen,
+      last_seen: at
+    }
+
 /** Applies one reading of one vital sign. */
 export const step = (state: VitalAlertState, value: number, at: Date, bounds: Bounds, rules: Rules): Step => {
   const level = classify(value, bounds)
   const open = state.open
   if (level === "normal") {
-    if (open === null) return { state: state.breaches === 0 ? state : initialState, transition: null }
+    if (open === null) return { state: state.pending === null ? state : initialState, transition: null }
     const inRange = state.inRange + 1
     if (inRange >= Math.max(1, rules.clearAfter)) return { state: initialState, transition: { _tag: "Resolved", alert: open } }
-    return { state: { open, breaches: 0, inRange }, transition: null }
+    return { state: { open, pending: null, inRange }, transition: null }
   }
   if (open !== null) {
-    const escalated = level === "critical" && open.severity === "warning"
-    const alert: OpenAlert = {
-      severity: escalated ? "critical" : open.severity,
-      peak: deviation(value, bounds) > deviation(open.peak, bounds) ? value : open.peak,
-      count: open.count + 1,
-      first_seen: open.first_seen,
-      last_seen: at
+    const alert = worsen(open, level, value, at, bounds)
+    return {
+      state: { open: alert, pending: null, inRange: 0 },
+      transition: { _tag: "Updated", alert, escalated: alert.severity !== open.severity }
     }
-    return { state: { open: alert, breaches: 0, inRange: 0 }, transition: { _tag: "Updated", alert, escalated } }
   }
-  const breaches = state.breaches + 1
-  if (breaches < Math.max(1, rules.sustained)) return { state: { open: null, breaches, inRange: 0 }, transition: null }
-  const alert: OpenAlert = { severity: level, peak: value, count: breaches, first_seen: at, last_seen: at }
-  return { state: { open: alert, breaches: 0, inRange: 0 }, transition: { _tag: "Raised", alert } }
+  const pending = worsen(state.pending, level, value, at, bounds)
+  if (pending.count < Math.max(1, rules.sustained)) return { state: { open: null, pending, inRange: 0 }, transition: null }
+  return { state: { open: pending, pending: null, inRange: 0 }, transition: { _tag: "Raised", alert: pending } }
 }

@@ -21,6 +21,13 @@ const anyValue = fc.oneof(inRangeValue, fc.double({ min: 0, max: 49.99, noNaN: t
 const rules = fc.record({ sustained: fc.integer({ min: 1, max: 5 }), clearAfter: fc.integer({ min: 1, max: 5 }) })
 const readings = fc.array(anyValue, { maxLength: 200 })
 
+/** The `length` readings ending at `end`, checked to be all in range (or all breaches). */
+const runEndingAt = (values: ReadonlyArray<number>, end: number, length: number, inRange: boolean) => {
+  const run = values.slice(end - length + 1, end + 1)
+  expect(run).toHaveLength(length)
+  expect(run.every((v) => (classify(v, heartRate) === "normal") === inRange)).toBe(true)
+}
+
 describe("alert rules", () => {
   it("classify: inside the bounds is normal, outside is a warning, outside the critical bounds is critical", () => {
     expect(classify(80, heartRate)).toBe("normal")
@@ -55,9 +62,7 @@ describe("alert rules", () => {
     fc.assert(fc.property(readings, rules, (values, r) => {
       for (const { index, transition } of run(values, heartRate, r).transitions) {
         if (transition._tag !== "Resolved") continue
-        const window = values.slice(index - r.clearAfter + 1, index + 1)
-        expect(window).toHaveLength(r.clearAfter)
-        expect(window.every((v) => classify(v, heartRate) === "normal")).toBe(true)
+        runEndingAt(values, index, r.clearAfter, true)
         // ...and not one reading earlier: the reading before that window was a breach.
         expect(classify(values[index - r.clearAfter]!, heartRate)).not.toBe("normal")
       }
@@ -68,9 +73,7 @@ describe("alert rules", () => {
     fc.assert(fc.property(readings, rules, (values, r) => {
       for (const { index, transition } of run(values, heartRate, r).transitions) {
         if (transition._tag !== "Raised") continue
-        const window = values.slice(index - r.sustained + 1, index + 1)
-        expect(window).toHaveLength(r.sustained)
-        expect(window.every((v) => classify(v, heartRate) !== "normal")).toBe(true)
+        runEndingAt(values, index, r.sustained, false)
         expect(transition.alert.count).toBe(r.sustained)
       }
     }))
@@ -83,6 +86,15 @@ describe("alert rules", () => {
     expect(last).toMatchObject({ _tag: "Updated", escalated: true, alert: { severity: "critical", peak: 160, count: 4 } })
     expect(state.open).not.toBeNull()
     expect(state.inRange).toBe(1)
+  })
+
+  it("an alert raised after a sustained run keeps the run's worst reading, severity and first time", () => {
+    const { transitions } = run([160, 120, 115], heartRate, { sustained: 3, clearAfter: 1 })
+    expect(transitions).toHaveLength(1)
+    const raised = transitions[0]!.transition
+    expect(raised).toMatchObject({ _tag: "Raised", alert: { severity: "critical", peak: 160, count: 3 } })
+    expect(raised.alert.first_seen).toEqual(new Date(1_700_000_000_000))
+    expect(raised.alert.last_seen).toEqual(new Date(1_700_000_002_000))
   })
 
   it("a breach during hysteresis restarts the in-range count", () => {
