@@ -12,7 +12,7 @@ import * as DemoData from "./persistence/DemoData.ts"
 import { EventBus } from "./messaging/EventBus.ts"
 import * as Messaging from "./messaging/Messaging.ts"
 import * as OutboxRelay from "./messaging/OutboxRelay.ts"
-import * as Registry from "./Registry.ts"
+import * as Monitoring from "./Monitoring.ts"
 
 const SeedConfig = Config.literal("true", "false", "auto")("SEED_DEMO_DATA").pipe(Config.withDefault("auto" as const))
 
@@ -47,7 +47,8 @@ const Announce = Layer.scopedDiscard(Effect.gen(function*() {
 
 /** The running service, given a database layer (real, embedded, or a test's). */
 export const make = <E, R>(database: Layer.Layer<Database | DatabaseLayer.DatabaseServices, E, R>) => {
-  const doors = Layer.mergeAll(HttpServer.layer, RegistryGrpc.layer).pipe(Layer.provide(Registry.layer))
+  // Released in reverse: the doors close (finishing in-flight requests) before the actors stop.
+  const doors = Layer.mergeAll(HttpServer.layer, RegistryGrpc.layer).pipe(Layer.provide(Monitoring.layer))
   return Announce.pipe(
     Layer.provideMerge(doors),
     Layer.provideMerge(OutboxRelay.layer),

@@ -6,21 +6,38 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { DeviceCreate, DeviceId, DeviceLink, DeviceUpdate } from "../domain/Device.ts"
-import { PatientCreate, PatientId, Sex } from "../domain/Patient.ts"
-import { ThresholdProfileCreate, ThresholdProfileId } from "../domain/ThresholdProfile.ts"
-import { atLeast, atMost, BoundedText, ErrorType, IntFromString } from "../domain/Validation.ts"
+import { displayName, type Patient, PatientCreate, PatientId, Sex } from "../domain/Patient.ts"
+import { type OptionalLimit, optionalLimits, type ThresholdProfile, ThresholdProfileCreate, ThresholdProfileId } from "../domain/ThresholdProfile.ts"
+import { atLeast, atMost, BoundedText, IntFromString } from "../domain/Validation.ts"
 import { ConflictResponse, NotFoundResponse } from "./Errors.ts"
+import { IsoTimestamp, MAX_LIMIT, Pagination } from "./Params.ts"
+import { MonitoringGroup } from "./MonitoringApi.ts"
+import { PainkillerGroup } from "./PainkillerApi.ts"
+
+export { IsoTimestamp, MAX_LIMIT, Pagination }
 import { ValidationErrorBody } from "../domain/ValidationDetail.ts"
 
 const Timestamp = Schema.Date.annotations({ description: "ISO 8601, UTC, ending in Z" })
 
+/**
+ * Seed 000's view of a patient. A patient created through another seed's routes (a trial subject,
+ * a painkiller patient) shows its name in `full_name` and null for what it lacks (`age`, `sex`).
+ */
 export const PatientResponse = Schema.Struct({
   id: PatientId,
   full_name: Schema.String,
-  age: Schema.Number,
-  sex: Sex,
+  age: Schema.NullOr(Schema.Number),
+  sex: Schema.NullOr(Sex),
   created_at: Timestamp
 }).annotations({ identifier: "PatientResponse" })
+
+export const patientView = (patient: Patient): typeof PatientResponse.Type => ({
+  id: patient.id,
+  full_name: displayName(patient),
+  age: patient.age,
+  sex: patient.sex,
+  created_at: patient.created_at
+})
 
 export const DeviceResponse = Schema.Struct({
   id: DeviceId,
@@ -37,15 +54,26 @@ export const ThresholdProfileResponse = Schema.Struct({
   hr_max: Schema.Number,
   spo2_min: Schema.Number,
   temp_min: Schema.Number,
-  temp_max: Schema.Number
+  temp_max: Schema.Number,
+  // Vigil's optional limits appear only when set, so a seed 000 profile reads exactly as the seed's.
+  ...Object.fromEntries(optionalLimits.map((name) => [name, Schema.optional(Schema.Number)])) as {
+    readonly [K in OptionalLimit]: Schema.optional<typeof Schema.Number>
+  }
 }).annotations({ identifier: "ThresholdProfileResponse" })
 
-export const MAX_LIMIT = 1000
-
-export const Pagination = Schema.Struct({
-  skip: Schema.optionalWith(IntFromString.pipe(atLeast(0)), { default: () => 0 }),
-  limit: Schema.optionalWith(IntFromString.pipe(atLeast(0), atMost(MAX_LIMIT)), { default: () => 100 })
-})
+export const thresholdProfileView = (profile: ThresholdProfile): typeof ThresholdProfileResponse.Type => {
+  const view: Record<string, unknown> = {
+    id: profile.id,
+    patient_id: profile.patient_id,
+    hr_min: profile.hr_min,
+    hr_max: profile.hr_max,
+    spo2_min: profile.spo2_min,
+    temp_min: profile.temp_min,
+    temp_max: profile.temp_max
+  }
+  for (const name of optionalLimits) if (profile[name] !== null) view[name] = profile[name]
+  return view as typeof ThresholdProfileResponse.Type
+}
 
 export const HealthResponse = Schema.Struct({
   status: Schema.Literal("healthy", "degraded"),
@@ -153,14 +181,6 @@ const AuditEntry = Schema.Struct({
   hash: Schema.String
 }).annotations({ identifier: "AuditEntry" })
 
-const IsoTimestamp = Schema.String.pipe(
-  Schema.filter((s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d\d-\d\d/.test(s), {
-    [ErrorType]: "datetime_parsing",
-    message: () => "Input should be a valid ISO 8601 datetime"
-  }),
-  Schema.compose(Schema.Date)
-)
-
 export const AuditQuery = Schema.Struct({
   entity_type: Schema.optional(BoundedText(64)),
   entity_id: Schema.optional(BoundedText(255)),
@@ -225,6 +245,8 @@ export class VigilApi extends HttpApi.make("vigil")
   .add(DevicesGroup)
   .add(ThresholdsGroup)
   .add(AuditGroup)
+  .add(MonitoringGroup)
+  .add(PainkillerGroup)
   .annotateContext(OpenApi.annotations({
     title: "Vigil",
     version: "0.1.0",

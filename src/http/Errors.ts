@@ -25,3 +25,6 @@ export const NotFoundResponse = detailError(NotFound, 404, "No such record")
 
 export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", { detail: Schema.String }) {}
 export const ConflictResponse = detailError(Conflict, 409, "The request conflicts with an existing record")
+
+export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()("ServiceUnavailable", { detail: Schema.String }) {}
+export const ServiceUnavailableResponse = detailError(ServiceUnavailable, 503, "A dependency (the database) is unavailable; nothing was stored, retry later")

@@ -8,6 +8,8 @@ import * as DevicesHttp from "./DevicesHttp.ts"
 import * as Docs from "./Docs.ts"
 import * as EventStream from "./EventStream.ts"
 import * as HealthHttp from "./HealthHttp.ts"
+import * as MonitoringHttp from "./MonitoringHttp.ts"
+import * as PainkillerHttp from "./PainkillerHttp.ts"
 import * as PatientsHttp from "./PatientsHttp.ts"
 import * as ThresholdsHttp from "./ThresholdsHttp.ts"
 
@@ -28,7 +30,9 @@ export const layer = Layer.scoped(
       patients: yield* PatientsHttp.make,
       devices: yield* DevicesHttp.make,
       thresholds: yield* ThresholdsHttp.make,
-      audit: yield* AuditHttp.make
+      audit: yield* AuditHttp.make,
+      monitoring: yield* MonitoringHttp.make,
+      painkiller: yield* PainkillerHttp.make
     }
     const eventStream = yield* EventStream.make
     const { port } = yield* ApiServer.serve<typeof VigilApi, never>(VigilApi, handlers, {

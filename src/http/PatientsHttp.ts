@@ -1,20 +1,20 @@
 /** Handlers of the `patients` group. */
 import { Effect, Option } from "effect"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
-import type { PatientsGroup } from "./Api.ts"
+import { type PatientsGroup, patientView } from "./Api.ts"
 import type { GroupHandlers } from "./ApiServer.ts"
 import { NotFound } from "./Errors.ts"
 
 export const make = Effect.gen(function*() {
   const patients = yield* PatientRepo
   return {
-    create: ({ payload }) => patients.insert(payload),
-    list: ({ urlParams }) => patients.list(urlParams),
+    create: ({ payload }) => Effect.map(patients.insert(payload), patientView),
+    list: ({ urlParams }) => Effect.map(patients.list(urlParams), (rows) => rows.map(patientView)),
     get: ({ path }) =>
       patients.findById(path.patient_id).pipe(
         Effect.flatMap(Option.match({
           onNone: () => Effect.fail(new NotFound({ detail: "Patient not found" })),
-          onSome: Effect.succeed
+          onSome: (patient) => Effect.succeed(patientView(patient))
         }))
       )
   } satisfies GroupHandlers<typeof PatientsGroup, never>

@@ -1,7 +1,7 @@
 /** Handlers of the `thresholds` group. */
 import { Effect, Option } from "effect"
 import { ThresholdProfileRepo } from "../persistence/ThresholdProfileRepo.ts"
-import type { ThresholdsGroup } from "./Api.ts"
+import { thresholdProfileView, type ThresholdsGroup } from "./Api.ts"
 import type { GroupHandlers } from "./ApiServer.ts"
 import { Conflict, NotFound } from "./Errors.ts"
 
@@ -12,13 +12,13 @@ export const make = Effect.gen(function*() {
       thresholds.insert(payload).pipe(Effect.catchTags({
         PatientNotFound: () => Effect.fail(new NotFound({ detail: "Patient not found" })),
         ThresholdProfileExists: () => Effect.fail(new Conflict({ detail: "Threshold profile already exists for this patient" }))
-      })),
-    list: ({ urlParams }) => thresholds.list(urlParams),
+      }), Effect.map(thresholdProfileView)),
+    list: ({ urlParams }) => Effect.map(thresholds.list(urlParams), (rows) => rows.map(thresholdProfileView)),
     get: ({ path }) =>
       thresholds.findByPatient(path.patient_id).pipe(
         Effect.flatMap(Option.match({
           onNone: () => Effect.fail(new NotFound({ detail: "Threshold profile not found" })),
-          onSome: Effect.succeed
+          onSome: (profile) => Effect.succeed(thresholdProfileView(profile))
         }))
       )
   } satisfies GroupHandlers<typeof ThresholdsGroup, never>

@@ -97,7 +97,22 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
       return updated
     })
 
-    return { insert, findById, list, update } as const
+    /** Marks devices silent since before `silentSince` offline, each audited with an event; answers them. */
+    const markOffline = Effect.fn("DeviceRepo.markOffline")(function*(silentSince: Date) {
+      return yield* sql.withTransaction(Effect.gen(function*() {
+        const rows = yield* sql<Record<string, unknown> & { id: string }>`
+          UPDATE devices SET offline_since = now()
+          WHERE id IN (SELECT id FROM devices WHERE offline_since IS NULL AND last_seen_at < ${silentSince}
+                       ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED)
+          RETURNING *`
+        for (const device of rows) {
+          yield* changes.record({ entityType: "device", entityId: device.id, action: "offline", before: null, after: device })
+        }
+        return rows
+      }))
+    }, Effect.orDie)
+
+    return { insert, findById, list, update, markOffline } as const
   }),
   dependencies: [RegistryCache.Default, ChangeLog.Default]
 }) {}

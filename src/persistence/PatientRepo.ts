@@ -5,7 +5,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
-import { Patient, type PatientCreate, type PatientId } from "../domain/Patient.ts"
+import { type PainkillerPatientCreate, Patient, type PatientCreate, type PatientId } from "../domain/Patient.ts"
 import type { Page } from "./Page.ts"
 import { ChangeLog } from "./ChangeLog.ts"
 import { RegistryCache } from "./RegistryCache.ts"
@@ -56,7 +56,31 @@ export class PatientRepo extends Effect.Service<PatientRepo>()("vigil/PatientRep
       return yield* decodePatients(rows)
     }, Effect.orDie)
 
-    return { insert, findById, exists, list } as const
+    /** Seed 003's create: a patient with first and last name, age and condition. */
+    const insertNamed = Effect.fn("PatientRepo.insertNamed")(function*(input: PainkillerPatientCreate) {
+      return yield* sql.withTransaction(Effect.gen(function*() {
+        const rows = yield* sql`
+          INSERT INTO patients ${sql.insert({ first_name: input.first_name, last_name: input.last_name, age: input.age, condition: input.condition })}
+          RETURNING *`
+        const [patient] = yield* decodePatients(rows)
+        yield* changes.record({ entityType: "patient", entityId: patient!.id, action: "created", before: null, after: patient! })
+        return patient!
+      }))
+    }, Effect.orDie)
+
+    /** Removes the patient with everything that is theirs (readings, alerts, profile); `false` if unknown. */
+    const remove = Effect.fn("PatientRepo.remove")(function*(id: PatientId) {
+      const removed = yield* sql.withTransaction(Effect.gen(function*() {
+        const [patient] = yield* decodePatients(yield* sql`DELETE FROM patients WHERE id = ${id} RETURNING *`)
+        if (patient === undefined) return false
+        yield* changes.record({ entityType: "patient", entityId: id, action: "deleted", before: patient, after: null })
+        return true
+      }))
+      cache.invalidate(id)
+      return removed
+    }, Effect.orDie)
+
+    return { insert, insertNamed, remove, findById, exists, list } as const
   }),
   dependencies: [RegistryCache.Default, ChangeLog.Default]
 }) {}

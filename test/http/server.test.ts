@@ -39,8 +39,27 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
       expect(status).toBe(200)
       expect(body.openapi).toMatch(/^3\./)
       expect(Object.keys(body.paths).sort()).toEqual([
+        "/api/v1/alerts",
+        "/api/v1/alerts/{alert_id}",
+        "/api/v1/alerts/{alert_id}/acknowledge",
+        "/api/v1/alerts/{alert_id}/resolve",
         "/api/v1/audit",
         "/api/v1/audit/verify",
+        "/api/v1/devices/{device_id}/readings",
+        "/api/v1/measurements/delete/{measure_id}",
+        "/api/v1/measurements/list",
+        "/api/v1/measures",
+        "/api/v1/measures/delete/{measure_id}",
+        "/api/v1/measures/list",
+        "/api/v1/measures/list/{measure_id}",
+        "/api/v1/measures/{patient_id}/list",
+        "/api/v1/patient",
+        "/api/v1/patient/delete/{patient_id}",
+        "/api/v1/patient/list",
+        "/api/v1/patient/{patient_id}",
+        "/api/v1/patient/{patient_id}/measurements",
+        "/api/v1/patients/{patient_id}/snapshot",
+        "/api/v1/patients/{patient_id}/vitals",
         "/devices",
         "/devices/link",
         "/devices/{device_id}",
@@ -48,6 +67,7 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
         "/patients",
         "/patients/{patient_id}",
         "/ready",
+        "/store-vitals",
         "/thresholds",
         "/thresholds/{patient_id}"
       ])

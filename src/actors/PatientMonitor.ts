@@ -1,0 +1,83 @@
+/**
+ * The PatientMonitor entity's contract: one actor per patient (entity id = patient id), owning
+ * the patient's latest vital signs, its active alerts and the alert rules' counters. Readings
+ * reach it after they are committed (volatile messages: their durability is the commit).
+ */
+import * as Entity from "@effect/cluster/Entity"
+import * as Rpc from "@effect/rpc/Rpc"
+import { Schema } from "effect"
+import { Alert, AlertNotFound, AlertStateConflict } from "../domain/Alert.ts"
+import { VitalSign } from "../domain/Alerting.ts"
+
+/** The actor could not load or save its state; the caller may retry. */
+export class MonitorUnavailable extends Schema.TaggedError<MonitorUnavailable>()("MonitorUnavailable", {
+  reason: Schema.String
+}) {}
+
+const Nullable = Schema.NullOr(Schema.Number)
+
+/** A committed reading, as the monitor receives it (in-process, so dates stay dates). */
+export const Reading = Schema.Struct({
+  id: Schema.String,
+  seq: Schema.Number,
+  measured_at: Schema.DateFromSelf,
+  heart_rate: Nullable,
+  spo2: Nullable,
+  temperature: Nullable,
+  systolic_bp: Nullable,
+  diastolic_bp: Nullable,
+  respiratory_rate: Nullable
+})
+
+export const AlertChanges = Schema.Struct({
+  raised: Schema.Array(Alert),
+  updated: Schema.Array(Alert),
+  resolved: Schema.Array(Alert)
+})
+export type AlertChanges = typeof AlertChanges.Type
+
+const LatestValue = Schema.Struct({ value: Schema.Number, measured_at: Schema.DateFromSelf })
+const Bounds = Schema.Struct({
+  lower: Schema.optional(Schema.Number),
+  upper: Schema.optional(Schema.Number),
+  critical_lower: Schema.optional(Schema.Number),
+  critical_upper: Schema.optional(Schema.Number)
+})
+
+export const Snapshot = Schema.Struct({
+  patient_id: Schema.String,
+  profile: Schema.Literal("patient", "default"),
+  bounds: Schema.Record({ key: VitalSign, value: Bounds }),
+  latest: Schema.partial(Schema.Record({ key: VitalSign, value: LatestValue })),
+  active_alerts: Schema.Array(Alert),
+  /** `seq` of the last reading evaluated. */
+  evaluated_through: Schema.Number
+})
+export type Snapshot = typeof Snapshot.Type
+
+const AlertCommand = { alert_id: Schema.String, by: Schema.String }
+
+export const PatientMonitor = Entity.make("PatientMonitor", [
+  Rpc.make("RecordVitals", {
+    payload: { readings: Schema.Array(Reading) },
+    success: AlertChanges,
+    error: MonitorUnavailable
+  }),
+  Rpc.make("GetSnapshot", { success: Snapshot, error: MonitorUnavailable }),
+  Rpc.make("AcknowledgeAlert", {
+    payload: AlertCommand,
+    success: Alert,
+    error: Schema.Union(MonitorUnavailable, AlertNotFound, AlertStateConflict)
+  }),
+  Rpc.make("ResolveAlert", {
+    payload: AlertCommand,
+    success: Alert,
+    error: Schema.Union(MonitorUnavailable, AlertNotFound, AlertStateConflict)
+  }),
+  /** Marks an unacknowledged critical alert escalated; false when it no longer qualifies. */
+  Rpc.make("EscalateAlert", {
+    payload: { alert_id: Schema.String },
+    success: Schema.Boolean,
+    error: MonitorUnavailable
+  })
+])

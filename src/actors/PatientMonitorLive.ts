@@ -1,0 +1,252 @@
+/**
+ * The PatientMonitor's behaviour. On activation it loads its patient's active alerts and counters
+ * from PostgreSQL, then evaluates any reading stored but never evaluated (a crash between a
+ * reading's commit and its evaluation), so no stored reading escapes the rules. Each message's
+ * alert changes, audit rows, events and counters are written in one transaction; the in-memory
+ * state moves only once that commits, and if a write fails the state is reloaded before the next
+ * message. Bounds come from the threshold profile on every message (a cache hit, invalidated
+ * across processes), so a new profile applies at once.
+ */
+import * as Entity from "@effect/cluster/Entity"
+import { SqlClient } from "@effect/sql"
+import { SqlError } from "@effect/sql/SqlError"
+import { Cause, Effect, Option } from "effect"
+import type { Alert } from "../domain/Alert.ts"
+import { AlertNotFound, AlertStateConflict } from "../domain/Alert.ts"
+import { type OpenAlert, step, type VitalAlertState, type VitalSign } from "../domain/Alerting.ts"
+import { PatientId } from "../domain/Patient.ts"
+import { boundsOf, type ProfileBounds } from "../domain/ThresholdProfile.ts"
+import { vitalSigns } from "../domain/Vitals.ts"
+import { AlertRepo } from "../persistence/AlertRepo.ts"
+import { type Counters, MonitorStateRepo } from "../persistence/MonitorStateRepo.ts"
+import { ThresholdProfileRepo } from "../persistence/ThresholdProfileRepo.ts"
+import { type LatestValues, VitalsRepo } from "../persistence/VitalsRepo.ts"
+import { AlertConfig } from "./AlertConfig.ts"
+import { type AlertChanges, MonitorUnavailable, PatientMonitor, type Reading } from "./PatientMonitor.ts"
+
+/** Readings evaluated per catch-up query. */
+const CATCH_UP_PAGE = 5_000
+
+interface State {
+  readonly alerts: Map<VitalSign, Alert>
+  counters: Counters
+  latest: LatestValues
+  lastSeq: number
+}
+
+type Operation =
+  | { readonly _tag: "raise"; readonly sign: VitalSign; readonly alert: OpenAlert }
+  | { readonly _tag: "worsen"; readonly sign: VitalSign; readonly alert: OpenAlert }
+  | { readonly _tag: "resolve"; readonly sign: VitalSign }
+
+const openOf = (alert: Alert): OpenAlert => ({
+  severity: alert.severity,
+  peak: alert.peak,
+  count: alert.count,
+  first_seen: alert.first_seen,
+  last_seen: alert.last_seen
+})
+
+export const layer = PatientMonitor.toLayer(
+  Effect.gen(function*() {
+    const address = yield* Entity.CurrentAddress
+    const patientId = PatientId.make(address.entityId)
+    const sql = yield* SqlClient.SqlClient
+    const alertRepo = yield* AlertRepo
+    const monitors = yield* MonitorStateRepo
+    const vitals = yield* VitalsRepo
+    const profiles = yield* ThresholdProfileRepo
+    const config = yield* Effect.orDie(AlertConfig)
+    const rules = { sustained: config.sustained, clearAfter: config.clearAfter }
+    const defaultBounds = boundsOf(config.defaultProfile)
+
+    const currentBounds = Effect.map(profiles.findByPatient(patientId), Option.match({
+      onNone: () => ({ bounds: defaultBounds, profile: "default" as const }),
+      onSome: (profile) => ({ bounds: boundsOf(profile), profile: "patient" as const })
+    }))
+
+    /** Runs the rules over `readings` from `state` (not changed): the operations and the new counters. */
+    const evaluate = (state: State, readings: ReadonlyArray<typeof Reading.Type>, bounds: ProfileBounds) => {
+      const open = new Map<VitalSign, OpenAlert | null>()
+      const counters: Counters = { ...state.counters }
+      const latest: LatestValues = { ...state.latest }
+      const operations: Array<Operation> = []
+      let lastSeq = state.lastSeq
+      for (const reading of readings) {
+        lastSeq = Math.max(lastSeq, reading.seq)
+        for (const sign of vitalSigns) {
+          const value = reading[sign]
+          if (value === null) continue
+          const seen = latest[sign]
+          if (seen === undefined || seen.measured_at <= reading.measured_at) latest[sign] = { value, measured_at: reading.measured_at }
+          if (!open.has(sign)) {
+            const alert = state.alerts.get(sign)
+            open.set(sign, alert === undefined ? null : openOf(alert))
+          }
+          const counter = counters[sign]
+          const before: VitalAlertState = { open: open.get(sign)!, pending: counter?.pending ?? null, inRange: counter?.inRange ?? 0 }
+          const next = step(before, value, reading.measured_at, bounds[sign], rules)
+          open.set(sign, next.state.open)
+          counters[sign] = { pending: next.state.pending, inRange: next.state.inRange }
+          const transition = next.transition
+          if (transition === null) continue
+          if (transition._tag === "Raised") operations.push({ _tag: "raise", sign, alert: transition.alert })
+          else if (transition._tag === "Resolved") operations.push({ _tag: "resolve", sign })
+          else {
+            // Successive updates of one alert within a message are written once, as the last.
+            let previous = operations.length - 1
+            while (previous >= 0 && operations[previous]!.sign !== sign) previous--
+            if (previous >= 0 && operations[previous]!._tag === "worsen") operations.splice(previous, 1)
+            operations.push({ _tag: "worsen", sign, alert: transition.alert })
+          }
+        }
+      }
+      return { operations, counters, latest, lastSeq }
+    }
+
+    /** Writes the operations and the counters in one transaction; answers the alerts as written. */
+    const persist = (state: State, result: ReturnType<typeof evaluate>, bounds: ProfileBounds) =>
+      sql.withTransaction(Effect.gen(function*() {
+        const alerts = new Map(state.alerts)
+        const changes = { raised: [] as Array<Alert>, updated: [] as Array<Alert>, resolved: [] as Array<Alert> }
+        for (const op of result.operations) {
+          if (op._tag === "raise") {
+            const alert = yield* alertRepo.raise(patientId, op.sign, op.alert, bounds[op.sign])
+            alerts.set(op.sign, alert)
+            changes.raised.push(alert)
+          } else if (op._tag === "worsen") {
+            const alert = yield* alertRepo.worsen(alerts.get(op.sign)!, op.alert)
+            alerts.set(op.sign, alert)
+            changes.updated.push(alert)
+          } else {
+            const alert = yield* alertRepo.transition(alerts.get(op.sign)!, { action: "resolved", by: "auto" })
+            alerts.delete(op.sign)
+            changes.resolved.push(alert)
+          }
+        }
+        yield* monitors.save(patientId, result.lastSeq, result.counters)
+        return { alerts, changes }
+      }))
+
+    const apply = (state: State, readings: ReadonlyArray<typeof Reading.Type>) =>
+      Effect.gen(function*() {
+        const { bounds } = yield* currentBounds
+        const result = evaluate(state, readings, bounds)
+        const { alerts, changes } = yield* persist(state, result, bounds)
+        state.alerts.clear()
+        for (const [sign, alert] of alerts) state.alerts.set(sign, alert)
+        state.counters = result.counters
+        state.latest = result.latest
+        state.lastSeq = result.lastSeq
+        return changes as AlertChanges
+      })
+
+    const load = Effect.gen(function*() {
+      const [active, saved, latest] = yield* Effect.all([alertRepo.active(patientId), monitors.load(patientId), vitals.latest(patientId)], {
+        concurrency: 3
+      })
+      const state: State = {
+        alerts: new Map(active.map((alert) => [alert.vital_sign, alert])),
+        counters: saved.counters,
+        latest,
+        lastSeq: saved.lastSeq
+      }
+      // Catch up on readings stored but not evaluated (their evaluation was lost with a process).
+      const caughtUp = new Set<number>()
+      while (true) {
+        const missed = yield* vitals.after(patientId, state.lastSeq, CATCH_UP_PAGE)
+        if (missed.length === 0) break
+        missed.forEach((reading) => caughtUp.add(reading.seq))
+        yield* apply(state, missed)
+        if (missed.length < CATCH_UP_PAGE) break
+      }
+      return { state, caughtUp }
+    })
+
+    // Never fail the build (callers would wait forever): a failed load is retried by the next message.
+    let loaded: { readonly state: State; readonly caughtUp: Set<number> } | undefined
+    const ready = Effect.suspend(() =>
+      loaded !== undefined ? Effect.succeed(loaded) : Effect.tap(load, (value) => Effect.sync(() => loaded = value))
+    )
+    const unavailable = (cause: Cause.Cause<unknown>) => {
+      loaded = undefined // reload before the next message: memory may be ahead of or behind the database
+      return Effect.zipRight(
+        Effect.logWarning("PatientMonitor state unavailable", cause).pipe(Effect.annotateLogs({ patientId })),
+        Effect.fail(new MonitorUnavailable({ reason: Cause.pretty(cause).split("\n")[0] ?? "unknown" }))
+      )
+    }
+    /** Runs `f` on loaded state; infrastructure failures become `MonitorUnavailable`. */
+    const withState = <A, E>(f: (state: State, caughtUp: Set<number>) => Effect.Effect<A, E | SqlError>) =>
+      ready.pipe(
+        Effect.flatMap(({ state, caughtUp }) => f(state, caughtUp)),
+        Effect.catchIf((error): error is SqlError => error instanceof SqlError, (error) => unavailable(Cause.fail(error))),
+        Effect.catchAllDefect((defect) => unavailable(Cause.die(defect)))
+      ) as Effect.Effect<A, Exclude<E, SqlError> | MonitorUnavailable>
+    yield* Effect.ignore(Effect.catchAllDefect(ready, () => Effect.sync(() => loaded = undefined)))
+
+    const alertCommand = (alertId: string) => (state: State) =>
+      Effect.gen(function*() {
+        const alert = [...state.alerts.values()].find((candidate) => candidate.id === alertId)
+        if (alert !== undefined) return alert
+        const stored = yield* alertRepo.findById(alertId as Alert["id"])
+        if (Option.isSome(stored) && stored.value.patient_id === patientId) {
+          return yield* Effect.fail(new AlertStateConflict({ alertId, status: stored.value.status }))
+        }
+        return yield* Effect.fail(new AlertNotFound({ alertId }))
+      })
+
+    return PatientMonitor.of({
+      RecordVitals: ({ payload }) =>
+        withState((state, caughtUp) => apply(state, payload.readings.filter((reading) => !caughtUp.has(reading.seq)))),
+      GetSnapshot: () =>
+        withState((state) =>
+          Effect.map(currentBounds, ({ bounds, profile }) => ({
+            patient_id: patientId,
+            profile,
+            bounds,
+            latest: state.latest,
+            active_alerts: [...state.alerts.values()],
+            evaluated_through: state.lastSeq
+          }))
+        ),
+      AcknowledgeAlert: ({ payload }) =>
+        withState((state) =>
+          Effect.gen(function*() {
+            const alert = yield* alertCommand(payload.alert_id)(state)
+            if (alert.status === "acknowledged") return alert
+            const updated = yield* sql.withTransaction(alertRepo.transition(alert, { action: "acknowledged", by: payload.by }))
+            state.alerts.set(updated.vital_sign, updated)
+            return updated
+          })
+        ),
+      ResolveAlert: ({ payload }) =>
+        withState((state) =>
+          Effect.gen(function*() {
+            const alert = yield* alertCommand(payload.alert_id)(state)
+            const counters = { ...state.counters }
+            delete counters[alert.vital_sign]
+            const updated = yield* sql.withTransaction(Effect.zipLeft(
+              alertRepo.transition(alert, { action: "resolved", by: payload.by }),
+              monitors.save(patientId, state.lastSeq, counters)
+            ))
+            state.alerts.delete(alert.vital_sign)
+            state.counters = counters
+            return updated
+          })
+        ),
+      EscalateAlert: ({ payload }) =>
+        withState((state) =>
+          Effect.gen(function*() {
+            const alert = [...state.alerts.values()].find((candidate) => candidate.id === payload.alert_id)
+            if (alert === undefined || alert.status !== "open" || alert.severity !== "critical" || alert.escalated_at !== null) {
+              return false
+            }
+            const updated = yield* sql.withTransaction(alertRepo.transition(alert, { action: "escalated", by: "system" }))
+            state.alerts.set(updated.vital_sign, updated)
+            return true
+          })
+        )
+    })
+  }),
+  { disableFatalDefects: true }
+)

@@ -1,0 +1,230 @@
+/**
+ * Every way vital signs come in (device readings over NATS or HTTP, trial batches, measurement
+ * APIs) ends here: readings are committed in one transaction per batch, then handed to their
+ * patients' PatientMonitors. `record*` answers once the batch is committed, with the evaluation
+ * still to run: the NATS consumer acknowledges in between, HTTP handlers wait for it.
+ */
+import { SqlClient } from "@effect/sql"
+import { Array as Arr, Duration, Effect, Exit, Schema } from "effect"
+import type { Alert } from "../domain/Alert.ts"
+import type { DeviceId } from "../domain/Device.ts"
+import type { PatientId, TrialSubject } from "../domain/Patient.ts"
+import { type DeviceReading, emptyValues, type ReadingId, type StoredReading, type VitalReading } from "../domain/Vitals.ts"
+import { ChangeLog } from "../persistence/ChangeLog.ts"
+import { VitalsRepo } from "../persistence/VitalsRepo.ts"
+import { Device } from "./Device.ts"
+import { PatientMonitor } from "./PatientMonitor.ts"
+import { randomUUID } from "node:crypto"
+
+/** The database could not take the batch; nothing of it was stored. Retry later. */
+export class IngestUnavailable extends Schema.TaggedError<IngestUnavailable>()("IngestUnavailable", { reason: Schema.String }) {}
+
+export interface DeviceSubmission {
+  readonly deviceId: DeviceId
+  readonly reading: DeviceReading
+}
+
+export type Outcome =
+  | { readonly _tag: "Stored"; readonly reading: StoredReading }
+  | { readonly _tag: "Duplicate"; readonly readingId: ReadingId }
+  | { readonly _tag: "Rejected"; readonly reason: "unknown device" | "device not linked to a patient" }
+
+export interface AlertSummary {
+  readonly raised: ReadonlyArray<Alert>
+  readonly updated: ReadonlyArray<Alert>
+  readonly resolved: ReadonlyArray<Alert>
+}
+
+export interface Committed<A> {
+  readonly result: A
+  /** Runs the stored readings through their PatientMonitors. Never fails: a monitor that cannot evaluate now catches up later. */
+  readonly evaluate: Effect.Effect<AlertSummary>
+}
+
+/** A measurement set for a known patient (seed 003's measurements, the API). */
+export type MeasurementValues = Omit<VitalReading, "id" | "patient_id" | "device_id" | "source" | "visit_name" | "measured_at">
+
+const MONITOR_TIMEOUT = Duration.seconds(10)
+
+export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIngest", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const vitals = yield* VitalsRepo
+    const changes = yield* ChangeLog
+    const monitors = yield* PatientMonitor.client
+    const devices = yield* Device.client
+
+    const evaluate = (stored: ReadonlyArray<StoredReading>): Effect.Effect<AlertSummary> =>
+      Effect.gen(function*() {
+        const byPatient = Arr.groupBy(stored, (reading) => reading.patient_id)
+        const results = yield* Effect.forEach(Object.entries(byPatient), ([patientId, readings]) =>
+          monitors(patientId).RecordVitals({ readings }).pipe(
+            Effect.timeout(MONITOR_TIMEOUT),
+            Effect.tapErrorCause((cause) =>
+              Effect.logWarning("readings stored but not evaluated yet; the monitor catches up when it reloads", cause).pipe(
+                Effect.annotateLogs({ patientId, readings: readings.length })
+              )),
+            Effect.option
+          ), { concurrency: 32 })
+        const summary = { raised: [] as Array<Alert>, updated: [] as Array<Alert>, resolved: [] as Array<Alert> }
+        for (const result of results) {
+          if (result._tag === "None") continue
+          summary.raised.push(...result.value.raised)
+          summary.updated.push(...result.value.updated)
+          summary.resolved.push(...result.value.resolved)
+        }
+        return summary
+      })
+
+    /** The transaction of a batch; database failures become `IngestUnavailable` (nothing stored). */
+    const commit = <A>(work: Effect.Effect<A, never, never>) =>
+      sql.withTransaction(work).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.zipRight(
+            Effect.logWarning("vitals batch not stored", cause),
+            Effect.fail(new IngestUnavailable({ reason: "the database did not accept the batch; nothing was stored" }))
+          ))
+      )
+
+    const touchDevices = (seen: ReadonlyArray<readonly [DeviceId, Date]>) =>
+      Effect.gen(function*() {
+        if (seen.length === 0) return
+        const ids = seen.map(([id]) => id)
+        const back = yield* sql<{ id: string }>`
+          UPDATE devices SET offline_since = NULL WHERE id IN (
+            SELECT id FROM devices WHERE id = ANY(${ids}::uuid[]) AND offline_since IS NOT NULL ORDER BY id FOR UPDATE)
+          RETURNING *`
+        for (const device of back) {
+          yield* changes.record({ entityType: "device", entityId: device.id, action: "online", before: null, after: device })
+        }
+        yield* sql`
+          UPDATE devices d SET last_seen_at = GREATEST(d.last_seen_at, v.seen)
+          FROM unnest(${ids}::uuid[], ${seen.map(([, at]) => at)}::timestamptz[]) AS v(id, seen)
+          WHERE d.id = v.id AND d.id IN (SELECT id FROM devices WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE)`
+      }).pipe(Effect.orDie)
+
+    /** Device readings, each routed by its Device actor to the device's patient. */
+    const recordDeviceReadings = Effect.fn("VitalsIngest.recordDeviceReadings")(function*(submissions: ReadonlyArray<DeviceSubmission>) {
+      const now = new Date()
+      // When each device was last seen in this batch (a device's clock ahead of ours counts as now).
+      const seenAt = new Map<DeviceId, Date>()
+      for (const { deviceId, reading } of submissions) {
+        const at = reading.measured_at === undefined || reading.measured_at > now ? now : reading.measured_at
+        const seen = seenAt.get(deviceId)
+        if (seen === undefined || at > seen) seenAt.set(deviceId, at)
+      }
+      const routes = new Map<string, { readonly patientId: PatientId | null; readonly known: boolean }>()
+      yield* Effect.forEach(seenAt, ([deviceId, at]) =>
+        devices(deviceId).Reading({ at }).pipe(
+          Effect.timeout(MONITOR_TIMEOUT),
+          Effect.exit,
+          Effect.map((exit) => {
+            if (Exit.isSuccess(exit)) routes.set(deviceId, { patientId: exit.value.patient_id as PatientId | null, known: true })
+            else if (Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag === "DeviceUnknown") {
+              routes.set(deviceId, { patientId: null, known: false })
+            }
+          })
+        ), { concurrency: 32, discard: true })
+
+      const readings: Array<VitalReading> = []
+      const outcomes: Array<Outcome | ReadingId> = submissions.map(({ deviceId, reading }) => {
+        const route = routes.get(deviceId)
+        if (route === undefined || !route.known) return { _tag: "Rejected", reason: "unknown device" } as const
+        if (route.patientId === null) return { _tag: "Rejected", reason: "device not linked to a patient" } as const
+        readings.push({
+          ...emptyValues,
+          id: reading.reading_id,
+          patient_id: route.patientId,
+          device_id: deviceId,
+          source: "device",
+          visit_name: null,
+          heart_rate: reading.heart_rate ?? null,
+          spo2: reading.spo2 ?? null,
+          temperature: reading.temperature ?? null,
+          systolic_bp: reading.systolic_bp ?? null,
+          diastolic_bp: reading.diastolic_bp ?? null,
+          respiratory_rate: reading.respiratory_rate ?? null,
+          measured_at: reading.measured_at ?? now
+        })
+        return reading.reading_id
+      })
+      if (submissions.some(({ deviceId }) => !routes.has(deviceId))) {
+        return yield* Effect.fail(new IngestUnavailable({ reason: "a device actor did not answer; nothing was stored" }))
+      }
+      const seen = [...seenAt].filter(([id]) => routes.get(id)?.patientId)
+      const stored = yield* commit(Effect.zipLeft(vitals.insert(readings), touchDevices(seen)))
+      const byId = new Map(stored.map((reading) => [reading.id, reading]))
+      return {
+        result: outcomes.map((outcome): Outcome =>
+          typeof outcome !== "string"
+            ? outcome
+            : byId.has(outcome)
+            ? { _tag: "Stored", reading: byId.get(outcome)! }
+            : { _tag: "Duplicate", readingId: outcome }
+        ),
+        evaluate: evaluate(stored)
+      } satisfies Committed<ReadonlyArray<Outcome>>
+    })
+
+    /** Seed 002's batch: trial subjects found or created by subject number, all in one transaction. */
+    const storeTrialVitals = Effect.fn("VitalsIngest.storeTrialVitals")(function*(
+      records: ReadonlyArray<{
+        readonly subject: TrialSubject
+        readonly visitName: string
+        readonly values: Pick<VitalReading, "systolic_bp" | "diastolic_bp" | "heart_rate" | "temperature">
+        readonly readingId: ReadingId | undefined
+        readonly measuredAt: Date | undefined
+      }>
+    ) {
+      const now = new Date()
+      const stored = yield* commit(Effect.gen(function*() {
+        const subjects = new Map<string, TrialSubject>()
+        for (const record of records) if (!subjects.has(record.subject.subject_number)) subjects.set(record.subject.subject_number, record.subject)
+        const numbers = [...subjects.keys()]
+        const created = yield* sql<Record<string, unknown> & { id: string }>`
+          INSERT INTO patients (subject_number, treatment_arm, site_id, protocol_id)
+          SELECT n, a, 'SITE001', 'PROTO-001' FROM unnest(${numbers}::text[], ${numbers.map((n) => subjects.get(n)!.treatment_arm)}::text[]) AS s(n, a)
+          ON CONFLICT (subject_number) DO NOTHING
+          RETURNING *`
+        for (const patient of created) {
+          yield* changes.record({ entityType: "patient", entityId: patient.id, action: "created", before: null, after: patient })
+        }
+        const ids = new Map((yield* sql<{ id: PatientId; subject_number: string }>`
+          SELECT id, subject_number FROM patients WHERE subject_number = ANY(${numbers}::text[])`).map((row) => [row.subject_number, row.id]))
+        return yield* vitals.insert(records.map((record): VitalReading => ({
+          ...emptyValues,
+          ...record.values,
+          id: record.readingId ?? (randomUUID() as ReadingId),
+          patient_id: ids.get(record.subject.subject_number)!,
+          device_id: null,
+          source: "trial",
+          visit_name: record.visitName,
+          measured_at: record.measuredAt ?? now
+        })))
+      }).pipe(Effect.orDie))
+      return { result: stored, evaluate: evaluate(stored) } satisfies Committed<ReadonlyArray<StoredReading>>
+    })
+
+    /** One measurement set for a patient who must exist (the caller checks). `None` result: a duplicate id. */
+    const recordMeasurement = Effect.fn("VitalsIngest.recordMeasurement")(function*(
+      patientId: PatientId,
+      values: MeasurementValues,
+      options: { readonly id?: ReadingId | undefined; readonly measuredAt?: Date | undefined; readonly source: "measurement" | "api" }
+    ) {
+      const stored = yield* commit(vitals.insert([{
+        ...emptyValues,
+        ...values,
+        id: options.id ?? (randomUUID() as ReadingId),
+        patient_id: patientId,
+        device_id: null,
+        source: options.source,
+        visit_name: null,
+        measured_at: options.measuredAt ?? new Date()
+      }]))
+      return { result: stored[0], evaluate: evaluate(stored) } satisfies Committed<StoredReading | undefined>
+    })
+
+    return { recordDeviceReadings, storeTrialVitals, recordMeasurement } as const
+  }),
+  dependencies: [VitalsRepo.Default, ChangeLog.Default]
+}) {}

@@ -1,0 +1,147 @@
+/**
+ * The monitoring contract: vital signs in (seed 002's `POST /store-vitals`, device readings over
+ * HTTP), vital signs and snapshots out, and the alerts they raise.
+ */
+import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { AlertResponse, AlertStatus } from "../domain/Alert.ts"
+import { Severity, VitalSign } from "../domain/Alerting.ts"
+import { DeviceId } from "../domain/Device.ts"
+import { PatientId } from "../domain/Patient.ts"
+import { BoundedText, ErrorType, IntFromString, Uuid, atLeast, atMost } from "../domain/Validation.ts"
+import { DeviceReading, StoreVitalsRequest, VitalReadingResponse } from "../domain/Vitals.ts"
+import { IsoTimestamp, MAX_LIMIT } from "./Params.ts"
+import { ConflictResponse, NotFoundResponse, ServiceUnavailableResponse } from "./Errors.ts"
+
+const Timestamp = Schema.Date.annotations({ description: "ISO 8601, UTC, ending in Z" })
+
+export const StoreVitalsResponse = Schema.Struct({
+  success: Schema.Literal(true),
+  records_stored: Schema.Number,
+  timestamp: Timestamp
+}).annotations({ identifier: "StoreVitalsResponse" })
+
+const AlertChangesResponse = Schema.Struct({
+  raised: Schema.Array(AlertResponse),
+  updated: Schema.Array(AlertResponse),
+  resolved: Schema.Array(AlertResponse)
+})
+
+export const ReadingAccepted = Schema.Struct({
+  status: Schema.Literal("stored", "duplicate"),
+  reading_id: Schema.String,
+  patient_id: Schema.NullOr(Schema.String),
+  alerts: AlertChangesResponse
+}).annotations({ identifier: "ReadingAccepted" })
+
+/** A keyset cursor as this server writes them: base64url JSON of the last row's sort key and id. */
+const isCursor = (text: string): boolean => {
+  try {
+    const value = JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
+    return typeof value === "object" && value !== null && typeof value.id === "string" && /^[0-9a-f-]{36}$/.test(value.id) &&
+      Object.entries(value).every(([key, v]) => key === "id" || (typeof v === "string" && !Number.isNaN(Date.parse(v))))
+  } catch {
+    return false
+  }
+}
+const Cursor = BoundedText(512).pipe(
+  Schema.filter(isCursor, { [ErrorType]: "value_error", message: () => "Value error, not a cursor: pass next_cursor from the previous page" }),
+  Schema.annotations({ description: "next_cursor of the previous page" })
+)
+const Limit = Schema.optionalWith(IntFromString.pipe(atLeast(1), atMost(MAX_LIMIT)), { default: () => 100 })
+
+export const VitalsQuery = Schema.Struct({
+  from: Schema.optional(IsoTimestamp),
+  to: Schema.optional(IsoTimestamp),
+  vital_sign: Schema.optional(VitalSign.annotations({ [ErrorType]: "literal_error", message: () => `Input should be one of ${VitalSign.literals.join(", ")}` })),
+  cursor: Schema.optional(Cursor),
+  limit: Limit
+})
+
+export const AlertsQuery = Schema.Struct({
+  patient_id: Schema.optional(Uuid),
+  status: Schema.optional(AlertStatus.annotations({ [ErrorType]: "literal_error", message: () => "Input should be 'open', 'acknowledged' or 'resolved'" })),
+  severity: Schema.optional(Severity.annotations({ [ErrorType]: "literal_error", message: () => "Input should be 'warning' or 'critical'" })),
+  vital_sign: Schema.optional(VitalSign.annotations({ [ErrorType]: "literal_error", message: () => `Input should be one of ${VitalSign.literals.join(", ")}` })),
+  from: Schema.optional(IsoTimestamp),
+  to: Schema.optional(IsoTimestamp),
+  cursor: Schema.optional(Cursor),
+  limit: Limit
+})
+
+const LatestValue = Schema.Struct({ value: Schema.Number, measured_at: Timestamp })
+const BoundsResponse = Schema.Struct({
+  lower: Schema.optional(Schema.Number),
+  upper: Schema.optional(Schema.Number),
+  critical_lower: Schema.optional(Schema.Number),
+  critical_upper: Schema.optional(Schema.Number)
+})
+
+export const SnapshotResponse = Schema.Struct({
+  patient_id: Schema.String,
+  profile: Schema.Literal("patient", "default"),
+  bounds: Schema.Record({ key: VitalSign, value: BoundsResponse }),
+  latest: Schema.partial(Schema.Record({ key: VitalSign, value: LatestValue })),
+  active_alerts: Schema.Array(AlertResponse),
+  evaluated_through: Schema.Number
+}).annotations({ identifier: "PatientSnapshot" })
+
+const AlertPath = Schema.Struct({ alert_id: Uuid })
+const PatientPath = Schema.Struct({ patient_id: PatientId })
+
+export class MonitoringGroup extends HttpApiGroup.make("monitoring")
+  .add(
+    HttpApiEndpoint.post("storeVitals", "/store-vitals")
+      .setPayload(StoreVitalsRequest)
+      .addSuccess(StoreVitalsResponse)
+      .addError(ServiceUnavailableResponse)
+      .annotate(OpenApi.Description, "Seed 002: stores a batch of trial vitals in one transaction, creating trial subjects by SubjectID")
+  )
+  .add(
+    HttpApiEndpoint.post("recordReading", "/api/v1/devices/:device_id/readings")
+      .setPath(Schema.Struct({ device_id: DeviceId }))
+      .setPayload(DeviceReading)
+      .addSuccess(ReadingAccepted, { status: 201 })
+      .addError(NotFoundResponse)
+      .addError(ConflictResponse)
+      .addError(ServiceUnavailableResponse)
+      .annotate(OpenApi.Description, "A device's reading over HTTP, as over NATS; a repeated reading_id is stored once")
+  )
+  .add(
+    HttpApiEndpoint.get("vitals", "/api/v1/patients/:patient_id/vitals")
+      .setPath(PatientPath)
+      .setUrlParams(VitalsQuery)
+      .addSuccess(Schema.Struct({ items: Schema.Array(VitalReadingResponse), next_cursor: Schema.NullOr(Schema.String) }))
+      .addError(NotFoundResponse)
+  )
+  .add(
+    HttpApiEndpoint.get("snapshot", "/api/v1/patients/:patient_id/snapshot")
+      .setPath(PatientPath)
+      .addSuccess(SnapshotResponse)
+      .addError(NotFoundResponse)
+      .addError(ServiceUnavailableResponse)
+  )
+  .add(
+    HttpApiEndpoint.get("alerts", "/api/v1/alerts")
+      .setUrlParams(AlertsQuery)
+      .addSuccess(Schema.Struct({ items: Schema.Array(AlertResponse), next_cursor: Schema.NullOr(Schema.String) }))
+  )
+  .add(HttpApiEndpoint.get("alert", "/api/v1/alerts/:alert_id").setPath(AlertPath).addSuccess(AlertResponse).addError(NotFoundResponse))
+  .add(
+    HttpApiEndpoint.post("acknowledge", "/api/v1/alerts/:alert_id/acknowledge")
+      .setPath(AlertPath)
+      .addSuccess(AlertResponse)
+      .addError(NotFoundResponse)
+      .addError(ConflictResponse)
+      .addError(ServiceUnavailableResponse)
+  )
+  .add(
+    HttpApiEndpoint.post("resolve", "/api/v1/alerts/:alert_id/resolve")
+      .setPath(AlertPath)
+      .addSuccess(AlertResponse)
+      .addError(NotFoundResponse)
+      .addError(ConflictResponse)
+      .addError(ServiceUnavailableResponse)
+  )
+  .annotate(OpenApi.Description, "Vital signs in, alerts out")
+{}

@@ -1,0 +1,139 @@
+/** Handlers of the `monitoring` group. */
+import { Effect, Option } from "effect"
+import { AlertId } from "../domain/Alert.ts"
+import { PatientMonitor } from "../actors/PatientMonitor.ts"
+import { VitalsIngest } from "../actors/VitalsIngest.ts"
+import { CurrentActor } from "../persistence/ChangeLog.ts"
+import { AlertRepo, decodeCursor } from "../persistence/AlertRepo.ts"
+import { PatientRepo } from "../persistence/PatientRepo.ts"
+import { decodeReadingCursor, readingView, VitalsRepo } from "../persistence/VitalsRepo.ts"
+import type { GroupHandlers } from "./ApiServer.ts"
+import { Conflict, NotFound, ServiceUnavailable } from "./Errors.ts"
+import type { MonitoringGroup } from "./MonitoringApi.ts"
+
+const CALL_TIMEOUT = "10 seconds"
+const unavailable = () => Effect.fail(new ServiceUnavailable({ detail: "The patient's monitor is unavailable; retry later" }))
+/** Every way a call to an actor can fail for reasons that are not the caller's. */
+const clusterUnavailable = {
+  MonitorUnavailable: unavailable,
+  TimeoutException: unavailable,
+  MailboxFull: unavailable,
+  AlreadyProcessingMessage: unavailable,
+  PersistenceError: unavailable
+} as const
+
+export const make = Effect.gen(function*() {
+  const ingest = yield* VitalsIngest
+  const patients = yield* PatientRepo
+  const vitals = yield* VitalsRepo
+  const alerts = yield* AlertRepo
+  const monitors = yield* PatientMonitor.client
+
+  const patientMustExist = (id: Parameters<typeof patients.exists>[0]) =>
+    Effect.flatMap(patients.exists(id), (exists) => exists ? Effect.void : Effect.fail(new NotFound({ detail: "Patient not found" })))
+
+  /** Sends a manual command to the alert's PatientMonitor. */
+  const alertCommand = (alertId: string, command: "AcknowledgeAlert" | "ResolveAlert") =>
+    Effect.gen(function*() {
+      const alert = yield* alerts.findById(AlertId.make(alertId))
+      if (Option.isNone(alert)) return yield* Effect.fail(new NotFound({ detail: "Alert not found" }))
+      const by = yield* CurrentActor
+      return yield* monitors(alert.value.patient_id)[command]({ alert_id: alertId, by }).pipe(
+        Effect.timeout(CALL_TIMEOUT),
+        Effect.catchTags({
+          AlertNotFound: () => Effect.fail(new NotFound({ detail: "Alert not found" })),
+          AlertStateConflict: (error) => Effect.fail(new Conflict({ detail: `Alert is ${error.status}` })),
+          ...clusterUnavailable
+        }),
+        Effect.catchAllDefect(() => unavailable())
+      )
+    })
+
+  return {
+    storeVitals: ({ payload }) =>
+      Effect.gen(function*() {
+        const committed = yield* ingest.storeTrialVitals(payload.records.map((record) => ({
+          subject: { subject_number: record.SubjectID, treatment_arm: record.TreatmentArm },
+          visitName: record.VisitName,
+          values: {
+            systolic_bp: record.SystolicBP,
+            diastolic_bp: record.DiastolicBP,
+            heart_rate: record.HeartRate,
+            temperature: record.Temperature
+          },
+          readingId: record.ReadingID,
+          measuredAt: record.MeasuredAt
+        })))
+        yield* committed.evaluate
+        // As the seed: the records of the batch that are now stored (a retried ReadingID counts once).
+        return { success: true as const, records_stored: committed.result.length, timestamp: new Date() }
+      }).pipe(Effect.catchTag("IngestUnavailable", () => Effect.fail(new ServiceUnavailable({ detail: "Failed to store vitals: database unavailable" })))),
+
+    recordReading: ({ path, payload }) =>
+      Effect.gen(function*() {
+        const committed = yield* ingest.recordDeviceReadings([{ deviceId: path.device_id, reading: payload }])
+        const outcome = committed.result[0]!
+        if (outcome._tag === "Rejected") {
+          return yield* outcome.reason === "unknown device"
+            ? Effect.fail(new NotFound({ detail: "Device not found" }))
+            : Effect.fail(new Conflict({ detail: "Device is not linked to a patient" }))
+        }
+        const alertChanges = yield* committed.evaluate
+        return {
+          status: outcome._tag === "Stored" ? "stored" as const : "duplicate" as const,
+          reading_id: payload.reading_id,
+          patient_id: outcome._tag === "Stored" ? outcome.reading.patient_id : null,
+          alerts: alertChanges
+        }
+      }).pipe(Effect.catchTag("IngestUnavailable", (error) => Effect.fail(new ServiceUnavailable({ detail: error.reason })))),
+
+    vitals: ({ path, urlParams }) =>
+      Effect.gen(function*() {
+        yield* patientMustExist(path.patient_id)
+        // The query schema has checked the cursor's form.
+        const after = urlParams.cursor === undefined ? undefined : decodeReadingCursor(urlParams.cursor)
+        const page = yield* vitals.list(path.patient_id, {
+          from: urlParams.from,
+          to: urlParams.to,
+          vital_sign: urlParams.vital_sign,
+          after,
+          limit: urlParams.limit
+        })
+        return { items: page.items.map(readingView), next_cursor: page.next_cursor }
+      }),
+
+    snapshot: ({ path }) =>
+      Effect.gen(function*() {
+        yield* patientMustExist(path.patient_id)
+        return yield* monitors(path.patient_id).GetSnapshot().pipe(
+          Effect.timeout(CALL_TIMEOUT),
+          Effect.catchTags(clusterUnavailable),
+          Effect.catchAllDefect(() => unavailable())
+        )
+      }),
+
+    alerts: ({ urlParams }) =>
+      Effect.gen(function*() {
+        const after = urlParams.cursor === undefined ? Option.none() : decodeCursor(urlParams.cursor)
+        return yield* alerts.list({
+          patient_id: urlParams.patient_id,
+          status: urlParams.status,
+          severity: urlParams.severity,
+          vital_sign: urlParams.vital_sign,
+          from: urlParams.from,
+          to: urlParams.to,
+          after: Option.getOrUndefined(after),
+          limit: urlParams.limit
+        })
+      }),
+
+    alert: ({ path }) =>
+      Effect.flatMap(alerts.findById(AlertId.make(path.alert_id)), Option.match({
+        onNone: () => Effect.fail(new NotFound({ detail: "Alert not found" })),
+        onSome: Effect.succeed
+      })),
+
+    acknowledge: ({ path }) => alertCommand(path.alert_id, "AcknowledgeAlert"),
+    resolve: ({ path }) => alertCommand(path.alert_id, "ResolveAlert")
+  } satisfies GroupHandlers<typeof MonitoringGroup, never>
+})

@@ -1,0 +1,141 @@
+/**
+ * SQL for `alerts`. Writes run inside the caller's transaction (the PatientMonitor's), each with
+ * its audit row and its `events.alert.<action>` event through the ChangeLog. The database keeps
+ * at most one unresolved alert per patient and vital sign (`alerts_one_active_idx`).
+ */
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Option, Schema } from "effect"
+import { Alert, type AlertId, type AlertStatus } from "../domain/Alert.ts"
+import type { Bounds, OpenAlert, Severity, VitalSign } from "../domain/Alerting.ts"
+import type { PatientId } from "../domain/Patient.ts"
+import { ChangeLog } from "./ChangeLog.ts"
+
+const decodeAlerts = Schema.decodeUnknown(Schema.Array(Alert))
+
+/** Keyset position in the alert list: (created_at, id) of the last row of the previous page. */
+export interface AlertCursor {
+  readonly created_at: string
+  readonly id: string
+}
+
+export interface AlertFilter {
+  readonly patient_id?: string | undefined
+  readonly status?: AlertStatus | undefined
+  readonly severity?: Severity | undefined
+  readonly vital_sign?: VitalSign | undefined
+  readonly from?: Date | undefined
+  readonly to?: Date | undefined
+  readonly after?: AlertCursor | undefined
+  readonly limit: number
+}
+
+export const encodeCursor = (alert: Alert): string =>
+  Buffer.from(JSON.stringify({ created_at: alert.created_at.toISOString(), id: alert.id })).toString("base64url")
+
+/** `None` for anything that is not a cursor this server wrote. */
+export const decodeCursor = (text: string): Option.Option<AlertCursor> => {
+  try {
+    const value = JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
+    if (typeof value?.created_at === "string" && !Number.isNaN(Date.parse(value.created_at)) &&
+      typeof value?.id === "string" && /^[0-9a-f-]{36}$/.test(value.id)) {
+      return Option.some({ created_at: value.created_at, id: value.id })
+    }
+  } catch {
+    // fall through
+  }
+  return Option.none()
+}
+
+export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const pg = yield* PgClient.PgClient
+    const changes = yield* ChangeLog
+
+    const decodeOne = (rows: ReadonlyArray<unknown>) => Effect.map(decodeAlerts(rows), (alerts) => alerts[0]!)
+
+    /** The patient's alerts that are not resolved (at most one per vital sign). */
+    const active = Effect.fn("AlertRepo.active")(function*(patientId: PatientId) {
+      return yield* decodeAlerts(yield* sql`SELECT * FROM alerts WHERE patient_id = ${patientId} AND status <> 'resolved'`)
+    }, Effect.orDie)
+
+    const findById = Effect.fn("AlertRepo.findById")(function*(id: AlertId) {
+      const [alert] = yield* decodeAlerts(yield* sql`SELECT * FROM alerts WHERE id = ${id}`)
+      return Option.fromNullable(alert)
+    }, Effect.orDie)
+
+    /** In the caller's transaction. */
+    const raise = Effect.fn("AlertRepo.raise")(function*(patientId: PatientId, sign: VitalSign, alert: OpenAlert, bounds: Bounds) {
+      const created = yield* decodeOne(yield* sql`
+        INSERT INTO alerts ${sql.insert({
+        patient_id: patientId,
+        vital_sign: sign,
+        severity: alert.severity,
+        status: "open",
+        peak: alert.peak,
+        count: alert.count,
+        bounds: pg.json(bounds),
+        first_seen: alert.first_seen,
+        last_seen: alert.last_seen
+      })} RETURNING *`)
+      yield* changes.record({ entityType: "alert", entityId: created.id, action: "raised", before: null, after: created })
+      return created
+    }, Effect.orDie)
+
+    /** A repeat breach (peak, count, last seen, maybe severity); in the caller's transaction. */
+    const worsen = Effect.fn("AlertRepo.worsen")(function*(current: Alert, alert: OpenAlert) {
+      const updated = yield* decodeOne(yield* sql`
+        UPDATE alerts SET severity = ${alert.severity}, peak = ${alert.peak}, count = ${alert.count},
+          last_seen = ${alert.last_seen}, updated_at = now()
+        WHERE id = ${current.id} RETURNING *`)
+      yield* changes.record({ entityType: "alert", entityId: current.id, action: "updated", before: current, after: updated })
+      return updated
+    }, Effect.orDie)
+
+    /** Sets the status (and who and when); `action` names the change in the audit and the event. */
+    const transition = Effect.fn("AlertRepo.transition")(function*(
+      current: Alert,
+      change: { readonly action: "acknowledged" | "resolved" | "escalated"; readonly by: string }
+    ) {
+      const updated = yield* decodeOne(
+        change.action === "acknowledged"
+          ? yield* sql`UPDATE alerts SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = ${change.by},
+              updated_at = now() WHERE id = ${current.id} RETURNING *`
+          : change.action === "resolved"
+          ? yield* sql`UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = ${change.by},
+              updated_at = now() WHERE id = ${current.id} RETURNING *`
+          : yield* sql`UPDATE alerts SET escalated_at = now(), updated_at = now() WHERE id = ${current.id} RETURNING *`
+      )
+      yield* changes.record({ entityType: "alert", entityId: current.id, action: change.action, before: current, after: updated })
+      return updated
+    }, Effect.orDie)
+
+    const list = Effect.fn("AlertRepo.list")(function*(filter: AlertFilter) {
+      const conditions = [
+        ...(filter.patient_id !== undefined ? [sql`patient_id = ${filter.patient_id}`] : []),
+        ...(filter.status !== undefined ? [sql`status = ${filter.status}`] : []),
+        ...(filter.severity !== undefined ? [sql`severity = ${filter.severity}`] : []),
+        ...(filter.vital_sign !== undefined ? [sql`vital_sign = ${filter.vital_sign}`] : []),
+        ...(filter.from !== undefined ? [sql`created_at >= ${filter.from}`] : []),
+        ...(filter.to !== undefined ? [sql`created_at < ${filter.to}`] : []),
+        ...(filter.after !== undefined ? [sql`(created_at, id) > (${filter.after.created_at}::timestamptz, ${filter.after.id}::uuid)`] : [])
+      ]
+      const rows = yield* decodeAlerts(yield* sql`
+        SELECT * FROM alerts WHERE ${sql.and(conditions)} ORDER BY created_at, id LIMIT ${filter.limit + 1}`)
+      const items = rows.slice(0, filter.limit)
+      return { items, next_cursor: rows.length > filter.limit ? encodeCursor(items[items.length - 1]!) : null }
+    }, Effect.orDie)
+
+    /** Critical alerts nobody acknowledged, open since before `before`, not yet escalated. */
+    const dueForEscalation = Effect.fn("AlertRepo.dueForEscalation")(function*(before: Date) {
+      return yield* sql<{ id: AlertId; patient_id: PatientId }>`
+        SELECT id, patient_id FROM alerts
+        WHERE status = 'open' AND severity = 'critical' AND escalated_at IS NULL AND created_at < ${before}
+        ORDER BY created_at LIMIT 1000`
+    }, Effect.orDie)
+
+    return { active, findById, raise, worsen, transition, list, dueForEscalation } as const
+  }),
+  dependencies: [ChangeLog.Default]
+}) {}

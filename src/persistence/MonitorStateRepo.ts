@@ -1,0 +1,53 @@
+/**
+ * `patient_monitors`: what a PatientMonitor keeps between activations besides its alerts, namely
+ * the sustained-rule and hysteresis counters per vital sign and the last reading it evaluated.
+ */
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Effect } from "effect"
+import type { OpenAlert, VitalSign } from "../domain/Alerting.ts"
+import type { PatientId } from "../domain/Patient.ts"
+
+export interface Counter {
+  readonly pending: OpenAlert | null
+  readonly inRange: number
+}
+export type Counters = Partial<Record<VitalSign, Counter>>
+
+interface CounterJson {
+  readonly pending: (Omit<OpenAlert, "first_seen" | "last_seen"> & { first_seen: string; last_seen: string }) | null
+  readonly inRange: number
+}
+
+const revive = (json: Record<string, CounterJson>): Counters =>
+  Object.fromEntries(Object.entries(json).map(([sign, counter]) => [sign, {
+    inRange: counter.inRange,
+    pending: counter.pending === null ? null : {
+      ...counter.pending,
+      first_seen: new Date(counter.pending.first_seen),
+      last_seen: new Date(counter.pending.last_seen)
+    }
+  }]))
+
+export class MonitorStateRepo extends Effect.Service<MonitorStateRepo>()("vigil/MonitorStateRepo", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const pg = yield* PgClient.PgClient
+
+    const load = Effect.fn("MonitorStateRepo.load")(function*(patientId: PatientId) {
+      const [row] = yield* sql<{ last_seq: string; counters: Record<string, CounterJson> }>`
+        SELECT last_seq, counters FROM patient_monitors WHERE patient_id = ${patientId}`
+      return row === undefined ? { lastSeq: 0, counters: {} } : { lastSeq: Number(row.last_seq), counters: revive(row.counters) }
+    }, Effect.orDie)
+
+    /** In the caller's transaction. `lastSeq` only moves forward. */
+    const save = Effect.fn("MonitorStateRepo.save")(function*(patientId: PatientId, lastSeq: number, counters: Counters) {
+      yield* sql`
+        INSERT INTO patient_monitors (patient_id, last_seq, counters) VALUES (${patientId}, ${lastSeq}, ${pg.json(counters)})
+        ON CONFLICT (patient_id) DO UPDATE SET last_seq = GREATEST(patient_monitors.last_seq, EXCLUDED.last_seq),
+          counters = EXCLUDED.counters, updated_at = now()`
+    }, Effect.orDie)
+
+    return { load, save } as const
+  })
+}) {}

@@ -1,0 +1,188 @@
+/**
+ * SQL for `vital_signs`: batch inserts (one statement per batch, columns as arrays through
+ * `unnest`), idempotent by reading id, and the reads the PatientMonitor and the API need.
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import type { VitalSign } from "../domain/Alerting.ts"
+import type { DeviceId } from "../domain/Device.ts"
+import type { PatientId } from "../domain/Patient.ts"
+import { type ReadingId, type Source, type StoredReading, type VitalReading, vitalSigns } from "../domain/Vitals.ts"
+import { ChangeLog } from "./ChangeLog.ts"
+
+interface ReadingRow {
+  readonly id: string
+  readonly seq: string
+  readonly patient_id: string
+  readonly device_id: string | null
+  readonly source: string
+  readonly visit_name: string | null
+  readonly heart_rate: number | null
+  readonly spo2: number | null
+  readonly temperature: number | null
+  readonly systolic_bp: number | null
+  readonly diastolic_bp: number | null
+  readonly respiratory_rate: number | null
+  readonly weight_kg: number | null
+  readonly height_cm: number | null
+  readonly stroke: boolean | null
+  readonly diabetes: boolean | null
+  readonly measured_at: Date
+}
+
+const fromRow = (row: ReadingRow): StoredReading => ({
+  ...row,
+  id: row.id as ReadingId,
+  patient_id: row.patient_id as PatientId,
+  device_id: row.device_id as DeviceId | null,
+  source: row.source as Source,
+  seq: Number(row.seq)
+})
+
+/** The wire form of a reading (events, API): no store-internal `seq`. */
+export const readingView = ({ seq: _seq, ...reading }: StoredReading) => reading
+
+export interface LatestValue {
+  readonly value: number
+  readonly measured_at: Date
+}
+export type LatestValues = Partial<Record<VitalSign, LatestValue>>
+
+/** Keyset position in a patient's readings: (measured_at, id) of the last row of the previous page. */
+export interface ReadingCursor {
+  readonly measured_at: string
+  readonly id: string
+}
+
+export interface ReadingFilter {
+  readonly from?: Date | undefined
+  readonly to?: Date | undefined
+  readonly vital_sign?: VitalSign | undefined
+  readonly after?: ReadingCursor | undefined
+  readonly limit: number
+}
+
+export const encodeReadingCursor = (reading: StoredReading): string =>
+  Buffer.from(JSON.stringify({ measured_at: reading.measured_at.toISOString(), id: reading.id })).toString("base64url")
+
+export const decodeReadingCursor = (text: string): ReadingCursor | undefined => {
+  try {
+    const value = JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
+    if (typeof value?.measured_at === "string" && !Number.isNaN(Date.parse(value.measured_at)) &&
+      typeof value?.id === "string" && /^[0-9a-f-]{36}$/.test(value.id)) return value
+  } catch {
+    // fall through
+  }
+  return undefined
+}
+
+// Column names come from the closed list of vital signs, never from input.
+const latestQuery = vitalSigns.map((sign) => `
+  (SELECT '${sign}' AS sign, ${sign} AS value, measured_at FROM vital_signs
+   WHERE patient_id = $1 AND ${sign} IS NOT NULL ORDER BY measured_at DESC, id DESC LIMIT 1)`).join(" UNION ALL ")
+
+const column = <K extends keyof VitalReading>(readings: ReadonlyArray<VitalReading>, key: K) => readings.map((r) => r[key])
+
+export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const changes = yield* ChangeLog
+
+    /**
+     * Stores the readings not stored before (by id) and returns those, in store order, with one
+     * `vitals.recorded` event per patient. Runs in the caller's transaction.
+     */
+    const insert = Effect.fn("VitalsRepo.insert")(function*(readings: ReadonlyArray<VitalReading>) {
+      if (readings.length === 0) return []
+      const rows = yield* sql<ReadingRow>`
+        INSERT INTO vital_signs (id, patient_id, device_id, source, visit_name, heart_rate, spo2, temperature,
+          systolic_bp, diastolic_bp, respiratory_rate, weight_kg, height_cm, stroke, diabetes, measured_at)
+        SELECT * FROM unnest(
+          ${column(readings, "id")}::uuid[], ${column(readings, "patient_id")}::uuid[], ${column(readings, "device_id")}::uuid[],
+          ${column(readings, "source")}::text[], ${column(readings, "visit_name")}::text[],
+          ${column(readings, "heart_rate")}::float8[], ${column(readings, "spo2")}::float8[], ${column(readings, "temperature")}::float8[],
+          ${column(readings, "systolic_bp")}::float8[], ${column(readings, "diastolic_bp")}::float8[],
+          ${column(readings, "respiratory_rate")}::float8[], ${column(readings, "weight_kg")}::float8[],
+          ${column(readings, "height_cm")}::float8[], ${column(readings, "stroke")}::bool[], ${column(readings, "diabetes")}::bool[],
+          ${column(readings, "measured_at")}::timestamptz[])
+        ON CONFLICT (id) DO NOTHING
+        RETURNING *`
+      const stored = rows.map(fromRow).sort((a, b) => a.seq - b.seq)
+      const byPatient = new Map<string, Array<StoredReading>>()
+      for (const reading of stored) {
+        const list = byPatient.get(reading.patient_id)
+        if (list === undefined) byPatient.set(reading.patient_id, [reading])
+        else list.push(reading)
+      }
+      yield* changes.events([...byPatient].map(([patientId, list]) => ({
+        aggregate: "vitals",
+        event: "recorded",
+        subject: patientId,
+        data: { patient_id: patientId, readings: list.map(readingView) }
+      })))
+      return stored
+    }, Effect.orDie)
+
+    /** Readings stored after `seq` (a PatientMonitor catching up after a restart), oldest first. */
+    const after = Effect.fn("VitalsRepo.after")(function*(patientId: PatientId, seq: number, limit: number) {
+      const rows = yield* sql<ReadingRow>`
+        SELECT * FROM vital_signs WHERE patient_id = ${patientId} AND seq > ${seq} ORDER BY seq LIMIT ${limit}`
+      return rows.map(fromRow)
+    }, Effect.orDie)
+
+    /** The latest value of each vital sign (by measurement time). */
+    const latest = Effect.fn("VitalsRepo.latest")(function*(patientId: PatientId) {
+      const rows = yield* sql.unsafe<{ sign: VitalSign; value: number; measured_at: Date }>(latestQuery, [patientId])
+      const values: LatestValues = {}
+      for (const row of rows) values[row.sign] = { value: row.value, measured_at: row.measured_at }
+      return values
+    }, Effect.orDie)
+
+    const list = Effect.fn("VitalsRepo.list")(function*(patientId: PatientId, filter: ReadingFilter) {
+      const conditions = [
+        sql`patient_id = ${patientId}`,
+        ...(filter.from !== undefined ? [sql`measured_at >= ${filter.from}`] : []),
+        ...(filter.to !== undefined ? [sql`measured_at < ${filter.to}`] : []),
+        ...(filter.vital_sign !== undefined ? [sql`${sql(filter.vital_sign)} IS NOT NULL`] : []),
+        ...(filter.after !== undefined
+          ? [sql`(measured_at, id) > (${filter.after.measured_at}::timestamptz, ${filter.after.id}::uuid)`]
+          : [])
+      ]
+      const rows = (yield* sql<ReadingRow>`
+        SELECT * FROM vital_signs WHERE ${sql.and(conditions)} ORDER BY measured_at, id LIMIT ${filter.limit + 1}`).map(fromRow)
+      const items = rows.slice(0, filter.limit)
+      return { items, next_cursor: rows.length > filter.limit ? encodeReadingCursor(items[items.length - 1]!) : null }
+    }, Effect.orDie)
+
+    /** Readings of one source (seed 003's measurements), oldest first, offset pages. */
+    const listBySource = Effect.fn("VitalsRepo.listBySource")(function*(
+      source: Source,
+      page: { readonly skip: number; readonly limit: number },
+      patientId?: PatientId
+    ) {
+      const rows = yield* sql<ReadingRow>`
+        SELECT * FROM vital_signs WHERE source = ${source} ${patientId === undefined ? sql`` : sql`AND patient_id = ${patientId}`}
+        ORDER BY created_at, seq OFFSET ${page.skip} LIMIT ${page.limit}`
+      return rows.map(fromRow)
+    }, Effect.orDie)
+
+    const findById = Effect.fn("VitalsRepo.findById")(function*(id: string) {
+      const [row] = yield* sql<ReadingRow>`SELECT * FROM vital_signs WHERE id = ${id}`
+      return row === undefined ? undefined : fromRow(row)
+    }, Effect.orDie)
+
+    /** Deletes one reading of `source` (seed 003 deletes measurements), audited; `false` if there is none. */
+    const remove = Effect.fn("VitalsRepo.remove")(function*(id: string, source: Source) {
+      return yield* sql.withTransaction(Effect.gen(function*() {
+        const [row] = yield* sql<ReadingRow>`DELETE FROM vital_signs WHERE id = ${id} AND source = ${source} RETURNING *`
+        if (row === undefined) return false
+        const reading = readingView(fromRow(row))
+        yield* changes.record({ entityType: "measurement", entityId: id, action: "deleted", before: reading, after: null })
+        return true
+      }))
+    }, Effect.orDie)
+
+    return { insert, after, latest, list, listBySource, findById, remove } as const
+  }),
+  dependencies: [ChangeLog.Default]
+}) {}
