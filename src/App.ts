@@ -10,6 +10,7 @@ import { Database } from "./persistence/Database.ts"
 import * as DatabaseLayer from "./persistence/Database.ts"
 import * as DemoData from "./persistence/DemoData.ts"
 import { EventBus } from "./messaging/EventBus.ts"
+import * as IngestConsumer from "./messaging/IngestConsumer.ts"
 import * as Messaging from "./messaging/Messaging.ts"
 import * as OutboxRelay from "./messaging/OutboxRelay.ts"
 import * as Monitoring from "./Monitoring.ts"
@@ -48,7 +49,7 @@ const Announce = Layer.scopedDiscard(Effect.gen(function*() {
 /** The running service, given a database layer (real, embedded, or a test's). */
 export const make = <E, R>(database: Layer.Layer<Database | DatabaseLayer.DatabaseServices, E, R>) => {
   // Released in reverse: the doors close (finishing in-flight requests) before the actors stop.
-  const doors = Layer.mergeAll(HttpServer.layer, RegistryGrpc.layer).pipe(Layer.provide(Monitoring.layer))
+  const doors = Layer.mergeAll(HttpServer.layer, RegistryGrpc.layer, IngestConsumer.layer).pipe(Layer.provide(Monitoring.layer))
   return Announce.pipe(
     Layer.provideMerge(doors),
     Layer.provideMerge(OutboxRelay.layer),

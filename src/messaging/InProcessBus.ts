@@ -1,5 +1,6 @@
 /** The event bus without NATS: subscribers in this process only (start-up says so). */
-import { Effect, Layer, PubSub, Stream } from "effect"
+import { Effect, Layer, Option, PubSub, Stream } from "effect"
+import { Nats } from "./NatsBus.ts"
 import { type BusMessage, EventBus } from "./EventBus.ts"
 import { MessagingConfig, matches } from "./Subjects.ts"
 
@@ -16,4 +17,4 @@ export const make = Effect.gen(function*() {
   })
 })
 
-export const layer = Layer.scoped(EventBus, make)
+export const layer = Layer.merge(Layer.scoped(EventBus, make), Layer.succeed(Nats, Option.none()))

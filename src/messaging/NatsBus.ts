@@ -3,12 +3,20 @@
  * updates Vigil's JetStream streams, publishes with `Nats-Msg-Id` and waits for the stream's
  * acknowledgement, and drains the connection when the scope closes.
  */
-import { jetstream, jetstreamManager, type JetStreamManager, RetentionPolicy, type StreamConfig } from "@nats-io/jetstream"
+import { type JetStreamClient, jetstream, jetstreamManager, type JetStreamManager, RetentionPolicy, type StreamConfig } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { Config, Data, Effect, Layer, Redacted, Stream } from "effect"
+import { Config, Context, Data, Effect, Layer, Option, Redacted, Stream } from "effect"
 import { EventBus, type MessagingStatus } from "./EventBus.ts"
 import { MessagingConfig, type StreamSpec, streams } from "./Subjects.ts"
+
+/** The NATS connection itself, for consumers (the ingest); `None` when Vigil runs without NATS. */
+export class Nats extends Context.Tag("vigil/Nats")<Nats, Option.Option<{
+  readonly nc: NatsConnection
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  readonly config: MessagingConfig
+}>>() {}
 
 export class NatsError extends Data.TaggedError("NatsError")<{ readonly message: string; readonly cause?: unknown }> {}
 
@@ -71,7 +79,7 @@ export const make = (url: Redacted.Redacted) =>
     }
     const js = jetstream(nc)
 
-    return EventBus.of({
+    const bus = EventBus.of({
       kind: "nats",
       subjectPrefix: config.subjectPrefix,
       status: () => (nc.isClosed() ? "disconnected" : status),
@@ -96,8 +104,9 @@ export const make = (url: Redacted.Redacted) =>
           )
         }))
     })
+    return Context.make(EventBus, bus).pipe(Context.add(Nats, Option.some({ nc, js, jsm, config })))
   })
 
-export const layer = (url: Redacted.Redacted) => Layer.scoped(EventBus, make(url))
+export const layer = (url: Redacted.Redacted) => Layer.scopedContext(make(url))
 
 export const NatsUrl = Config.option(Config.redacted("NATS_URL"))

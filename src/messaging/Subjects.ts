@@ -31,10 +31,19 @@ export interface StreamSpec {
 }
 
 export const streams = (config: MessagingConfig): ReadonlyArray<StreamSpec> => [
-  { name: `${config.streamPrefix}_INGEST`, subjects: [`${config.subjectPrefix}.ingest.>`], retention: "workqueue", maxAgeDays: 7 },
+  { name: ingestStream(config), subjects: [`${config.subjectPrefix}.ingest.>`], retention: "workqueue", maxAgeDays: 7 },
   { name: `${config.streamPrefix}_EVENTS`, subjects: [`${config.subjectPrefix}.events.>`], retention: "limits", maxAgeDays: 30 },
-  { name: `${config.streamPrefix}_AUDIT`, subjects: [`${config.subjectPrefix}.audit.>`], retention: "limits", maxAgeDays: 3650 }
+  { name: `${config.streamPrefix}_AUDIT`, subjects: [`${config.subjectPrefix}.audit.>`], retention: "limits", maxAgeDays: 3650 },
+  { name: deadLetterStream(config), subjects: [`${config.subjectPrefix}.deadletter.>`], retention: "limits", maxAgeDays: 30 }
 ]
+
+export const ingestStream = (config: MessagingConfig) => `${config.streamPrefix}_INGEST`
+export const deadLetterStream = (config: MessagingConfig) => `${config.streamPrefix}_DEADLETTER`
+/** Devices publish their readings here: `vitals.<deviceId>` under `ingest`. */
+export const ingestVitalsSubject = (config: MessagingConfig, deviceId: string) => `${config.subjectPrefix}.ingest.vitals.${deviceId}`
+/** Where a message that can never be stored goes, with its reason in the `Vigil-Dead-Letter-Reason` header. */
+export const deadLetterSubject = (config: MessagingConfig, originalSubject: string) =>
+  `${config.subjectPrefix}.deadletter.${originalSubject.startsWith(`${config.subjectPrefix}.`) ? originalSubject.slice(config.subjectPrefix.length + 1) : originalSubject}`
 
 /** NATS subject matching: `*` is one token, `>` one or more trailing tokens. */
 export const matches = (pattern: string, subject: string): boolean => {

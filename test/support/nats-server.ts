@@ -113,7 +113,7 @@ export const deleteStreams = async (url: string, streamPrefix: string): Promise<
   const nc = await connect({ servers: url })
   try {
     const jsm = await jetstreamManager(nc)
-    for (const suffix of ["INGEST", "EVENTS", "AUDIT"]) await jsm.streams.delete(`${streamPrefix}_${suffix}`).catch(() => false)
+    for (const suffix of ["INGEST", "EVENTS", "AUDIT", "DEADLETTER"]) await jsm.streams.delete(`${streamPrefix}_${suffix}`).catch(() => false)
   } finally {
     await nc.close()
   }

@@ -1,0 +1,133 @@
+/**
+ * Device readings over NATS: stored once, acknowledged after the commit, evaluated by the
+ * patient's monitor (whose events an outside subscriber sees), and dead-lettered with a reason
+ * when they can never be stored.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
+import { jetstream, jetstreamManager, type StoredMsg } from "@nats-io/jetstream"
+import { connect } from "@nats-io/transport-node"
+import { Effect, Layer, Schedule } from "effect"
+import { randomUUID } from "node:crypto"
+import * as TestApp from "../support/test-app.ts"
+import { deleteStreams, requireNats, resolveNats, unique } from "../support/nats-server.ts"
+import { outboxDrained } from "../support/outbox.ts"
+
+const nats = await resolveNats()
+const runNats = requireNats(nats, "device ingest over NATS")
+const { call } = TestApp
+
+const natsUrl = nats.available ? nats.url : ""
+
+const scope = { subjectPrefix: unique("ing").toLowerCase(), streamPrefix: unique("ING").toUpperCase() }
+
+const publish = (subject: string, payload: unknown) =>
+  Effect.promise(async () => {
+    const nc = await connect({ servers: natsUrl })
+    try {
+      const js = jetstream(nc)
+      return await js.publish(subject, typeof payload === "string" ? payload : JSON.stringify(payload))
+    } finally {
+      await nc.close()
+    }
+  })
+
+const streamMessages = (stream: string) =>
+  Effect.promise(async () => {
+    const nc = await connect({ servers: natsUrl })
+    try {
+      const jsm = await jetstreamManager(nc)
+      const info = await jsm.streams.info(stream)
+      const messages: Array<StoredMsg> = []
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+        const message = await jsm.streams.getMessage(stream, { seq }).catch(() => null)
+        if (message) messages.push(message)
+      }
+      return { messages, count: info.state.messages }
+    } finally {
+      await nc.close()
+    }
+  })
+
+const eventually = <A, E, R>(check: Effect.Effect<A, E, R>) =>
+  Effect.retry(check, Schedule.spaced("100 millis").pipe(Schedule.upTo("15 seconds")))
+
+const setUp = Effect.gen(function*() {
+  const patient = (yield* call("POST", "/patients", { full_name: "Over NATS", age: 61, sex: "F" })).body
+  const device = (yield* call("POST", "/devices", { serial: unique("NATS"), firmware: "v1", patient_id: patient.id })).body
+  return { patientId: patient.id as string, deviceId: device.id as string }
+})
+
+describe.skipIf(!runNats)("ingest over NATS", () => {
+  if (!nats.available) return
+  const teardown = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.promise(() => deleteStreams(nats.url, scope.streamPrefix)).pipe(Effect.ignore)))
+  const app = TestApp.layer({ NATS_URL: nats.url, NATS_SUBJECT_PREFIX: scope.subjectPrefix, NATS_STREAM_PREFIX: scope.streamPrefix })
+  const subject = (deviceId: string) => `${scope.subjectPrefix}.ingest.vitals.${deviceId}`
+
+  layer(Layer.merge(app, teardown), { timeout: 60_000, excludeTestServices: true })("ingest", (it) => {
+    it.effect("stores a published reading, removes it from the work queue, and publishes vitals.recorded and alert.raised", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { patientId, deviceId } = yield* setUp
+        const readingId = randomUUID()
+        yield* publish(subject(deviceId), { reading_id: readingId, heart_rate: 140, spo2: 97 })
+        const [row] = yield* eventually(Effect.flatMap(sql`SELECT * FROM vital_signs WHERE id = ${readingId}`, (rows) =>
+          rows.length === 1 ? Effect.succeed(rows) : Effect.fail("not stored yet")))
+        expect(row).toMatchObject({ patient_id: patientId, device_id: deviceId, source: "device", heart_rate: 140, spo2: 97 })
+        yield* eventually(Effect.flatMap(streamMessages(`${scope.streamPrefix}_INGEST`), ({ count }) =>
+          count === 0 ? Effect.void : Effect.fail("still queued")))
+
+        yield* outboxDrained(15)
+        const { messages } = yield* streamMessages(`${scope.streamPrefix}_EVENTS`)
+        const events = messages.map((m) => ({ subject: m.subject, event: m.json<any>() })).filter((e) => e.event.subject === patientId || e.event.data?.patient_id === patientId)
+        const recorded = events.find((e) => e.subject === `${scope.subjectPrefix}.events.vitals.recorded`)
+        expect(recorded?.event.data.readings.map((r: any) => r.id)).toEqual([readingId])
+        const raised = events.find((e) => e.subject === `${scope.subjectPrefix}.events.alert.raised`)
+        expect(raised?.event.data).toMatchObject({ patient_id: patientId, vital_sign: "heart_rate", severity: "critical", peak: 140, status: "open" })
+      }))
+
+    it.effect("stores a reading published twice (a device's retry) once", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { deviceId } = yield* setUp
+        const readingId = randomUUID()
+        yield* publish(subject(deviceId), { reading_id: readingId, heart_rate: 70 })
+        yield* publish(subject(deviceId), { reading_id: readingId, heart_rate: 70 })
+        yield* eventually(Effect.flatMap(streamMessages(`${scope.streamPrefix}_INGEST`), ({ count }) =>
+          count === 0 ? Effect.void : Effect.fail("still queued")))
+        const [{ n }] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM vital_signs WHERE id = ${readingId}`
+        expect(n).toBe(1)
+      }))
+
+    it.effect("dead-letters what can never be stored, with the reason, and stores the valid readings around it", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { deviceId } = yield* setUp
+        const unlinked = (yield* call("POST", "/devices", { serial: unique("LOOSE"), firmware: "v1" })).body.id as string
+        const good = [randomUUID(), randomUUID()]
+        yield* publish(subject(deviceId), { reading_id: good[0], heart_rate: 72 })
+        yield* publish(subject(deviceId), "{not json")
+        yield* publish(subject(deviceId), { reading_id: randomUUID(), heart_rate: 900 })
+        yield* publish(`${scope.subjectPrefix}.ingest.vitals.not-a-uuid`, { reading_id: randomUUID(), heart_rate: 70 })
+        yield* publish(subject(randomUUID()), { reading_id: randomUUID(), heart_rate: 70 })
+        yield* publish(subject(unlinked), { reading_id: randomUUID(), heart_rate: 70 })
+        yield* publish(subject(deviceId), { reading_id: good[1], spo2: 95 })
+
+        const deadLetters = yield* eventually(Effect.flatMap(streamMessages(`${scope.streamPrefix}_DEADLETTER`), ({ messages }) =>
+          messages.length >= 5 ? Effect.succeed(messages) : Effect.fail(`only ${messages.length} dead letters`)))
+        const reasons = deadLetters.map((m) => m.header?.get("Vigil-Dead-Letter-Reason") ?? "")
+        expect(reasons).toHaveLength(5)
+        expect(reasons.some((r) => r.startsWith("body: not JSON"))).toBe(true)
+        expect(reasons.some((r) => r.includes("body.heart_rate") && r.includes("less than or equal to 350"))).toBe(true)
+        expect(reasons.some((r) => r.includes("'not-a-uuid' is not a device id"))).toBe(true)
+        expect(reasons.filter((r) => r === "unknown device")).toHaveLength(1)
+        expect(reasons.filter((r) => r === "device not linked to a patient")).toHaveLength(1)
+        expect(deadLetters.every((m) => m.header?.get("Vigil-Original-Subject")?.startsWith(`${scope.subjectPrefix}.ingest.vitals.`))).toBe(true)
+
+        const [{ n }] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM vital_signs WHERE id IN ${sql.in(good)}`
+        expect(n).toBe(2)
+        yield* eventually(Effect.flatMap(streamMessages(`${scope.streamPrefix}_INGEST`), ({ count }) =>
+          count === 0 ? Effect.void : Effect.fail("still queued: dead letters must be acknowledged, not retried")))
+      }))
+  })
+})
