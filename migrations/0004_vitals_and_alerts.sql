@@ -84,6 +84,9 @@ CREATE TABLE alerts (
   last_seen        timestamptz NOT NULL,
   acknowledged_at  timestamptz,
   acknowledged_by  text,
+  -- When the alert became critical (raised as critical, or a warning that worsened): the
+  -- escalation clock runs from here, not from when the alert was raised.
+  critical_since   timestamptz,
   escalated_at     timestamptz,
   resolved_at      timestamptz,
   resolved_by      text,
@@ -92,7 +95,7 @@ CREATE TABLE alerts (
 );
 CREATE UNIQUE INDEX alerts_one_active_idx ON alerts (patient_id, vital_sign) WHERE status <> 'resolved';
 CREATE INDEX alerts_created_at_id_idx ON alerts (created_at, id);
-CREATE INDEX alerts_escalation_idx ON alerts (created_at) WHERE status = 'open' AND severity = 'critical' AND escalated_at IS NULL;
+CREATE INDEX alerts_escalation_idx ON alerts (critical_since) WHERE status = 'open' AND severity = 'critical' AND escalated_at IS NULL;
 
 -- What a PatientMonitor keeps between activations besides its open alerts: the breach and
 -- in-range counters per vital sign, and the last reading it evaluated (so that readings stored

@@ -1,5 +1,5 @@
 /** The alerting settings, from the environment, validated at start-up. */
-import { Config, ConfigError, Either, Option, ParseResult, Schema } from "effect"
+import { Config, ConfigError, Duration, Either, Option, ParseResult, Schema } from "effect"
 import { DefaultProfileLimits, DefaultProfileOverride, defaultLimits, type Limits } from "../domain/ThresholdProfile.ts"
 
 const positiveInt = (name: string, fallback: number) =>
@@ -26,11 +26,11 @@ export const AlertConfig = Config.all({
   /** Consecutive in-range readings before an alert resolves itself. */
   clearAfter: positiveInt("ALERT_CLEAR_AFTER", 3),
   /** How long a critical alert may stay unacknowledged before it is escalated. */
-  escalateAfter: Config.duration("ALERT_ESCALATE_AFTER").pipe(Config.withDefault("5 minutes")),
+  escalateAfter: Config.duration("ALERT_ESCALATE_AFTER").pipe(Config.withDefault(Duration.minutes(5))),
   /** How often the escalation and offline sweeps run. */
-  sweepInterval: Config.duration("ALERT_SWEEP_INTERVAL").pipe(Config.withDefault("5 seconds")),
+  sweepInterval: Config.duration("ALERT_SWEEP_INTERVAL").pipe(Config.withDefault(Duration.seconds(5))),
   /** A device silent for longer than this is reported offline. */
-  deviceOfflineAfter: Config.duration("DEVICE_OFFLINE_AFTER").pipe(Config.withDefault("5 minutes")),
+  deviceOfflineAfter: Config.duration("DEVICE_OFFLINE_AFTER").pipe(Config.withDefault(Duration.minutes(5))),
   defaultProfile
 })
 export type AlertConfig = Config.Config.Success<typeof AlertConfig>

@@ -1,7 +1,8 @@
 /**
  * The PatientMonitor's behaviour. On activation it loads its patient's active alerts and counters
- * from PostgreSQL, then evaluates any reading stored but never evaluated (a crash between a
- * reading's commit and its evaluation), so no stored reading escapes the rules. Each message's
+ * from PostgreSQL; its first message then evaluates any reading stored but never evaluated (a
+ * crash between a reading's commit and its evaluation) with its own, in `seq` order, so no stored
+ * reading escapes the rules and a patient's first reading answers the alerts it raised. Each message's
  * alert changes, audit rows, events and counters are written in one transaction; the in-memory
  * state moves only once that commits, and if a write fails the state is reloaded before the next
  * message. Bounds come from the threshold profile on every message (a cache hit, invalidated
@@ -32,6 +33,14 @@ interface State {
   counters: Counters
   latest: LatestValues
   lastSeq: number
+}
+
+interface Loaded {
+  readonly state: State
+  /** Readings a catch-up evaluated on behalf of messages still queued. */
+  readonly caughtUp: Set<number>
+  /** Whether readings stored after the saved watermark may still await evaluation. */
+  pendingCatchUp: boolean
 }
 
 type Operation =
@@ -151,20 +160,45 @@ export const layer = PatientMonitor.toLayer(
         latest,
         lastSeq: saved.lastSeq
       }
-      // Catch up on readings stored but not evaluated (their evaluation was lost with a process).
-      const caughtUp = new Set<number>()
-      while (true) {
-        const missed = yield* vitals.after(patientId, state.lastSeq, CATCH_UP_PAGE)
-        if (missed.length === 0) break
-        missed.forEach((reading) => caughtUp.add(reading.seq))
-        yield* apply(state, missed)
-        if (missed.length < CATCH_UP_PAGE) break
-      }
-      return { state, caughtUp }
+      return { state, caughtUp: new Set<number>(), pendingCatchUp: true }
     })
 
+    /**
+     * Evaluates, in `seq` order, every reading stored after the saved watermark (their evaluation
+     * was lost with a process, or their messages are still queued behind this one) together with
+     * the message's own `incoming` readings, and answers all the alert changes that made. Readings
+     * of other queued messages are remembered in `caughtUp`, so those messages do not evaluate
+     * them twice.
+     */
+    const catchUp = (loaded: Loaded, incoming: ReadonlyArray<typeof Reading.Type>) =>
+      Effect.gen(function*() {
+        const { state, caughtUp } = loaded
+        const own = new Set(incoming.map((reading) => reading.seq))
+        const evaluated = new Set<number>()
+        const total = { raised: [] as Array<Alert>, updated: [] as Array<Alert>, resolved: [] as Array<Alert> }
+        const add = (changes: AlertChanges) => {
+          total.raised.push(...changes.raised)
+          total.updated.push(...changes.updated)
+          total.resolved.push(...changes.resolved)
+        }
+        while (true) {
+          const missed = yield* vitals.after(patientId, state.lastSeq, CATCH_UP_PAGE)
+          if (missed.length === 0) break
+          for (const reading of missed) {
+            evaluated.add(reading.seq)
+            if (!own.has(reading.seq)) caughtUp.add(reading.seq)
+          }
+          add(yield* apply(state, missed))
+          if (missed.length < CATCH_UP_PAGE) break
+        }
+        const rest = incoming.filter((reading) => !evaluated.has(reading.seq))
+        if (rest.length > 0) add(yield* apply(state, rest))
+        loaded.pendingCatchUp = false
+        return total as AlertChanges
+      })
+
     // Never fail the build (callers would wait forever): a failed load is retried by the next message.
-    let loaded: { readonly state: State; readonly caughtUp: Set<number> } | undefined
+    let loaded: Loaded | undefined
     const ready = Effect.suspend(() =>
       loaded !== undefined ? Effect.succeed(loaded) : Effect.tap(load, (value) => Effect.sync(() => loaded = value))
     )
@@ -175,13 +209,18 @@ export const layer = PatientMonitor.toLayer(
         Effect.fail(new MonitorUnavailable({ reason: Cause.pretty(cause).split("\n")[0] ?? "unknown" }))
       )
     }
-    /** Runs `f` on loaded state; infrastructure failures become `MonitorUnavailable`. */
-    const withState = <A, E>(f: (state: State, caughtUp: Set<number>) => Effect.Effect<A, E | SqlError>) =>
-      ready.pipe(
-        Effect.flatMap(({ state, caughtUp }) => f(state, caughtUp)),
+    /** Infrastructure failures become `MonitorUnavailable` (and a reload before the next message). */
+    const guarded = <A, E>(effect: Effect.Effect<A, E | SqlError>) =>
+      effect.pipe(
         Effect.catchIf((error): error is SqlError => error instanceof SqlError, (error) => unavailable(Cause.fail(error))),
         Effect.catchAllDefect((defect) => unavailable(Cause.die(defect)))
       ) as Effect.Effect<A, Exclude<E, SqlError> | MonitorUnavailable>
+    /** Runs `f` on loaded, caught-up state. */
+    const withState = <A, E>(f: (loaded: Loaded) => Effect.Effect<A, E | SqlError>) =>
+      guarded(ready.pipe(
+        Effect.tap((value) => value.pendingCatchUp ? catchUp(value, []) : Effect.void),
+        Effect.flatMap(f)
+      ))
     yield* Effect.ignore(Effect.catchAllDefect(ready, () => Effect.sync(() => loaded = undefined)))
 
     const alertCommand = (alertId: string) => (state: State) =>
@@ -197,9 +236,13 @@ export const layer = PatientMonitor.toLayer(
 
     return PatientMonitor.of({
       RecordVitals: ({ payload }) =>
-        withState((state, caughtUp) => apply(state, payload.readings.filter((reading) => !caughtUp.has(reading.seq)))),
+        guarded(Effect.flatMap(ready, (value) => {
+          const fresh = payload.readings.filter((reading) => !value.caughtUp.has(reading.seq))
+          // The first message after a (re)load answers the catch-up's changes with its own.
+          return value.pendingCatchUp ? catchUp(value, fresh) : apply(value.state, fresh)
+        })),
       GetSnapshot: () =>
-        withState((state) =>
+        withState(({ state }) =>
           Effect.map(currentBounds, ({ bounds, profile }) => ({
             patient_id: patientId,
             profile,
@@ -210,7 +253,7 @@ export const layer = PatientMonitor.toLayer(
           }))
         ),
       AcknowledgeAlert: ({ payload }) =>
-        withState((state) =>
+        withState(({ state }) =>
           Effect.gen(function*() {
             const alert = yield* alertCommand(payload.alert_id)(state)
             if (alert.status === "acknowledged") return alert
@@ -220,7 +263,7 @@ export const layer = PatientMonitor.toLayer(
           })
         ),
       ResolveAlert: ({ payload }) =>
-        withState((state) =>
+        withState(({ state }) =>
           Effect.gen(function*() {
             const alert = yield* alertCommand(payload.alert_id)(state)
             const counters = { ...state.counters }
@@ -235,7 +278,7 @@ export const layer = PatientMonitor.toLayer(
           })
         ),
       EscalateAlert: ({ payload }) =>
-        withState((state) =>
+        withState(({ state }) =>
           Effect.gen(function*() {
             const alert = [...state.alerts.values()].find((candidate) => candidate.id === payload.alert_id)
             if (alert === undefined || alert.status !== "open" || alert.severity !== "critical" || alert.escalated_at !== null) {

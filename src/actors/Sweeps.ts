@@ -17,7 +17,7 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
   const monitors = yield* PatientMonitor.client
 
   const escalate = Effect.gen(function*() {
-    const due = yield* alerts.dueForEscalation(new Date(Date.now() - Duration.toMillis(config.escalateAfter)))
+    const due = yield* alerts.dueForEscalation(config.escalateAfter)
     const escalated = yield* Effect.forEach(due, (alert) =>
       monitors(alert.patient_id).EscalateAlert({ alert_id: alert.id }).pipe(
         Effect.timeout("10 seconds"),

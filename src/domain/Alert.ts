@@ -30,6 +30,7 @@ export class Alert extends Schema.Class<Alert>("Alert")({
   last_seen: Schema.DateFromSelf,
   acknowledged_at: Schema.NullOr(Schema.DateFromSelf),
   acknowledged_by: Schema.NullOr(Schema.String),
+  critical_since: Schema.NullOr(Schema.DateFromSelf),
   escalated_at: Schema.NullOr(Schema.DateFromSelf),
   resolved_at: Schema.NullOr(Schema.DateFromSelf),
   resolved_by: Schema.NullOr(Schema.String),
@@ -51,6 +52,8 @@ export const AlertResponse = Schema.Struct({
   last_seen: Schema.Date,
   acknowledged_at: Schema.NullOr(Schema.Date),
   acknowledged_by: Schema.NullOr(Schema.String),
+  /** When the alert became critical; escalation is due `ALERT_ESCALATE_AFTER` later. */
+  critical_since: Schema.NullOr(Schema.Date),
   escalated_at: Schema.NullOr(Schema.Date),
   resolved_at: Schema.NullOr(Schema.Date),
   resolved_by: Schema.NullOr(Schema.String),

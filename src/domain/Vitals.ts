@@ -26,6 +26,13 @@ export const plausible: Record<VitalSign, readonly [number, number]> = {
 export const vitalSigns: ReadonlyArray<VitalSign> = Object.keys(plausible) as Array<VitalSign>
 
 export const Plausible = (sign: VitalSign) => FiniteNumber.pipe(atLeast(plausible[sign][0]), atMost(plausible[sign][1]))
+/** Seed 002's integer fields (pydantic `int`: 120.0 passes, 120.5 does not). */
+const PlausibleInt = (sign: VitalSign) =>
+  FiniteNumber.pipe(
+    Schema.int({ [ErrorType]: "int_from_float", message: () => "Input should be a valid integer, got a number with a fractional part" }),
+    atLeast(plausible[sign][0]),
+    atMost(plausible[sign][1])
+  )
 export const WeightKg = FiniteNumber.pipe(Schema.greaterThan(0, { [ErrorType]: "greater_than", message: () => "Input should be greater than 0" }), atMost(700))
 export const HeightCm = FiniteNumber.pipe(Schema.greaterThan(0, { [ErrorType]: "greater_than", message: () => "Input should be greater than 0" }), atMost(300))
 
@@ -73,9 +80,9 @@ export const TrialVitalsRecord = Schema.Struct({
   SubjectID: BoundedText(100).pipe(Schema.minLength(1, { [ErrorType]: "string_too_short", message: () => "String should have at least 1 character" })),
   VisitName: BoundedText(100),
   TreatmentArm: BoundedText(100),
-  SystolicBP: Plausible("systolic_bp"),
-  DiastolicBP: Plausible("diastolic_bp"),
-  HeartRate: Plausible("heart_rate"),
+  SystolicBP: PlausibleInt("systolic_bp"),
+  DiastolicBP: PlausibleInt("diastolic_bp"),
+  HeartRate: PlausibleInt("heart_rate"),
   Temperature: Plausible("temperature"),
   ReadingID: Schema.optional(ReadingId),
   MeasuredAt: Schema.optional(IsoDateTime)

@@ -34,27 +34,35 @@ export const ReadingAccepted = Schema.Struct({
   alerts: AlertChangesResponse
 }).annotations({ identifier: "ReadingAccepted" })
 
-/** A keyset cursor as this server writes them: base64url JSON of the last row's sort key and id. */
-const isCursor = (text: string): boolean => {
+/**
+ * A keyset cursor as this server writes them: base64url JSON of the last row's sort key (`key`)
+ * and id. Each list takes only its own cursors, so one list's cursor never silently restarts another.
+ */
+const isCursor = (key: "measured_at" | "created_at") => (text: string): boolean => {
   try {
     const value = JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
-    return typeof value === "object" && value !== null && typeof value.id === "string" && /^[0-9a-f-]{36}$/.test(value.id) &&
-      Object.entries(value).every(([key, v]) => key === "id" || (typeof v === "string" && !Number.isNaN(Date.parse(v))))
+    return typeof value === "object" && value !== null && Object.keys(value).length === 2 &&
+      typeof value.id === "string" && /^[0-9a-f-]{36}$/.test(value.id) &&
+      typeof value[key] === "string" && !Number.isNaN(Date.parse(value[key]))
   } catch {
     return false
   }
 }
-const Cursor = BoundedText(512).pipe(
-  Schema.filter(isCursor, { [ErrorType]: "value_error", message: () => "Value error, not a cursor: pass next_cursor from the previous page" }),
-  Schema.annotations({ description: "next_cursor of the previous page" })
-)
+const cursorOf = (key: "measured_at" | "created_at", list: string) =>
+  BoundedText(512).pipe(
+    Schema.filter(isCursor(key), {
+      [ErrorType]: "value_error",
+      message: () => `Value error, not a cursor of ${list}: pass next_cursor from the previous page of the same list`
+    }),
+    Schema.annotations({ description: `next_cursor of the previous page of ${list}` })
+  )
 const Limit = Schema.optionalWith(IntFromString.pipe(atLeast(1), atMost(MAX_LIMIT)), { default: () => 100 })
 
 export const VitalsQuery = Schema.Struct({
   from: Schema.optional(IsoTimestamp),
   to: Schema.optional(IsoTimestamp),
   vital_sign: Schema.optional(VitalSign.annotations({ [ErrorType]: "literal_error", message: () => `Input should be one of ${VitalSign.literals.join(", ")}` })),
-  cursor: Schema.optional(Cursor),
+  cursor: Schema.optional(cursorOf("measured_at", "the patient's vitals")),
   limit: Limit
 })
 
@@ -65,7 +73,7 @@ export const AlertsQuery = Schema.Struct({
   vital_sign: Schema.optional(VitalSign.annotations({ [ErrorType]: "literal_error", message: () => `Input should be one of ${VitalSign.literals.join(", ")}` })),
   from: Schema.optional(IsoTimestamp),
   to: Schema.optional(IsoTimestamp),
-  cursor: Schema.optional(Cursor),
+  cursor: Schema.optional(cursorOf("created_at", "alerts")),
   limit: Limit
 })
 

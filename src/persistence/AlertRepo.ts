@@ -5,7 +5,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Option, Schema } from "effect"
+import { Duration, Effect, Option, Schema } from "effect"
 import { Alert, type AlertId, type AlertStatus } from "../domain/Alert.ts"
 import type { Bounds, OpenAlert, Severity, VitalSign } from "../domain/Alerting.ts"
 import type { PatientId } from "../domain/Patient.ts"
@@ -68,17 +68,10 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
     /** In the caller's transaction. */
     const raise = Effect.fn("AlertRepo.raise")(function*(patientId: PatientId, sign: VitalSign, alert: OpenAlert, bounds: Bounds) {
       const created = yield* decodeOne(yield* sql`
-        INSERT INTO alerts ${sql.insert({
-        patient_id: patientId,
-        vital_sign: sign,
-        severity: alert.severity,
-        status: "open",
-        peak: alert.peak,
-        count: alert.count,
-        bounds: pg.json(bounds),
-        first_seen: alert.first_seen,
-        last_seen: alert.last_seen
-      })} RETURNING *`)
+        INSERT INTO alerts (patient_id, vital_sign, severity, status, peak, count, bounds, first_seen, last_seen, critical_since)
+        VALUES (${patientId}, ${sign}, ${alert.severity}, 'open', ${alert.peak}, ${alert.count}, ${pg.json(bounds)},
+          ${alert.first_seen}, ${alert.last_seen}, CASE WHEN ${alert.severity}::text = 'critical' THEN now() END)
+        RETURNING *`)
       yield* changes.record({ entityType: "alert", entityId: created.id, action: "raised", before: null, after: created })
       return created
     }, Effect.orDie)
@@ -87,7 +80,8 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
     const worsen = Effect.fn("AlertRepo.worsen")(function*(current: Alert, alert: OpenAlert) {
       const updated = yield* decodeOne(yield* sql`
         UPDATE alerts SET severity = ${alert.severity}, peak = ${alert.peak}, count = ${alert.count},
-          last_seen = ${alert.last_seen}, updated_at = now()
+          last_seen = ${alert.last_seen}, updated_at = now(),
+          critical_since = CASE WHEN ${alert.severity}::text = 'critical' THEN coalesce(critical_since, now()) END
         WHERE id = ${current.id} RETURNING *`)
       yield* changes.record({ entityType: "alert", entityId: current.id, action: "updated", before: current, after: updated })
       return updated
@@ -127,12 +121,16 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
       return { items, next_cursor: rows.length > filter.limit ? encodeCursor(items[items.length - 1]!) : null }
     }, Effect.orDie)
 
-    /** Critical alerts nobody acknowledged, open since before `before`, not yet escalated. */
-    const dueForEscalation = Effect.fn("AlertRepo.dueForEscalation")(function*(before: Date) {
+    /**
+     * Critical alerts nobody acknowledged, critical for longer than `after` (by the database's
+     * clock, which every process shares), not yet escalated.
+     */
+    const dueForEscalation = Effect.fn("AlertRepo.dueForEscalation")(function*(after: Duration.Duration) {
       return yield* sql<{ id: AlertId; patient_id: PatientId }>`
         SELECT id, patient_id FROM alerts
-        WHERE status = 'open' AND severity = 'critical' AND escalated_at IS NULL AND created_at < ${before}
-        ORDER BY created_at LIMIT 1000`
+        WHERE status = 'open' AND severity = 'critical' AND escalated_at IS NULL
+          AND critical_since < now() - ${Duration.toMillis(after)} * interval '1 millisecond'
+        ORDER BY critical_since LIMIT 1000`
     }, Effect.orDie)
 
     return { active, findById, raise, worsen, transition, list, dueForEscalation } as const
