@@ -6,7 +6,7 @@
 import * as Entity from "@effect/cluster/Entity"
 import * as Rpc from "@effect/rpc/Rpc"
 import { Schema } from "effect"
-import { Alert, AlertNotFound, AlertStateConflict } from "../domain/Alert.ts"
+import { Alert, AlertBounds, AlertNotFound, AlertStateConflict } from "../domain/Alert.ts"
 import { VitalSign } from "../domain/Alerting.ts"
 
 /** The actor could not load or save its state; the caller may retry. */
@@ -36,23 +36,18 @@ export const AlertChanges = Schema.Struct({
 })
 export type AlertChanges = typeof AlertChanges.Type
 
-const LatestValue = Schema.Struct({ value: Schema.Number, measured_at: Schema.DateFromSelf })
-const Bounds = Schema.Struct({
-  lower: Schema.optional(Schema.Number),
-  upper: Schema.optional(Schema.Number),
-  critical_lower: Schema.optional(Schema.Number),
-  critical_upper: Schema.optional(Schema.Number)
-})
-
-export const Snapshot = Schema.Struct({
+/** A snapshot's fields, with dates as `date` and alerts as `alert` (in process, or on the wire). */
+export const snapshotFields = <D extends Schema.Schema<Date, any>, A extends Schema.Schema.Any>(date: D, alert: A) => ({
   patient_id: Schema.String,
   profile: Schema.Literal("patient", "default"),
-  bounds: Schema.Record({ key: VitalSign, value: Bounds }),
-  latest: Schema.partial(Schema.Record({ key: VitalSign, value: LatestValue })),
-  active_alerts: Schema.Array(Alert),
+  bounds: Schema.Record({ key: VitalSign, value: AlertBounds }),
+  latest: Schema.partial(Schema.Record({ key: VitalSign, value: Schema.Struct({ value: Schema.Number, measured_at: date }) })),
+  active_alerts: Schema.Array(alert),
   /** `seq` of the last reading evaluated. */
   evaluated_through: Schema.Number
 })
+
+export const Snapshot = Schema.Struct(snapshotFields(Schema.DateFromSelf, Alert))
 export type Snapshot = typeof Snapshot.Type
 
 const AlertCommand = { alert_id: Schema.String, by: Schema.String }

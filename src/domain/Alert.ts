@@ -17,7 +17,8 @@ export const AlertBounds = Schema.Struct({
   critical_upper: Schema.optional(Schema.Number)
 })
 
-export class Alert extends Schema.Class<Alert>("Alert")({
+/** An alert's fields, with dates as `date` (dates in process, ISO text on the wire). */
+const alertFields = <D extends Schema.Schema<Date, any>>(date: D) => ({
   id: AlertId,
   patient_id: PatientId,
   vital_sign: VitalSign,
@@ -26,40 +27,23 @@ export class Alert extends Schema.Class<Alert>("Alert")({
   peak: Schema.Number,
   count: Schema.Number,
   bounds: AlertBounds,
-  first_seen: Schema.DateFromSelf,
-  last_seen: Schema.DateFromSelf,
-  acknowledged_at: Schema.NullOr(Schema.DateFromSelf),
-  acknowledged_by: Schema.NullOr(Schema.String),
-  critical_since: Schema.NullOr(Schema.DateFromSelf),
-  escalated_at: Schema.NullOr(Schema.DateFromSelf),
-  resolved_at: Schema.NullOr(Schema.DateFromSelf),
-  resolved_by: Schema.NullOr(Schema.String),
-  created_at: Schema.DateFromSelf,
-  updated_at: Schema.DateFromSelf
-}) {}
-
-/** The wire form (HTTP answers, events). */
-export const AlertResponse = Schema.Struct({
-  id: Schema.String,
-  patient_id: Schema.String,
-  vital_sign: VitalSign,
-  severity: Severity,
-  status: AlertStatus,
-  peak: Schema.Number,
-  count: Schema.Number,
-  bounds: AlertBounds,
-  first_seen: Schema.Date,
-  last_seen: Schema.Date,
-  acknowledged_at: Schema.NullOr(Schema.Date),
+  first_seen: date,
+  last_seen: date,
+  acknowledged_at: Schema.NullOr(date),
   acknowledged_by: Schema.NullOr(Schema.String),
   /** When the alert became critical; escalation is due `ALERT_ESCALATE_AFTER` later. */
-  critical_since: Schema.NullOr(Schema.Date),
-  escalated_at: Schema.NullOr(Schema.Date),
-  resolved_at: Schema.NullOr(Schema.Date),
+  critical_since: Schema.NullOr(date),
+  escalated_at: Schema.NullOr(date),
+  resolved_at: Schema.NullOr(date),
   resolved_by: Schema.NullOr(Schema.String),
-  created_at: Schema.Date,
-  updated_at: Schema.Date
-}).annotations({ identifier: "Alert" })
+  created_at: date,
+  updated_at: date
+})
+
+export class Alert extends Schema.Class<Alert>("Alert")(alertFields(Schema.DateFromSelf)) {}
+
+/** The wire form (HTTP answers, events). */
+export const AlertResponse = Schema.Struct(alertFields(Schema.Date)).annotations({ identifier: "Alert" })
 
 export class AlertNotFound extends Schema.TaggedError<AlertNotFound>()("AlertNotFound", { alertId: Schema.String }) {}
 

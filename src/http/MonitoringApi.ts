@@ -3,10 +3,12 @@
  * HTTP), vital signs and snapshots out, and the alerts they raise.
  */
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
-import { Schema } from "effect"
+import { Option, Schema } from "effect"
+import { snapshotFields } from "../actors/PatientMonitor.ts"
 import { AlertResponse, AlertStatus } from "../domain/Alert.ts"
 import { Severity, VitalSign } from "../domain/Alerting.ts"
 import { DeviceId } from "../domain/Device.ts"
+import { decodeKeyset, type KeysetKey } from "../domain/Keyset.ts"
 import { PatientId } from "../domain/Patient.ts"
 import { BoundedText, ErrorType, IntFromString, Uuid, atLeast, atMost } from "../domain/Validation.ts"
 import { DeviceReading, StoreVitalsRequest, VitalReadingResponse } from "../domain/Vitals.ts"
@@ -34,23 +36,9 @@ export const ReadingAccepted = Schema.Struct({
   alerts: AlertChangesResponse
 }).annotations({ identifier: "ReadingAccepted" })
 
-/**
- * A keyset cursor as this server writes them: base64url JSON of the last row's sort key (`key`)
- * and id. Each list takes only its own cursors, so one list's cursor never silently restarts another.
- */
-const isCursor = (key: "measured_at" | "created_at") => (text: string): boolean => {
-  try {
-    const value = JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
-    return typeof value === "object" && value !== null && Object.keys(value).length === 2 &&
-      typeof value.id === "string" && /^[0-9a-f-]{36}$/.test(value.id) &&
-      typeof value[key] === "string" && !Number.isNaN(Date.parse(value[key]))
-  } catch {
-    return false
-  }
-}
-const cursorOf = (key: "measured_at" | "created_at", list: string) =>
+const cursorOf = (key: KeysetKey, list: string) =>
   BoundedText(512).pipe(
-    Schema.filter(isCursor(key), {
+    Schema.filter((text) => Option.isSome(decodeKeyset(key, text)), {
       [ErrorType]: "value_error",
       message: () => `Value error, not a cursor of ${list}: pass next_cursor from the previous page of the same list`
     }),
@@ -77,22 +65,7 @@ export const AlertsQuery = Schema.Struct({
   limit: Limit
 })
 
-const LatestValue = Schema.Struct({ value: Schema.Number, measured_at: Timestamp })
-const BoundsResponse = Schema.Struct({
-  lower: Schema.optional(Schema.Number),
-  upper: Schema.optional(Schema.Number),
-  critical_lower: Schema.optional(Schema.Number),
-  critical_upper: Schema.optional(Schema.Number)
-})
-
-export const SnapshotResponse = Schema.Struct({
-  patient_id: Schema.String,
-  profile: Schema.Literal("patient", "default"),
-  bounds: Schema.Record({ key: VitalSign, value: BoundsResponse }),
-  latest: Schema.partial(Schema.Record({ key: VitalSign, value: LatestValue })),
-  active_alerts: Schema.Array(AlertResponse),
-  evaluated_through: Schema.Number
-}).annotations({ identifier: "PatientSnapshot" })
+export const SnapshotResponse = Schema.Struct(snapshotFields(Timestamp, AlertResponse)).annotations({ identifier: "PatientSnapshot" })
 
 const AlertPath = Schema.Struct({ alert_id: Uuid })
 const PatientPath = Schema.Struct({ patient_id: PatientId })

@@ -4,9 +4,10 @@ import { AlertId } from "../domain/Alert.ts"
 import { PatientMonitor } from "../actors/PatientMonitor.ts"
 import { VitalsIngest } from "../actors/VitalsIngest.ts"
 import { CurrentActor } from "../persistence/ChangeLog.ts"
-import { AlertRepo, decodeCursor } from "../persistence/AlertRepo.ts"
+import { decodeKeyset } from "../domain/Keyset.ts"
+import { AlertRepo } from "../persistence/AlertRepo.ts"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
-import { decodeReadingCursor, readingView, VitalsRepo } from "../persistence/VitalsRepo.ts"
+import { readingView, VitalsRepo } from "../persistence/VitalsRepo.ts"
 import type { GroupHandlers } from "./ApiServer.ts"
 import { Conflict, NotFound, ServiceUnavailable } from "./Errors.ts"
 import type { MonitoringGroup } from "./MonitoringApi.ts"
@@ -91,7 +92,7 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         yield* patientMustExist(path.patient_id)
         // The query schema has checked the cursor's form.
-        const after = urlParams.cursor === undefined ? undefined : decodeReadingCursor(urlParams.cursor)
+        const after = urlParams.cursor === undefined ? undefined : Option.getOrUndefined(decodeKeyset("measured_at", urlParams.cursor))
         const page = yield* vitals.list(path.patient_id, {
           from: urlParams.from,
           to: urlParams.to,
@@ -114,7 +115,7 @@ export const make = Effect.gen(function*() {
 
     alerts: ({ urlParams }) =>
       Effect.gen(function*() {
-        const after = urlParams.cursor === undefined ? Option.none() : decodeCursor(urlParams.cursor)
+        const after = urlParams.cursor === undefined ? Option.none() : decodeKeyset("created_at", urlParams.cursor)
         return yield* alerts.list({
           patient_id: urlParams.patient_id,
           status: urlParams.status,

@@ -8,16 +8,11 @@ import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Option, Schema } from "effect"
 import { Alert, type AlertId, type AlertStatus } from "../domain/Alert.ts"
 import type { Bounds, OpenAlert, Severity, VitalSign } from "../domain/Alerting.ts"
+import { encodeKeyset, type Keyset } from "../domain/Keyset.ts"
 import type { PatientId } from "../domain/Patient.ts"
 import { ChangeLog } from "./ChangeLog.ts"
 
 const decodeAlerts = Schema.decodeUnknown(Schema.Array(Alert))
-
-/** Keyset position in the alert list: (created_at, id) of the last row of the previous page. */
-export interface AlertCursor {
-  readonly created_at: string
-  readonly id: string
-}
 
 export interface AlertFilter {
   readonly patient_id?: string | undefined
@@ -26,25 +21,9 @@ export interface AlertFilter {
   readonly vital_sign?: VitalSign | undefined
   readonly from?: Date | undefined
   readonly to?: Date | undefined
-  readonly after?: AlertCursor | undefined
+  /** (created_at, id) of the last row of the previous page. */
+  readonly after?: Keyset | undefined
   readonly limit: number
-}
-
-export const encodeCursor = (alert: Alert): string =>
-  Buffer.from(JSON.stringify({ created_at: alert.created_at.toISOString(), id: alert.id })).toString("base64url")
-
-/** `None` for anything that is not a cursor this server wrote. */
-export const decodeCursor = (text: string): Option.Option<AlertCursor> => {
-  try {
-    const value = JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
-    if (typeof value?.created_at === "string" && !Number.isNaN(Date.parse(value.created_at)) &&
-      typeof value?.id === "string" && /^[0-9a-f-]{36}$/.test(value.id)) {
-      return Option.some({ created_at: value.created_at, id: value.id })
-    }
-  } catch {
-    // fall through
-  }
-  return Option.none()
 }
 
 export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
@@ -113,12 +92,12 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
         ...(filter.vital_sign !== undefined ? [sql`vital_sign = ${filter.vital_sign}`] : []),
         ...(filter.from !== undefined ? [sql`created_at >= ${filter.from}`] : []),
         ...(filter.to !== undefined ? [sql`created_at < ${filter.to}`] : []),
-        ...(filter.after !== undefined ? [sql`(created_at, id) > (${filter.after.created_at}::timestamptz, ${filter.after.id}::uuid)`] : [])
+        ...(filter.after !== undefined ? [sql`(created_at, id) > (${filter.after.at}::timestamptz, ${filter.after.id}::uuid)`] : [])
       ]
       const rows = yield* decodeAlerts(yield* sql`
         SELECT * FROM alerts WHERE ${sql.and(conditions)} ORDER BY created_at, id LIMIT ${filter.limit + 1}`)
       const items = rows.slice(0, filter.limit)
-      return { items, next_cursor: rows.length > filter.limit ? encodeCursor(items[items.length - 1]!) : null }
+      return { items, next_cursor: rows.length > filter.limit ? encodeKeyset("created_at", items[items.length - 1]!.created_at, items[items.length - 1]!.id) : null }
     }, Effect.orDie)
 
     /**

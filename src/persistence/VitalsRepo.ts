@@ -6,28 +6,18 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import type { VitalSign } from "../domain/Alerting.ts"
 import type { DeviceId } from "../domain/Device.ts"
+import { encodeKeyset, type Keyset } from "../domain/Keyset.ts"
 import type { PatientId } from "../domain/Patient.ts"
 import { type ReadingId, type Source, type StoredReading, type VitalReading, vitalSigns } from "../domain/Vitals.ts"
 import { ChangeLog } from "./ChangeLog.ts"
 
-interface ReadingRow {
+/** A row as the driver returns it: ids and `source` unbranded, `seq` (bigint) as text. */
+type ReadingRow = Omit<VitalReading, "id" | "patient_id" | "device_id" | "source"> & {
   readonly id: string
   readonly seq: string
   readonly patient_id: string
   readonly device_id: string | null
   readonly source: string
-  readonly visit_name: string | null
-  readonly heart_rate: number | null
-  readonly spo2: number | null
-  readonly temperature: number | null
-  readonly systolic_bp: number | null
-  readonly diastolic_bp: number | null
-  readonly respiratory_rate: number | null
-  readonly weight_kg: number | null
-  readonly height_cm: number | null
-  readonly stroke: boolean | null
-  readonly diabetes: boolean | null
-  readonly measured_at: Date
 }
 
 const fromRow = (row: ReadingRow): StoredReading => ({
@@ -48,33 +38,15 @@ export interface LatestValue {
 }
 export type LatestValues = Partial<Record<VitalSign, LatestValue>>
 
-/** Keyset position in a patient's readings: (measured_at, id) of the last row of the previous page. */
-export interface ReadingCursor {
-  readonly measured_at: string
-  readonly id: string
-}
-
 export interface ReadingFilter {
   readonly from?: Date | undefined
   readonly to?: Date | undefined
   readonly vital_sign?: VitalSign | undefined
-  readonly after?: ReadingCursor | undefined
+  /** (measured_at, id) of the last row of the previous page. */
+  readonly after?: Keyset | undefined
   readonly limit: number
 }
 
-export const encodeReadingCursor = (reading: StoredReading): string =>
-  Buffer.from(JSON.stringify({ measured_at: reading.measured_at.toISOString(), id: reading.id })).toString("base64url")
-
-export const decodeReadingCursor = (text: string): ReadingCursor | undefined => {
-  try {
-    const value = JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
-    if (typeof value?.measured_at === "string" && !Number.isNaN(Date.parse(value.measured_at)) &&
-      typeof value?.id === "string" && /^[0-9a-f-]{36}$/.test(value.id)) return value
-  } catch {
-    // fall through
-  }
-  return undefined
-}
 
 // Column names come from the closed list of vital signs, never from input.
 const latestQuery = vitalSigns.map((sign) => `
@@ -145,13 +117,13 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
         ...(filter.to !== undefined ? [sql`measured_at < ${filter.to}`] : []),
         ...(filter.vital_sign !== undefined ? [sql`${sql(filter.vital_sign)} IS NOT NULL`] : []),
         ...(filter.after !== undefined
-          ? [sql`(measured_at, id) > (${filter.after.measured_at}::timestamptz, ${filter.after.id}::uuid)`]
+          ? [sql`(measured_at, id) > (${filter.after.at}::timestamptz, ${filter.after.id}::uuid)`]
           : [])
       ]
       const rows = (yield* sql<ReadingRow>`
         SELECT * FROM vital_signs WHERE ${sql.and(conditions)} ORDER BY measured_at, id LIMIT ${filter.limit + 1}`).map(fromRow)
       const items = rows.slice(0, filter.limit)
-      return { items, next_cursor: rows.length > filter.limit ? encodeReadingCursor(items[items.length - 1]!) : null }
+      return { items, next_cursor: rows.length > filter.limit ? encodeKeyset("measured_at", items[items.length - 1]!.measured_at, items[items.length - 1]!.id) : null }
     }, Effect.orDie)
 
     /** Readings of one source (seed 003's measurements), oldest first, offset pages. */
