@@ -11,7 +11,6 @@ import { Effect, Layer, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import * as TestApp from "../support/test-app.ts"
 import { deleteStreams, requireNats, resolveNats, unique } from "../support/nats-server.ts"
-import { outboxDrained } from "../support/outbox.ts"
 
 const nats = await resolveNats()
 const runNats = requireNats(nats, "device ingest over NATS")
@@ -77,13 +76,47 @@ describe.skipIf(!runNats)("ingest over NATS", () => {
         yield* eventually(Effect.flatMap(streamMessages(`${scope.streamPrefix}_INGEST`), ({ count }) =>
           count === 0 ? Effect.void : Effect.fail("still queued")))
 
-        yield* outboxDrained(15)
-        const { messages } = yield* streamMessages(`${scope.streamPrefix}_EVENTS`)
-        const events = messages.map((m) => ({ subject: m.subject, event: m.json<any>() })).filter((e) => e.event.subject === patientId || e.event.data?.patient_id === patientId)
+        // The reading is acknowledged once committed and evaluated just after: wait for both events.
+        const events = yield* eventually(Effect.flatMap(streamMessages(`${scope.streamPrefix}_EVENTS`), ({ messages }) => {
+          const mine = messages.map((m) => ({ subject: m.subject, event: m.json<any>() }))
+            .filter((e) => e.event.subject === patientId || e.event.data?.patient_id === patientId)
+          return mine.some((e) => e.subject.endsWith(".alert.raised")) ? Effect.succeed(mine) : Effect.fail("no alert.raised yet")
+        }))
         const recorded = events.find((e) => e.subject === `${scope.subjectPrefix}.events.vitals.recorded`)
         expect(recorded?.event.data.readings.map((r: any) => r.id)).toEqual([readingId])
         const raised = events.find((e) => e.subject === `${scope.subjectPrefix}.events.alert.raised`)
         expect(raised?.event.data).toMatchObject({ patient_id: patientId, vital_sign: "heart_rate", severity: "critical", peak: 140, status: "open" })
+      }))
+
+    it.scoped("a live NATS subscriber sees vitals.recorded, alert.raised and alert.resolved for the readings it published", () =>
+      Effect.gen(function*() {
+        const { patientId, deviceId } = yield* setUp
+        const nc = yield* Effect.acquireRelease(Effect.promise(() => connect({ servers: natsUrl })), (nc) => Effect.promise(() => nc.close()))
+        const seen: Array<{ subject: string; type: string; data: any }> = []
+        const subscription = nc.subscribe(`${scope.subjectPrefix}.events.>`, {
+          callback: (_error, msg) => {
+            const event = msg.json<any>()
+            if (event.subject === patientId || event.data?.patient_id === patientId) seen.push({ subject: msg.subject, type: event.type, data: event.data })
+          }
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(() => subscription.unsubscribe()))
+        yield* Effect.promise(() => nc.flush())
+
+        const start = Date.now() - 60_000
+        const values = [140, 72, 74, 73] // a breach, then ALERT_CLEAR_AFTER (3) in-range readings
+        for (const [i, heart_rate] of values.entries()) {
+          yield* publish(subject(deviceId), { reading_id: randomUUID(), heart_rate, measured_at: new Date(start + i * 1000).toISOString() })
+        }
+        const kinds = () => seen.map((e) => e.subject.slice(`${scope.subjectPrefix}.events.`.length))
+        yield* eventually(Effect.suspend(() => kinds().includes("alert.resolved") ? Effect.void : Effect.fail("not resolved yet")))
+        expect(kinds().filter((k) => k === "vitals.recorded").length).toBeGreaterThanOrEqual(1)
+        expect(seen.filter((e) => e.subject.endsWith("vitals.recorded")).flatMap((e) => e.data.readings.map((r: any) => r.heart_rate)))
+          .toEqual(values)
+        expect(kinds().filter((k) => k.startsWith("alert."))).toEqual(["alert.raised", "alert.resolved"])
+        const raised = seen.find((e) => e.subject.endsWith("alert.raised"))!
+        const resolved = seen.find((e) => e.subject.endsWith("alert.resolved"))!
+        expect(raised.type).toBe("vigil.alert.raised")
+        expect(resolved.data).toMatchObject({ id: raised.data.id, status: "resolved", resolved_by: "auto", peak: 140 })
       }))
 
     it.effect("stores a reading published twice (a device's retry) once", () =>
