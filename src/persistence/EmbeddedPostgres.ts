@@ -64,6 +64,14 @@ export const start = (options: EmbeddedPostgresOptions): Effect.Effect<EmbeddedP
       try: loadServerClass,
       catch: (cause) => new EmbeddedPostgresError({ message: `embedded PostgreSQL: cannot load the package: ${String(cause)}`, cause })
     })
+    // The server's own words, for an error that says why it would not start.
+    const serverLog: Array<string> = []
+    const keep = (message: unknown) => {
+      for (const line of String(message).split("\n")) {
+        if (/FATAL|ERROR|PANIC/.test(line)) serverLog.push(line.trim())
+      }
+      if (serverLog.length > 10) serverLog.splice(0, serverLog.length - 10)
+    }
     const server = new EmbeddedPostgresServer({
       databaseDir: dataDir,
       port: options.port,
@@ -72,13 +80,21 @@ export const start = (options: EmbeddedPostgresOptions): Effect.Effect<EmbeddedP
       authMethod: "password",
       persistent: true,
       createPostgresUser: process.getuid?.() === 0,
-      onLog: () => {},
-      onError: () => {}
+      // TCP only: no Unix socket, whose lock file in /tmp the server's user may not be allowed to create.
+      postgresFlags: ["-c", "unix_socket_directories="],
+      onLog: keep,
+      onError: keep
     })
     const attempt = <A>(what: string, f: () => Promise<A>) =>
       Effect.tryPromise({
         try: f,
-        catch: (cause) => new EmbeddedPostgresError({ message: `embedded PostgreSQL: ${what} failed: ${String(cause)}`, cause })
+        catch: (cause) =>
+          new EmbeddedPostgresError({
+            message: `embedded PostgreSQL: ${what} failed: ${
+              cause === undefined ? serverLog.join(" | ") || "the server stopped without saying why" : String(cause)
+            }`,
+            cause
+          })
       })
     if (created) {
       prepareDataDirParents(dataDir)
