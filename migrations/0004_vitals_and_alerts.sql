@@ -112,3 +112,9 @@ CREATE TABLE patient_monitors (
 DROP TRIGGER devices_changed ON devices;
 CREATE TRIGGER devices_changed AFTER UPDATE OF serial, firmware, patient_id OR DELETE ON devices
   FOR EACH ROW EXECUTE FUNCTION vigil_registry_changed('id');
+
+-- Every reading asks for its patient's threshold profile, and most patients have none: the
+-- caches keep "no profile" too, so a new profile must notify like a changed one.
+DROP TRIGGER threshold_profiles_changed ON threshold_profiles;
+CREATE TRIGGER threshold_profiles_changed AFTER INSERT OR UPDATE OR DELETE ON threshold_profiles
+  FOR EACH ROW EXECUTE FUNCTION vigil_registry_changed('patient_id');

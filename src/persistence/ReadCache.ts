@@ -1,13 +1,14 @@
 /**
  * A bounded, expiring read-through cache for registry lookups. A load that started before an
  * invalidation never stores its (possibly stale) result: every invalidation bumps a generation
- * counter, and a load stores only if the counter has not moved since it began. Misses are not
- * cached, so inserts never need to invalidate.
+ * counter, and a load stores only if the counter has not moved since it began. Misses are cached
+ * only with `cacheMisses` (for a table whose inserts notify too, like `threshold_profiles`:
+ * most patients have no profile, and each of their readings asks).
  */
 import { Effect, Option } from "effect"
 
 interface Entry<A> {
-  readonly value: A
+  readonly value: Option.Option<A>
   readonly expiresAt: number
 }
 
@@ -15,19 +16,19 @@ export class ReadCache<A> {
   private readonly entries = new Map<string, Entry<A>>()
   private generation = 0
 
-  constructor(readonly capacity: number, readonly ttlMillis: number) {}
+  constructor(readonly capacity: number, readonly ttlMillis: number, readonly options: { readonly cacheMisses?: boolean } = {}) {}
 
   /** `load` is only called on a miss, so building it costs nothing on a hit. */
   getOrLoad<E, R>(key: string, load: () => Effect.Effect<Option.Option<A>, E, R>): Effect.Effect<Option.Option<A>, E, R> {
     return Effect.suspend(() => {
       const entry = this.entries.get(key)
       if (entry !== undefined) {
-        if (entry.expiresAt > Date.now()) return Effect.succeed(Option.some(entry.value))
+        if (entry.expiresAt > Date.now()) return Effect.succeed(entry.value)
         this.entries.delete(key)
       }
       const startedAt = this.generation
       return Effect.tap(load(), (loaded) => {
-        if (Option.isSome(loaded) && startedAt === this.generation) this.store(key, loaded.value)
+        if ((Option.isSome(loaded) || this.options.cacheMisses === true) && startedAt === this.generation) this.store(key, loaded)
       })
     })
   }
@@ -46,7 +47,7 @@ export class ReadCache<A> {
     return this.entries.size
   }
 
-  private store(key: string, value: A): void {
+  private store(key: string, value: Option.Option<A>): void {
     if (this.capacity <= 0) return
     this.entries.delete(key)
     this.entries.set(key, { value, expiresAt: Date.now() + this.ttlMillis })

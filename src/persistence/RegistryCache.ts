@@ -1,7 +1,8 @@
 /**
  * Caches of the registry's hot lookups (patient by id, device by id, threshold profile by
  * patient), shared by REST and gRPC. Every Vigil process listens on the `vigil_registry_changed`
- * channel, which the database's triggers notify on each update or delete, so a change made by any
+ * channel, which the database's triggers notify on each update or delete (and, for threshold
+ * profiles, insert: their misses are cached), so a change made by any
  * process is dropped from every process's cache. If the listening connection is lost, the caches
  * are cleared on reconnect (notices may have been missed); entries also expire after
  * `REGISTRY_CACHE_TTL`, which bounds staleness should a notice ever be lost.
@@ -27,7 +28,8 @@ export class RegistryCache extends Effect.Service<RegistryCache>()("vigil/Regist
     const ttlMillis = Duration.toMillis(ttl)
     const patients = new ReadCache<Patient>(capacity, ttlMillis)
     const devices = new ReadCache<Device>(capacity, ttlMillis)
-    const thresholds = new ReadCache<ThresholdProfile>(capacity, ttlMillis)
+    // Profiles' inserts notify too, so "no profile" is cached (the default profile's patients).
+    const thresholds = new ReadCache<ThresholdProfile>(capacity, ttlMillis, { cacheMisses: true })
     const byTable: Record<string, ReadCache<unknown>> = {
       patients,
       devices,

@@ -36,7 +36,11 @@ export class ThresholdProfileRepo extends Effect.Service<ThresholdProfileRepo>()
           after: profile!
         })
         return profile!
-      })).pipe(Effect.catchTag("SqlError", Effect.die))
+      })).pipe(
+        Effect.catchTag("SqlError", Effect.die),
+        // This process's own cache forgets "no profile" at once; the others on the notice.
+        Effect.ensuring(Effect.sync(() => cache.invalidate(input.patient_id)))
+      )
     })
 
     const load = (patientId: PatientId) =>

@@ -5,6 +5,7 @@ import { Effect, Layer, Option, Schedule } from "effect"
 import type { PatientId } from "../../src/domain/Patient.ts"
 import { PatientRepo } from "../../src/persistence/PatientRepo.ts"
 import { ReadCache } from "../../src/persistence/ReadCache.ts"
+import { ThresholdProfileRepo } from "../../src/persistence/ThresholdProfileRepo.ts"
 import { RegistryCache } from "../../src/persistence/RegistryCache.ts"
 import * as TestDatabase from "../support/test-database.ts"
 
@@ -26,6 +27,18 @@ describe("ReadCache", () => {
       const cache = new ReadCache<string>(10, 60_000)
       yield* cache.getOrLoad("k", () => Effect.succeed(Option.none()))
       expect(cache.size).toBe(0)
+      expect(yield* cache.getOrLoad("k", () => load("now"))).toEqual(Option.some("now"))
+    }))
+
+  it.effect("caches misses when asked to, until invalidated", () =>
+    Effect.gen(function*() {
+      const cache = new ReadCache<string>(10, 60_000, { cacheMisses: true })
+      let loads = 0
+      const none = Effect.sync(() => ++loads).pipe(Effect.as(Option.none<string>()))
+      yield* cache.getOrLoad("k", () => none)
+      expect(yield* cache.getOrLoad("k", () => none)).toEqual(Option.none())
+      expect(loads).toBe(1)
+      cache.invalidate("k")
       expect(yield* cache.getOrLoad("k", () => load("now"))).toEqual(Option.some("now"))
     }))
 
@@ -51,7 +64,7 @@ describe("ReadCache", () => {
     }))
 })
 
-const Repos = Layer.mergeAll(PatientRepo.Default, RegistryCache.Default).pipe(Layer.provideMerge(TestDatabase.layer))
+const Repos = Layer.mergeAll(PatientRepo.Default, ThresholdProfileRepo.Default, RegistryCache.Default).pipe(Layer.provideMerge(TestDatabase.layer))
 
 layer(Repos, { timeout: 60_000, excludeTestServices: true })("RegistryCache", (it) => {
   it.effect("drops a patient when any connection updates it", () =>
@@ -77,5 +90,22 @@ layer(Repos, { timeout: 60_000, excludeTestServices: true })("RegistryCache", (i
       const before = cache.size
       expect(yield* repo.findById("00000000-0000-4000-8000-000000000001" as PatientId)).toEqual(Option.none())
       expect(cache.size).toBe(before)
+    }))
+
+  it.effect("keeps a patient's missing threshold profile, and forgets it when any connection inserts one", () =>
+    Effect.gen(function*() {
+      const patients = yield* PatientRepo
+      const profiles = yield* ThresholdProfileRepo
+      const sql = yield* SqlClient.SqlClient
+      const patient = yield* patients.insert({ full_name: "No profile yet", age: 50, sex: "M" })
+      expect(yield* profiles.findByPatient(patient.id)).toEqual(Option.none())
+      // Another process inserts a profile behind this one's back: the notice drops the cached miss.
+      yield* sql`INSERT INTO threshold_profiles (patient_id, hr_min, hr_max, spo2_min, temp_min, temp_max)
+        VALUES (${patient.id}, 55, 95, 93, 36, 37.5)`
+      const found = yield* profiles.findByPatient(patient.id).pipe(
+        Effect.flatMap((profile) => Option.isSome(profile) ? Effect.succeed(profile.value) : Effect.fail("still the cached miss")),
+        Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("5 seconds")))
+      )
+      expect(found.hr_max).toBe(95)
     }))
 })
