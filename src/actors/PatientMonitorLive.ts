@@ -27,13 +27,23 @@ import { type AlertChanges, MonitorUnavailable, PatientMonitor, type Reading } f
 
 /** Readings evaluated per catch-up query. */
 const CATCH_UP_PAGE = 5_000
+/**
+ * The watermark is saved with every alert or counter change, and otherwise after this many
+ * readings: readings after the saved watermark changed nothing, so evaluating them again after a
+ * crash changes nothing either; this bounds how many there are.
+ */
+const SAVE_WATERMARK_EVERY = 1_000
 
 interface State {
   readonly alerts: Map<VitalSign, Alert>
   counters: Counters
   latest: LatestValues
   lastSeq: number
+  /** Readings evaluated since `patient_monitors` was last saved. */
+  unsaved: number
 }
+
+const noChanges: AlertChanges = { raised: [], updated: [], resolved: [] }
 
 interface Loaded {
   readonly state: State
@@ -80,6 +90,7 @@ export const layer = PatientMonitor.toLayer(
       const counters: Counters = { ...state.counters }
       const latest: LatestValues = { ...state.latest }
       const operations: Array<Operation> = []
+      let countersChanged = false
       let lastSeq = state.lastSeq
       for (const reading of readings) {
         lastSeq = Math.max(lastSeq, reading.seq)
@@ -96,7 +107,10 @@ export const layer = PatientMonitor.toLayer(
           const before: VitalAlertState = { open: open.get(sign)!, pending: counter?.pending ?? null, inRange: counter?.inRange ?? 0 }
           const next = step(before, value, reading.measured_at, bounds[sign], rules)
           open.set(sign, next.state.open)
-          counters[sign] = { pending: next.state.pending, inRange: next.state.inRange }
+          if (next.state.pending !== before.pending || next.state.inRange !== before.inRange) {
+            countersChanged = true
+            counters[sign] = { pending: next.state.pending, inRange: next.state.inRange }
+          }
           const transition = next.transition
           if (transition === null) continue
           if (transition._tag === "Raised") operations.push({ _tag: "raise", sign, alert: transition.alert })
@@ -110,7 +124,7 @@ export const layer = PatientMonitor.toLayer(
           }
         }
       }
-      return { operations, counters, latest, lastSeq }
+      return { operations, counters, countersChanged, latest, lastSeq }
     }
 
     /** Writes the operations and the counters in one transaction; answers the alerts as written. */
@@ -141,12 +155,18 @@ export const layer = PatientMonitor.toLayer(
       Effect.gen(function*() {
         const { bounds } = yield* currentBounds
         const result = evaluate(state, readings, bounds)
-        const { alerts, changes } = yield* persist(state, result, bounds)
-        state.alerts.clear()
-        for (const [sign, alert] of alerts) state.alerts.set(sign, alert)
+        const quiet = result.operations.length === 0 && !result.countersChanged &&
+          state.unsaved + readings.length < SAVE_WATERMARK_EVERY
+        // Most readings change nothing: then nothing is written.
+        const { alerts, changes } = quiet ? { alerts: state.alerts, changes: noChanges } : yield* persist(state, result, bounds)
+        if (alerts !== state.alerts) {
+          state.alerts.clear()
+          for (const [sign, alert] of alerts) state.alerts.set(sign, alert)
+        }
         state.counters = result.counters
         state.latest = result.latest
         state.lastSeq = result.lastSeq
+        state.unsaved = quiet ? state.unsaved + readings.length : 0
         return changes as AlertChanges
       })
 
@@ -158,7 +178,8 @@ export const layer = PatientMonitor.toLayer(
         alerts: new Map(active.map((alert) => [alert.vital_sign, alert])),
         counters: saved.counters,
         latest,
-        lastSeq: saved.lastSeq
+        lastSeq: saved.lastSeq,
+        unsaved: 0
       }
       return { state, caughtUp: new Set<number>(), pendingCatchUp: true }
     })
@@ -274,6 +295,7 @@ export const layer = PatientMonitor.toLayer(
             ))
             state.alerts.delete(alert.vital_sign)
             state.counters = counters
+            state.unsaved = 0
             return updated
           })
         ),
