@@ -12,7 +12,7 @@
  */
 import { AckPolicy, type JsMsg } from "@nats-io/jetstream"
 import { headers as natsHeaders } from "@nats-io/nats-core"
-import { Chunk, Config, Duration, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect"
+import { Chunk, Config, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Queue, Schema } from "effect"
 import { type DeviceSubmission, VitalsIngest } from "../actors/VitalsIngest.ts"
 import { DeviceId } from "../domain/Device.ts"
 import { fromParseIssue } from "../domain/ValidationDetail.ts"
@@ -26,7 +26,8 @@ export const REASON_HEADER = "Vigil-Dead-Letter-Reason"
 const IngestConfig = Config.all({
   batchSize: Config.integer("INGEST_BATCH_SIZE").pipe(
     Config.validate({ message: "INGEST_BATCH_SIZE must be from 1 to 5000", validation: (n) => n >= 1 && n <= 5000 }),
-    Config.withDefault(500)
+    // Under load a batch fills at once; most of a batch's cost is per patient, not per reading.
+    Config.withDefault(2000)
   ),
   /** How long a batch waits for more messages once its first has arrived. */
   linger: Config.duration("INGEST_LINGER").pipe(Config.withDefault("2 millis")),
@@ -82,8 +83,11 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
     },
     catch: (cause) => new NatsError({ message: `cannot create the ingest consumer on ${stream}: ${String(cause)}`, cause })
   })
+  // Messages arrive by callback into a queue (no fiber per message); the worker takes them in batches.
+  // `null` marks the end: the consumer has been closed and nothing more arrives.
+  const inbox = yield* Queue.unbounded<JsMsg | null>()
   const messages = yield* Effect.tryPromise({
-    try: () => consumer.consume({ max_messages: config.batchSize * 2 }),
+    try: () => consumer.consume({ max_messages: config.batchSize * 2, callback: (msg) => void Queue.unsafeOffer(inbox, msg) }),
     catch: (cause) => new NatsError({ message: `cannot consume ${stream}: ${String(cause)}`, cause })
   })
 
@@ -123,7 +127,8 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
         else valid[i]!.msg.ack()
       })
       yield* Effect.all(rejected, { discard: true })
-      yield* committed.evaluate
+      // Evaluated in order, batch after batch, while the next batch is taken and stored.
+      yield* Queue.offer(evaluations, committed.evaluate)
     }).pipe(
       Effect.catchAllCause((cause) =>
         Effect.zipRight(
@@ -132,21 +137,46 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
         ))
     )
 
-  const worker = yield* Stream.fromAsyncIterable(messages, (cause) => new NatsError({ message: String(cause), cause })).pipe(
-    Stream.groupedWithin(config.batchSize, config.linger),
-    Stream.mapEffect(processBatch),
-    Stream.runDrain,
+  // At most two committed batches wait for their evaluation: beyond that, storing waits too.
+  const evaluations = yield* Queue.bounded<Effect.Effect<unknown>>(2)
+  const evaluator = yield* Queue.take(evaluations).pipe(
+    Effect.flatten,
+    Effect.catchAllCause((cause) => Effect.logWarning("batch evaluation failed; its monitors catch up when they reload", cause)),
+    Effect.forever,
+    Effect.forkDaemon
+  )
+
+  /** What has arrived, up to a batch; when that is less, what else arrives within the linger. */
+  const nextBatch = Effect.gen(function*() {
+    const first = yield* Queue.takeBetween(inbox, 1, config.batchSize)
+    if (first.length >= config.batchSize || Duration.toMillis(config.linger) === 0) return first
+    yield* Effect.sleep(config.linger)
+    return Chunk.appendAll(first, yield* Queue.takeUpTo(inbox, config.batchSize - first.length))
+  })
+  const work: Effect.Effect<void> = nextBatch.pipe(Effect.flatMap((batch) => {
+    const msgs = Chunk.filter(batch, (msg): msg is JsMsg => msg !== null)
+    const ended = Chunk.size(msgs) < Chunk.size(batch)
+    return Effect.zipRight(Chunk.isEmpty(msgs) ? Effect.void : processBatch(msgs), ended ? Effect.void : Effect.suspend(() => work))
+  }))
+  const worker = yield* work.pipe(
     Effect.catchAllCause((cause) => Effect.logError("ingest consumer stopped", cause)),
     Effect.forkDaemon
   )
   yield* Effect.logInfo("ingest consumer started").pipe(Effect.annotateLogs({ stream, consumer: CONSUMER }))
-  // Shutdown: stop taking messages, let the batch in hand finish (ack after commit), then go.
+  // Shutdown: stop taking messages, let the batch in hand finish (ack after commit) and the
+  // committed batches be evaluated, then go. What is cut short is caught up on the next start.
   yield* Effect.addFinalizer(() =>
     Effect.promise(() => messages.close().catch(() => undefined)).pipe(
+      // What has arrived is stored (and acknowledged) before the worker ends.
+      Effect.zipRight(Queue.offer(inbox, null)),
       Effect.zipRight(Fiber.join(worker)),
+      Effect.zipRight(Deferred.make<void>()),
+      Effect.tap((drained) => Queue.offer(evaluations, Deferred.succeed(drained, undefined))),
+      Effect.flatMap(Deferred.await),
       Effect.timeout("10 seconds"),
       Effect.ignore,
-      Effect.zipRight(Fiber.interrupt(worker))
+      Effect.zipRight(Fiber.interrupt(worker)),
+      Effect.zipRight(Fiber.interrupt(evaluator))
     )
   )
 }))
