@@ -4,6 +4,7 @@
  * last seen. The durable last-seen time is written with the readings themselves; the offline
  * sweep reads it from there.
  */
+import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as Entity from "@effect/cluster/Entity"
 import * as Rpc from "@effect/rpc/Rpc"
 import { Effect, Option, Schema } from "effect"
@@ -21,7 +22,7 @@ export const Device = Entity.make("Device", [
   /** A batch of readings taken at or before `at` arrived: where do they go? */
   Rpc.make("Reading", { payload: { at: Schema.DateFromSelf }, success: Route, error: DeviceUnknown }),
   Rpc.make("Status", { success: Route, error: DeviceUnknown })
-])
+]).annotate(ClusterSchema.ClientTracingEnabled, false)
 
 export const layer = Device.toLayer(
   Effect.gen(function*() {

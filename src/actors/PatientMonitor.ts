@@ -3,6 +3,7 @@
  * the patient's latest vital signs, its active alerts and the alert rules' counters. Readings
  * reach it after they are committed (volatile messages: their durability is the commit).
  */
+import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as Entity from "@effect/cluster/Entity"
 import * as Rpc from "@effect/rpc/Rpc"
 import { Schema } from "effect"
@@ -75,4 +76,5 @@ export const PatientMonitor = Entity.make("PatientMonitor", [
     success: Schema.Boolean,
     error: MonitorUnavailable
   })
-])
+  // A span per reading batch would cost more than the evaluation; the handlers log their failures.
+]).annotate(ClusterSchema.ClientTracingEnabled, false)

@@ -100,7 +100,8 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
       if (events.length === 0) return
       const time = new Date()
       const rows = events.map((e) => {
-        const event = CloudEvent.make({ type: `vigil.${e.aggregate}.${e.event}`, subject: e.subject, data: snapshot(e.data), time })
+        // Serialised once, by the driver (dates become ISO text there).
+        const event = CloudEvent.make({ type: `vigil.${e.aggregate}.${e.event}`, subject: e.subject, data: e.data, time })
         return { event_id: event.id, subject: eventSubject(e.aggregate, e.event), event: pg.json(event) }
       })
       yield* sql`INSERT INTO outbox ${sql.insert(rows)}`

@@ -66,7 +66,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
      */
     const insert = Effect.fn("VitalsRepo.insert")(function*(readings: ReadonlyArray<VitalReading>) {
       if (readings.length === 0) return []
-      const rows = yield* sql<ReadingRow>`
+      const rows = yield* sql<{ readonly id: string; readonly seq: string }>`
         INSERT INTO vital_signs (id, patient_id, device_id, source, visit_name, heart_rate, spo2, temperature,
           systolic_bp, diastolic_bp, respiratory_rate, weight_kg, height_cm, stroke, diabetes, measured_at)
         SELECT * FROM unnest(
@@ -76,10 +76,13 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
           ${column(readings, "systolic_bp")}::float8[], ${column(readings, "diastolic_bp")}::float8[],
           ${column(readings, "respiratory_rate")}::float8[], ${column(readings, "weight_kg")}::float8[],
           ${column(readings, "height_cm")}::float8[], ${column(readings, "stroke")}::bool[], ${column(readings, "diabetes")}::bool[],
-          ${column(readings, "measured_at")}::timestamptz[])
+          ${readings.map((r) => r.measured_at.toISOString())}::timestamptz[])
         ON CONFLICT (id) DO NOTHING
-        RETURNING *`
-      const stored = rows.map(fromRow).sort((a, b) => a.seq - b.seq)
+        RETURNING id, seq`
+      // The rows as sent (the first of a repeated id is the one stored), with their place in the store.
+      const sent = new Map<string, VitalReading>()
+      for (const reading of readings) if (!sent.has(reading.id)) sent.set(reading.id, reading)
+      const stored = rows.map((row): StoredReading => ({ ...sent.get(row.id)!, seq: Number(row.seq) })).sort((a, b) => a.seq - b.seq)
       const byPatient = new Map<string, Array<StoredReading>>()
       for (const reading of stored) {
         const list = byPatient.get(reading.patient_id)
