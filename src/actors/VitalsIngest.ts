@@ -76,32 +76,30 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
         return summary
       })
 
-    /** The transaction of a batch; database failures become `IngestUnavailable` (nothing stored). */
-    const commit = <A>(work: Effect.Effect<A, never, never>) =>
-      sql.withTransaction(work).pipe(
+    /** Database failures become `IngestUnavailable` (nothing stored: the work is one statement or one transaction). */
+    const storing = <A>(work: Effect.Effect<A>) =>
+      work.pipe(
         Effect.catchAllCause((cause) =>
           Effect.zipRight(
             Effect.logWarning("vitals batch not stored", cause),
             Effect.fail(new IngestUnavailable({ reason: "the database did not accept the batch; nothing was stored" }))
           ))
       )
+    /** The transaction of a batch. */
+    const commit = <A>(work: Effect.Effect<A>) => storing(sql.withTransaction(work).pipe(Effect.orDie))
 
-    const touchDevices = (seen: ReadonlyArray<readonly [DeviceId, Date]>) =>
-      Effect.gen(function*() {
-        if (seen.length === 0) return
-        const ids = seen.map(([id]) => id)
+    /** Devices heard from again after being reported offline: back online, audited. */
+    const markOnline = (ids: ReadonlyArray<DeviceId>) =>
+      sql.withTransaction(Effect.gen(function*() {
         const back = yield* sql<{ id: string }>`
-          UPDATE devices SET offline_since = NULL WHERE id IN (
-            SELECT id FROM devices WHERE id = ANY(${ids}::uuid[]) AND offline_since IS NOT NULL ORDER BY id FOR UPDATE)
-          RETURNING *`
+          UPDATE devices SET offline_since = NULL WHERE id = ANY(${ids}::uuid[]) AND offline_since IS NOT NULL RETURNING *`
         for (const device of back) {
           yield* changes.record({ entityType: "device", entityId: device.id, action: "online", before: null, after: device })
         }
-        yield* sql`
-          UPDATE devices d SET last_seen_at = GREATEST(d.last_seen_at, v.seen)
-          FROM unnest(${ids}::uuid[], ${seen.map(([, at]) => at)}::timestamptz[]) AS v(id, seen)
-          WHERE d.id = v.id AND d.id IN (SELECT id FROM devices WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE)`
-      }).pipe(Effect.orDie)
+      })).pipe(
+        // The readings are stored whatever happens here; the next reading tries again.
+        Effect.catchAllCause((cause) => Effect.logWarning("devices heard from again, not yet marked online", cause))
+      )
 
     /** Device readings, each routed by its Device actor to the device's patient. */
     const recordDeviceReadings = Effect.fn("VitalsIngest.recordDeviceReadings")(function*(submissions: ReadonlyArray<DeviceSubmission>) {
@@ -152,7 +150,9 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
         return yield* Effect.fail(new IngestUnavailable({ reason: "a device actor did not answer; nothing was stored" }))
       }
       const seen = [...seenAt].filter(([id]) => routes.get(id)?.patientId)
-      const stored = yield* commit(Effect.zipLeft(vitals.insert(readings), touchDevices(seen)))
+      // One statement: atomic without a transaction of its own.
+      const { offline, stored } = yield* storing(vitals.insertFromDevices(readings, seen).pipe(Effect.orDie))
+      if (offline.length > 0) yield* markOnline(offline)
       const byId = new Map(stored.map((reading) => [reading.id, reading]))
       return {
         result: outcomes.map((outcome): Outcome =>
@@ -211,7 +211,7 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
       values: MeasurementValues,
       options: { readonly id?: ReadingId | undefined; readonly measuredAt?: Date | undefined; readonly source: "measurement" | "api" }
     ) {
-      const stored = yield* commit(vitals.insert([{
+      const stored = yield* storing(vitals.insert([{
         ...emptyValues,
         ...values,
         id: options.id ?? (randomUUID() as ReadingId),

@@ -9,6 +9,8 @@ import type { DeviceId } from "../domain/Device.ts"
 import { encodeKeyset, type Keyset } from "../domain/Keyset.ts"
 import type { PatientId } from "../domain/Patient.ts"
 import { type ReadingId, type Source, type StoredReading, type VitalReading, vitalSigns } from "../domain/Vitals.ts"
+import * as CloudEvent from "../messaging/CloudEvent.ts"
+import { eventSubject } from "../messaging/Subjects.ts"
 import { ChangeLog } from "./ChangeLog.ts"
 
 /** A row as the driver returns it: ids and `source` unbranded, `seq` (bigint) as text. */
@@ -61,42 +63,76 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
     const changes = yield* ChangeLog
 
     /**
-     * Stores the readings not stored before (by id) and returns those, in store order, with one
-     * `vitals.recorded` event per patient. Runs in the caller's transaction.
+     * One statement (atomic by itself, so it needs no transaction of its own): stores the readings
+     * not stored before (by id), writes one `vitals.recorded` event per patient to the outbox
+     * (built by PostgreSQL from the rows stored), and moves the `seen` devices' `last_seen_at`.
+     * Answers the stored readings in store order, and which of the devices are marked offline.
      */
+    const store = (readings: ReadonlyArray<VitalReading>, seen: ReadonlyArray<readonly [DeviceId, Date]>) =>
+      Effect.gen(function*() {
+        if (readings.length === 0) return { stored: [] as Array<StoredReading>, offline: [] as Array<DeviceId> }
+        const time = new Date().toISOString()
+        const touch = seen.length === 0 ? sql`` : sql`, touched AS (
+            UPDATE devices d SET last_seen_at = GREATEST(d.last_seen_at, v.seen)
+            FROM unnest(${seen.map(([id]) => id)}::uuid[], ${seen.map(([, at]) => at.toISOString())}::timestamptz[]) AS v(id, seen)
+            WHERE d.id = v.id
+            RETURNING d.id, d.offline_since)`
+        const offline = seen.length === 0 ? sql`` :
+          sql`UNION ALL SELECT 'offline', id::text, NULL FROM touched WHERE offline_since IS NOT NULL`
+        const rows = yield* sql<{ readonly kind: "reading" | "offline"; readonly id: string; readonly seq: string | null }>`
+          WITH ins AS (
+            INSERT INTO vital_signs (id, patient_id, device_id, source, visit_name, heart_rate, spo2, temperature,
+              systolic_bp, diastolic_bp, respiratory_rate, weight_kg, height_cm, stroke, diabetes, measured_at)
+            SELECT * FROM unnest(
+              ${column(readings, "id")}::uuid[], ${column(readings, "patient_id")}::uuid[], ${column(readings, "device_id")}::uuid[],
+              ${column(readings, "source")}::text[], ${column(readings, "visit_name")}::text[],
+              ${column(readings, "heart_rate")}::float8[], ${column(readings, "spo2")}::float8[], ${column(readings, "temperature")}::float8[],
+              ${column(readings, "systolic_bp")}::float8[], ${column(readings, "diastolic_bp")}::float8[],
+              ${column(readings, "respiratory_rate")}::float8[], ${column(readings, "weight_kg")}::float8[],
+              ${column(readings, "height_cm")}::float8[], ${column(readings, "stroke")}::bool[], ${column(readings, "diabetes")}::bool[],
+              ${readings.map((r) => r.measured_at.toISOString())}::timestamptz[])
+            ON CONFLICT (id) DO NOTHING
+            RETURNING *
+          ), recorded AS (
+            SELECT gen_random_uuid() AS event_id, patient_id, jsonb_agg(jsonb_build_object(
+              'id', id, 'patient_id', patient_id, 'device_id', device_id, 'source', source, 'visit_name', visit_name,
+              'heart_rate', heart_rate, 'spo2', spo2, 'temperature', temperature, 'systolic_bp', systolic_bp,
+              'diastolic_bp', diastolic_bp, 'respiratory_rate', respiratory_rate, 'weight_kg', weight_kg,
+              'height_cm', height_cm, 'stroke', stroke, 'diabetes', diabetes,
+              'measured_at', to_char(measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+            ) ORDER BY seq) AS readings
+            FROM ins GROUP BY patient_id
+          ), events AS (
+            INSERT INTO outbox (event_id, subject, event)
+            SELECT event_id, ${eventSubject("vitals", "recorded")}, jsonb_build_object(
+              'specversion', '1.0', 'id', event_id, 'source', ${CloudEvent.SOURCE}::text, 'type', 'vigil.vitals.recorded',
+              'time', ${time}::text, 'subject', patient_id, 'datacontenttype', 'application/json',
+              'data', jsonb_build_object('patient_id', patient_id, 'readings', readings))
+            FROM recorded
+          )${touch}
+          SELECT 'reading' AS kind, id::text AS id, seq::text AS seq FROM ins
+          ${offline}`
+        // The rows as sent (the first of a repeated id is the one stored), with their place in the store.
+        const sent = new Map<string, VitalReading>()
+        for (const reading of readings) if (!sent.has(reading.id)) sent.set(reading.id, reading)
+        const stored = rows.filter((row) => row.kind === "reading")
+          .map((row): StoredReading => ({ ...sent.get(row.id)!, seq: Number(row.seq) }))
+          .sort((a, b) => a.seq - b.seq)
+        return { stored, offline: rows.filter((row) => row.kind === "offline").map((row) => row.id as DeviceId) }
+      })
+
+    /** `store` without devices; in the caller's transaction when there is one. */
     const insert = Effect.fn("VitalsRepo.insert")(function*(readings: ReadonlyArray<VitalReading>) {
-      if (readings.length === 0) return []
-      const rows = yield* sql<{ readonly id: string; readonly seq: string }>`
-        INSERT INTO vital_signs (id, patient_id, device_id, source, visit_name, heart_rate, spo2, temperature,
-          systolic_bp, diastolic_bp, respiratory_rate, weight_kg, height_cm, stroke, diabetes, measured_at)
-        SELECT * FROM unnest(
-          ${column(readings, "id")}::uuid[], ${column(readings, "patient_id")}::uuid[], ${column(readings, "device_id")}::uuid[],
-          ${column(readings, "source")}::text[], ${column(readings, "visit_name")}::text[],
-          ${column(readings, "heart_rate")}::float8[], ${column(readings, "spo2")}::float8[], ${column(readings, "temperature")}::float8[],
-          ${column(readings, "systolic_bp")}::float8[], ${column(readings, "diastolic_bp")}::float8[],
-          ${column(readings, "respiratory_rate")}::float8[], ${column(readings, "weight_kg")}::float8[],
-          ${column(readings, "height_cm")}::float8[], ${column(readings, "stroke")}::bool[], ${column(readings, "diabetes")}::bool[],
-          ${readings.map((r) => r.measured_at.toISOString())}::timestamptz[])
-        ON CONFLICT (id) DO NOTHING
-        RETURNING id, seq`
-      // The rows as sent (the first of a repeated id is the one stored), with their place in the store.
-      const sent = new Map<string, VitalReading>()
-      for (const reading of readings) if (!sent.has(reading.id)) sent.set(reading.id, reading)
-      const stored = rows.map((row): StoredReading => ({ ...sent.get(row.id)!, seq: Number(row.seq) })).sort((a, b) => a.seq - b.seq)
-      const byPatient = new Map<string, Array<StoredReading>>()
-      for (const reading of stored) {
-        const list = byPatient.get(reading.patient_id)
-        if (list === undefined) byPatient.set(reading.patient_id, [reading])
-        else list.push(reading)
-      }
-      yield* changes.events([...byPatient].map(([patientId, list]) => ({
-        aggregate: "vitals",
-        event: "recorded",
-        subject: patientId,
-        data: { patient_id: patientId, readings: list.map(readingView) }
-      })))
-      return stored
+      return (yield* store(readings, [])).stored
     }, Effect.orDie)
+
+    /** Device readings and their devices' last-seen times in one statement. */
+    const insertFromDevices = Effect.fn("VitalsRepo.insertFromDevices")(function*(
+      readings: ReadonlyArray<VitalReading>,
+      seen: ReadonlyArray<readonly [DeviceId, Date]>
+    ) {
+      return yield* store(readings, seen)
+    })
 
     /** Readings stored after `seq` (a PatientMonitor catching up after a restart), oldest first. */
     const after = Effect.fn("VitalsRepo.after")(function*(patientId: PatientId, seq: number, limit: number) {
@@ -157,7 +193,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
       }))
     }, Effect.orDie)
 
-    return { insert, after, latest, list, listBySource, findById, remove } as const
+    return { insert, insertFromDevices, after, latest, list, listBySource, findById, remove } as const
   }),
   dependencies: [ChangeLog.Default]
 }) {}
