@@ -42,16 +42,12 @@
  * Prints a summary and one JSON line. Exits 1 only when something broke (a phase failed, a
  * publish or a write failed, or an event went missing or arrived twice).
  */
-import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, RetentionPolicy, type StreamConfig } from "@nats-io/jetstream"
-import type { NatsConnection } from "@nats-io/nats-core"
-import { connect as natsConnect } from "@nats-io/transport-node"
+import { DeliverPolicy, RetentionPolicy, type StreamConfig } from "@nats-io/jetstream"
 import { randomBytes, randomUUID } from "node:crypto"
 import { cpus } from "node:os"
 import { performance } from "node:perf_hooks"
 import pg from "pg"
-import { BUSY_MACHINE_CPU, childFailure, cleanup, errorMessage, fmtCpu, fmtMs, fmtRate, HOST, log, measuringCpu, onCleanup, percentile, prepareDatabase, printReport, redactUrl, runBenchmark, sleep, startVigil, withTimeout, type Vigil } from "./support.ts"
-
-const NATS_URL = process.env["NATS_URL"] !== undefined && process.env["NATS_URL"] !== "" ? process.env["NATS_URL"] : "nats://127.0.0.1:4222"
+import { BUSY_MACHINE_CPU, childFailure, cleanup, errorMessage, figures, fmtCpu, fmtCpuShare, fmtFigures, fmtMs, fmtRate, log, maximum, measuringAllCpu, NATS_URL, percentile, printReport, redactUrl, runBenchmark, sleep, startNatsBenchmark, wallNow, withTimeout, type CpuShare, type Figures, type Nats, type Vigil } from "./support.ts"
 
 const batchSize = (() => {
   const configured = Number(process.env["OUTBOX_BATCH_SIZE"] ?? "500")
@@ -95,52 +91,8 @@ const settings = {
 // ---------------------------------------------------------------------------------------------
 // Small utilities (the shared ones are in bench/support.ts)
 
-/** Wall-clock milliseconds since the epoch, sub-millisecond. */
-const wallNow = () => performance.timeOrigin + performance.now()
-
-const maximum = (values: ReadonlyArray<number>) => (values.length === 0 ? Number.NaN : values.reduce((a, b) => Math.max(a, b)))
-
 /** A JetStream timestamp ("2024-05-01T10:00:00.123456789Z") as epoch milliseconds. */
 const parseNatsTime = (timestamp: string) => Date.parse(timestamp.replace(/(\.\d{3})\d+/, "$1"))
-
-interface CpuShare {
-  /** CPU used by this process during the measured run; 1 = one core. */
-  readonly benchCpu: number
-  /** CPU used by Vigil's process during the measured run; NaN when unknown. */
-  readonly vigilCpu: number
-  /** CPU used by `nats-server` processes; NaN when unknown. */
-  readonly natsCpu: number
-  /** CPU used by `postgres` processes (all of the server's, not only Vigil's database); NaN when unknown. */
-  readonly postgresCpu: number
-  /** CPU used by everything else meanwhile: interference; NaN when unknown. */
-  readonly otherCpu: number
-}
-
-/** Runs `work` and reports the CPU share this process, Vigil, NATS, PostgreSQL and everything else used meanwhile. */
-const measuringAllCpu = async <A>(vigilPid: number | undefined, work: () => Promise<A>): Promise<{ readonly result: A; readonly cpu: CpuShare }> => {
-  const { result, cpu } = await measuringCpu(vigilPid, work, ["nats-server", "postgres"])
-  const { "nats-server": natsCpu, postgres: postgresCpu } = cpu.named
-  const known = [cpu.process, natsCpu, postgresCpu].reduce((sum, n) => sum + (Number.isNaN(n) ? 0 : n), cpu.self)
-  return { result, cpu: { benchCpu: cpu.self, vigilCpu: cpu.process, natsCpu, postgresCpu, otherCpu: Math.max(0, cpu.machine - known) } }
-}
-
-/** True for the hosts this benchmark may load: the loopback interface (or a local socket). */
-const isLoopback = (host: string) => ["127.0.0.1", "localhost", "::1", "[::1]", ""].includes(host.toLowerCase()) || host.startsWith("/")
-
-const checkLoopbackTargets = () => {
-  for (const server of NATS_URL.split(",")) {
-    const url = new URL(server.includes("://") ? server : `nats://${server}`)
-    if (!isLoopback(url.hostname)) throw new Error(`NATS_URL must point at this machine (127.0.0.1); got host ${url.hostname}`)
-  }
-  const databaseUrl = process.env["DATABASE_URL"]
-  if (databaseUrl !== undefined && databaseUrl !== "") {
-    const url = new URL(databaseUrl)
-    const socketHost = url.searchParams.get("host") ?? ""
-    if (!isLoopback(decodeURIComponent(url.hostname)) && !socketHost.startsWith("/")) {
-      throw new Error(`DATABASE_URL must point at this machine (127.0.0.1); got host ${url.hostname}`)
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // NATS
@@ -172,31 +124,6 @@ const makeNames = (): Names => {
   }
 }
 
-interface Nats {
-  readonly nc: NatsConnection
-  readonly js: JetStreamClient
-  readonly jsm: JetStreamManager
-}
-
-const connectNats = async (): Promise<Nats> => {
-  let nc: NatsConnection
-  try {
-    nc = await natsConnect({ servers: NATS_URL.split(","), name: "vigil-bench-events", timeout: 5_000, maxReconnectAttempts: 5 })
-  } catch (error) {
-    throw new Error(`cannot connect to NATS at ${NATS_URL} (set NATS_URL to a local nats-server started with JetStream, -js): ${errorMessage(error)}`)
-  }
-  onCleanup("close NATS connection", async () => {
-    await nc.drain().catch(() => nc.close())
-  })
-  let jsm: JetStreamManager
-  try {
-    jsm = await jetstreamManager(nc)
-  } catch (error) {
-    throw new Error(`JetStream is not enabled on the NATS server at ${NATS_URL} (start nats-server with -js): ${errorMessage(error)}`)
-  }
-  return { nc, js: jetstream(nc), jsm }
-}
-
 /** Like Vigil's own streams (src/messaging/NatsBus.ts): limits retention, file storage, a two-minute duplicate window. */
 const streamConfig = (name: string, subject: string, maxAgeDays: number): Partial<StreamConfig> & { name: string } => ({
   name,
@@ -205,21 +132,6 @@ const streamConfig = (name: string, subject: string, maxAgeDays: number): Partia
   max_age: maxAgeDays * 86_400 * 1_000_000_000,
   duplicate_window: 2 * 60 * 1_000_000_000
 })
-
-/** Deletes these streams if they exist (the ones this run may have created). */
-const deleteStreams = async (nats: Nats, names: ReadonlyArray<string>) => {
-  // The bench's own connection, or (if it was lost) a new one just for this.
-  const own = nats.nc.isClosed() ? await natsConnect({ servers: NATS_URL.split(","), timeout: 5_000 }) : undefined
-  try {
-    const jsm = own === undefined ? nats.jsm : await jetstreamManager(own)
-    for (const name of names) {
-      const deleted = await jsm.streams.delete(name).catch(() => false)
-      if (deleted) log(`deleted stream ${name}`)
-    }
-  } finally {
-    await own?.close()
-  }
-}
 
 interface StreamState {
   readonly messages: number
@@ -462,14 +374,6 @@ interface LatencyResult extends CpuShare {
   readonly httpWrite: Figures
 }
 
-interface Figures {
-  readonly p50: number
-  readonly p99: number
-  readonly max: number
-}
-
-const figures = (values: ReadonlyArray<number>): Figures => ({ p50: percentile(values, 50), p99: percentile(values, 99), max: maximum(values) })
-
 const latencyRun = async (vigil: Vigil, nats: Nats, names: Names): Promise<LatencyResult> => {
   const deliveries = new Map<string, Delivery>()
   let duplicates = 0
@@ -674,10 +578,6 @@ interface Results {
   readonly latency: LatencyResult
 }
 
-const fmtFigures = (f: Figures) => `p50 ${fmtMs(f.p50)} / p99 ${fmtMs(f.p99)} / max ${fmtMs(f.max)} ms`
-const cpu = (c: CpuShare) =>
-  `Vigil ${fmtCpu(c.vigilCpu)}, bench ${fmtCpu(c.benchCpu)}, NATS ${fmtCpu(c.natsCpu)}, PostgreSQL ${fmtCpu(c.postgresCpu)}, other ${fmtCpu(c.otherCpu)}`
-
 const problems = ({ raw, drain, latency }: Results): Array<string> => [
   ...(raw.failed > 0 ? [`raw JetStream: ${raw.failed} publishes failed or were reported duplicate`] : []),
   ...(drain.extraMessages !== 0 ? [`outbox: the streams hold ${drain.extraMessages} messages more than the outbox rows`] : []),
@@ -722,8 +622,8 @@ const report = (results: Results): boolean => {
       `messages: Vigil's own patient.created event (${results.messageBytes.event} bytes) and its audit event (${results.messageBytes.audit} bytes), alternating, each with a Nats-Msg-Id; batch/window ${settings.window}`,
       "",
       `throughput, ${drain.messages} messages:`,
-      `  raw JetStream publish-with-ack (windows of ${settings.window} awaited together): ${fmtRate(raw.perSecond)} msgs/s (runs before/after the outbox run: ${raw.runs.map((run) => fmtRate(run.perSecond)).join(" / ")}; window p99 ${fmtMs(raw.windowP99Ms)} ms; CPU ${cpu(raw)})`,
-      `  Vigil outbox -> JetStream (rows committed at once, COMMIT sent -> last stored): ${fmtRate(drain.perSecond)} events/s (${fmtMs(drain.elapsedMs)} ms; CPU ${cpu(drain)})`,
+      `  raw JetStream publish-with-ack (windows of ${settings.window} awaited together): ${fmtRate(raw.perSecond)} msgs/s (runs before/after the outbox run: ${raw.runs.map((run) => fmtRate(run.perSecond)).join(" / ")}; window p99 ${fmtMs(raw.windowP99Ms)} ms; CPU ${fmtCpuShare(raw)})`,
+      `  Vigil outbox -> JetStream (rows committed at once, COMMIT sent -> last stored): ${fmtRate(drain.perSecond)} events/s (${fmtMs(drain.elapsedMs)} ms; CPU ${fmtCpuShare(drain)})`,
       `  ratio outbox / raw: ${ratio.toFixed(2)}`,
       `  of which: relay wake-up (COMMIT sent -> first stored) ${fmtMs(drain.firstStoredMs)} ms, then drain (first -> last stored) ${fmtRate(drain.drainPerSecond)} events/s = ratio ${drainRatio.toFixed(2)} of raw`,
       `  relay detail: COMMIT took ${fmtMs(drain.commitMs)} ms; rate 10-90 % ${fmtRate(drain.steadyPerSecond)} events/s; first half ${fmtRate(drain.firstHalfPerSecond)}, second half ${fmtRate(drain.secondHalfPerSecond)} events/s; the insert took ${fmtMs(drain.insertMs)} ms (not counted)`,
@@ -732,7 +632,7 @@ const report = (results: Results): boolean => {
       `  delay from the event's time (clock_timestamp() in the committing transaction): ${fmtFigures(latency.commitToDelivery)}`,
       `  delay from the 201 response (lower bound; commit precedes it): ${fmtFigures(latency.responseToDelivery)}`,
       `  split: event time -> stored on JetStream ${fmtFigures(latency.commitToStored)}; stored -> delivered ${fmtFigures(latency.storedToDelivery)}`,
-      `  POST /patients latency: ${fmtFigures(latency.httpWrite)}; CPU ${cpu(latency)}`,
+      `  POST /patients latency: ${fmtFigures(latency.httpWrite)}; CPU ${fmtCpuShare(latency)}`,
       `  writes ${latency.written} of ${latency.attempted} succeeded; events delivered ${latency.delivered} of ${latency.written}; duplicates ${latency.duplicates}`,
       "",
       `CPU shares are of one core (1.00 = one core); PostgreSQL is all of its server's processes; "other" is everything else on the machine`,
@@ -755,35 +655,20 @@ const report = (results: Results): boolean => {
 // Main
 
 const main = async (): Promise<boolean> => {
-  checkLoopbackTargets()
   const names = makeNames()
-  const nats = await withTimeout("connect to NATS", 15_000, connectNats())
-  // Registered before Vigil starts, so it runs after Vigil has stopped.
-  onCleanup("delete streams", () =>
-    deleteStreams(nats, [
+  const { nats, database, vigil, db } = await startNatsBenchmark({
+    clientName: "vigil-bench-events",
+    subjectPrefix: names.subjectPrefix,
+    streamPrefix: names.streamPrefix,
+    streams: [
       names.rawEventsStream,
       names.rawAuditStream,
       ...["INGEST", "EVENTS", "AUDIT"].map((suffix) => `${names.streamPrefix}_${suffix}`)
-    ]))
-  const database = await prepareDatabase()
-  log(`database: ${database.description}`)
-  const vigil = await startVigil({
-    database,
-    env: {
-      SEED_DEMO_DATA: "false",
-      NATS_URL,
-      NATS_SUBJECT_PREFIX: names.subjectPrefix,
-      NATS_STREAM_PREFIX: names.streamPrefix,
-      OUTBOX_BATCH_SIZE: String(settings.window)
-    },
-    describe: ({ port }) => `REST ${HOST}:${port}; subjects ${names.subjectPrefix}.>, streams ${names.streamPrefix}_*`,
+    ],
+    env: { OUTBOX_BATCH_SIZE: String(settings.window) },
     readyTimeoutMs: settings.readyTimeoutMs,
     stopTimeoutMs: settings.stopTimeoutMs
   })
-
-  const db = new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 5_000, query_timeout: 60_000 })
-  await withTimeout("connect to the database", 10_000, db.connect())
-  onCleanup("close database connection", () => db.end())
 
   await withTimeout("warm-up", 45_000, warmUp(vigil, db, nats, names))
   const templates = await loadTemplates(db)

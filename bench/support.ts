@@ -1,12 +1,16 @@
 /**
- * What the benchmark scripts (bench/registry.ts, bench/events.ts) share: small utilities, CPU
- * accounting from Linux /proc, a cleanup stack, child processes in their own process groups,
- * Vigil started as such a child on a fresh database, number formats for the reports, and the
+ * What the benchmark scripts (bench/registry.ts, bench/events.ts, bench/ingest.ts) share: small
+ * utilities, CPU accounting from Linux /proc, a cleanup stack, child processes in their own
+ * process groups, Vigil started as such a child on a fresh database, the NATS connection and the
+ * loopback check of the NATS benchmarks, figures and number formats for the reports, and the
  * script's run with its time budget and signal handling.
  *
  * Importing this module installs a process `exit` handler that kills every child still running
  * (with its process group).
  */
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
+import type { NatsConnection } from "@nats-io/nats-core"
+import { connect as natsConnect } from "@nats-io/transport-node"
 import { spawn, type ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
@@ -60,6 +64,11 @@ export const percentile = (values: ReadonlyArray<number>, p: number): number => 
   const sorted = Float64Array.from(values).sort()
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 }
+
+export const maximum = (values: ReadonlyArray<number>) => (values.length === 0 ? Number.NaN : values.reduce((a, b) => Math.max(a, b)))
+
+/** Wall-clock milliseconds since the epoch, sub-millisecond. */
+export const wallNow = () => performance.timeOrigin + performance.now()
 
 // ---------------------------------------------------------------------------------------------
 // CPU accounting (Linux /proc; NaN elsewhere)
@@ -164,6 +173,28 @@ export const measuringCpu = async <A, Name extends string = never>(
 
 /** Above this much CPU used by other processes during a measured run, its figures are noisy. */
 export const BUSY_MACHINE_CPU = 0.2
+
+/** CPU shares of a measured run of the NATS benchmarks (bench/events.ts, bench/ingest.ts). */
+export interface CpuShare {
+  /** CPU used by this process during the measured run; 1 = one core. */
+  readonly benchCpu: number
+  /** CPU used by Vigil's process during the measured run; NaN when unknown. */
+  readonly vigilCpu: number
+  /** CPU used by `nats-server` processes; NaN when unknown. */
+  readonly natsCpu: number
+  /** CPU used by `postgres` processes (all of the server's, not only Vigil's database); NaN when unknown. */
+  readonly postgresCpu: number
+  /** CPU used by everything else meanwhile: interference; NaN when unknown. */
+  readonly otherCpu: number
+}
+
+/** Runs `work` and reports the CPU share this process, Vigil, NATS, PostgreSQL and everything else used meanwhile. */
+export const measuringAllCpu = async <A>(vigilPid: number | undefined, work: () => Promise<A>): Promise<{ readonly result: A; readonly cpu: CpuShare }> => {
+  const { result, cpu } = await measuringCpu(vigilPid, work, ["nats-server", "postgres"])
+  const { "nats-server": natsCpu, postgres: postgresCpu } = cpu.named
+  const known = [cpu.process, natsCpu, postgresCpu].reduce((sum, n) => sum + (Number.isNaN(n) ? 0 : n), cpu.self)
+  return { result, cpu: { benchCpu: cpu.self, vigilCpu: cpu.process, natsCpu, postgresCpu, otherCpu: Math.max(0, cpu.machine - known) } }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Cleanup: a stack of steps, run once, each bounded; children are also killed on process exit.
@@ -414,14 +445,157 @@ export const startVigil = async (options: VigilOptions): Promise<Vigil> => {
 }
 
 // ---------------------------------------------------------------------------------------------
+// NATS (bench/events.ts, bench/ingest.ts)
+
+/** The NATS server(s) the NATS benchmarks use (comma-separated); a local one by default. */
+export const NATS_URL = process.env["NATS_URL"] !== undefined && process.env["NATS_URL"] !== "" ? process.env["NATS_URL"] : "nats://127.0.0.1:4222"
+
+/** True for the hosts this benchmark may load: the loopback interface (or a local socket). */
+const isLoopback = (host: string) => ["127.0.0.1", "localhost", "::1", "[::1]", ""].includes(host.toLowerCase()) || host.startsWith("/")
+
+/** Throws unless NATS_URL and DATABASE_URL (when set) point at this machine. */
+const checkLoopbackTargets = () => {
+  for (const server of NATS_URL.split(",")) {
+    const url = new URL(server.includes("://") ? server : `nats://${server}`)
+    if (!isLoopback(url.hostname)) throw new Error(`NATS_URL must point at this machine (127.0.0.1); got host ${url.hostname}`)
+  }
+  const databaseUrl = process.env["DATABASE_URL"]
+  if (databaseUrl !== undefined && databaseUrl !== "") {
+    const url = new URL(databaseUrl)
+    const socketHost = url.searchParams.get("host") ?? ""
+    if (!isLoopback(decodeURIComponent(url.hostname)) && !socketHost.startsWith("/")) {
+      throw new Error(`DATABASE_URL must point at this machine (127.0.0.1); got host ${url.hostname}`)
+    }
+  }
+}
+
+export interface Nats {
+  readonly nc: NatsConnection
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+}
+
+/**
+ * Connects to NATS_URL as client `clientName`, with a cleanup step that drains the connection;
+ * fails saying so when there is no NATS server or it has no JetStream.
+ */
+const connectNats = async (clientName: string): Promise<Nats> => {
+  let nc: NatsConnection
+  try {
+    nc = await natsConnect({ servers: NATS_URL.split(","), name: clientName, timeout: 5_000, maxReconnectAttempts: 5 })
+  } catch (error) {
+    throw new Error(`cannot connect to NATS at ${NATS_URL} (set NATS_URL to a local nats-server started with JetStream, -js): ${errorMessage(error)}`)
+  }
+  onCleanup("close NATS connection", async () => {
+    await nc.drain().catch(() => nc.close())
+  })
+  let jsm: JetStreamManager
+  try {
+    jsm = await jetstreamManager(nc)
+  } catch (error) {
+    throw new Error(`JetStream is not enabled on the NATS server at ${NATS_URL} (start nats-server with -js): ${errorMessage(error)}`)
+  }
+  return { nc, js: jetstream(nc), jsm }
+}
+
+/**
+ * Deletes the streams this run may have created: the ones named, if they exist, or (given
+ * `{ prefix }`) every stream whose name starts with `<prefix>_` (the ones Vigil made for this run).
+ */
+const deleteStreams = async (nats: Nats, which: ReadonlyArray<string> | { readonly prefix: string }) => {
+  // The bench's own connection, or (if it was lost) a new one just for this.
+  const own = nats.nc.isClosed() ? await natsConnect({ servers: NATS_URL.split(","), timeout: 5_000 }) : undefined
+  try {
+    const jsm = own === undefined ? nats.jsm : await jetstreamManager(own)
+    const names: Array<string> = []
+    if ("prefix" in which) {
+      for await (const name of jsm.streams.names()) if (name.startsWith(`${which.prefix}_`)) names.push(name)
+    } else names.push(...which)
+    for (const name of names) {
+      const deleted = await jsm.streams.delete(name).catch(() => false)
+      if (deleted) log(`deleted stream ${name}`)
+    }
+  } finally {
+    await own?.close()
+  }
+}
+
+export interface NatsBenchmarkOptions {
+  /** The client name of this process's NATS connection. */
+  readonly clientName: string
+  /** Vigil's NATS_SUBJECT_PREFIX and NATS_STREAM_PREFIX. */
+  readonly subjectPrefix: string
+  readonly streamPrefix: string
+  /** The streams the cleanup deletes (see deleteStreams). */
+  readonly streams: ReadonlyArray<string> | { readonly prefix: string }
+  /** Vigil's settings on top of NATS_URL, the prefixes and SEED_DEMO_DATA=false. */
+  readonly env?: Readonly<Record<string, string>>
+  readonly readyTimeoutMs: number
+  readonly stopTimeoutMs: number
+}
+
+export interface NatsBenchmark {
+  readonly nats: Nats
+  readonly database: DatabaseSetup
+  readonly vigil: Vigil
+  /** This process's connection to Vigil's database. */
+  readonly db: pg.Client
+}
+
+/**
+ * The setup of a NATS benchmark: checks that NATS_URL and DATABASE_URL are loopback, connects to
+ * NATS, registers the deletion of the run's streams (before Vigil starts, so that it runs after
+ * Vigil has stopped), makes a fresh database, starts Vigil on it with NATS at NATS_URL under the
+ * given prefixes and no demo data, and connects to its database; each with its cleanup step.
+ */
+export const startNatsBenchmark = async (options: NatsBenchmarkOptions): Promise<NatsBenchmark> => {
+  checkLoopbackTargets()
+  const nats = await withTimeout("connect to NATS", 15_000, connectNats(options.clientName))
+  onCleanup("delete streams", () => deleteStreams(nats, options.streams))
+  const database = await prepareDatabase()
+  log(`database: ${database.description}`)
+  const vigil = await startVigil({
+    database,
+    env: {
+      SEED_DEMO_DATA: "false",
+      NATS_URL,
+      NATS_SUBJECT_PREFIX: options.subjectPrefix,
+      NATS_STREAM_PREFIX: options.streamPrefix,
+      ...options.env
+    },
+    describe: ({ port }) => `REST ${HOST}:${port}; subjects ${options.subjectPrefix}.>, streams ${options.streamPrefix}_*`,
+    readyTimeoutMs: options.readyTimeoutMs,
+    stopTimeoutMs: options.stopTimeoutMs
+  })
+
+  const db = new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 5_000, query_timeout: 60_000 })
+  await withTimeout("connect to the database", 10_000, db.connect())
+  onCleanup("close database connection", () => db.end())
+  return { nats, database, vigil, db }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Report formats
 
 export const fmtRate = (n: number) => (Number.isFinite(n) ? String(Math.round(n)) : "n/a")
 export const fmtMs = (n: number) => (Number.isNaN(n) ? "n/a" : Math.abs(n) < 10 ? n.toFixed(1) : String(Math.round(n)))
 export const fmtCpu = (n: number) => (Number.isNaN(n) ? "n/a" : n.toFixed(2))
 
+export interface Figures {
+  readonly p50: number
+  readonly p99: number
+  readonly max: number
+}
+
+export const figures = (values: ReadonlyArray<number>): Figures => ({ p50: percentile(values, 50), p99: percentile(values, 99), max: maximum(values) })
+
+export const fmtFigures = (f: Figures) => `p50 ${fmtMs(f.p50)} / p99 ${fmtMs(f.p99)} / max ${fmtMs(f.max)} ms`
+
+export const fmtCpuShare = (c: CpuShare) =>
+  `Vigil ${fmtCpu(c.vigilCpu)}, bench ${fmtCpu(c.benchCpu)}, NATS ${fmtCpu(c.natsCpu)}, PostgreSQL ${fmtCpu(c.postgresCpu)}, other ${fmtCpu(c.otherCpu)}`
+
 export interface Report {
-  /** "registry", "events": in the title and the JSON line's `benchmark`. */
+  /** "registry", "events", "ingest": in the title and the JSON line's `benchmark`. */
   readonly benchmark: string
   /** Appended to the heading's line on node and the machine ("; NATS ..."). */
   readonly environment?: string

@@ -1,0 +1,956 @@
+/**
+ * Ingest benchmark: vital-sign readings into Vigil over NATS and over `POST /store-vitals`,
+ * against a raw bulk insert into the same table, and the delay from a breaching reading to its
+ * `alert.raised` event under a steady load, in one run.
+ *
+ * Method
+ * - Vigil (`node --import tsx src/main.ts`) runs in its own child process (and process group)
+ *   with NATS at NATS_URL, its own subject and stream prefixes (so its streams are new and its
+ *   alone), no demo data, and a fresh database: a new `vigil_bench_<random>` database on the
+ *   DATABASE_URL server when that is set (dropped at the end), otherwise an embedded PostgreSQL in
+ *   a fresh temporary directory (removed at the end).
+ * - Readings are in range for the default threshold profile (heart rate 60-95, SpO2 95-99,
+ *   temperature 36.5-37.3), so that alerting does not dominate, spread round-robin over 200
+ *   patients (each with one device).
+ * - Raw baseline (this process, no Vigil code): `pg-copy-streams` is not a dependency of this
+ *   repository, so the baseline is not COPY but its nearest without one: `INSERT INTO vital_signs
+ *   ... SELECT * FROM unnest(<one array per column>)`, statements of 5,000 rows, all in one
+ *   transaction (as one COPY would be), on one connection, into the very table Vigil uses, for
+ *   200 patients and devices of its own made in SQL (which no monitor ever sees). A warm-up run
+ *   is not counted. A bulk INSERT is somewhat slower than COPY, so ratios against it flatter Vigil.
+ * - NATS ingest: patients and devices made through `POST /patients` and `POST /devices`; a
+ *   warm-up reading per device (which also activates every device actor and patient monitor);
+ *   then N readings published with `js.publish` to `<prefix>.ingest.vitals.<deviceId>`, at most
+ *   1,000 acknowledgements outstanding. Measured from the first publish until `SELECT count(*)`
+ *   of the new rows of vital_signs (polled every 50 ms) reaches N. If N is not reached within
+ *   45 s, the rate is what was stored by then, and the readings still queued are purged from
+ *   the ingest stream (so that they do not load the next phases).
+ * - `POST /store-vitals`: seed 002's body, batches of 1,000 records, 4 requests in flight, over
+ *   200 trial subjects made by a warm-up batch (not counted); measured from the first request to
+ *   the last response (each answers once its batch is committed and evaluated).
+ * - Alert latency: 2,000 readings/s offered over NATS (open loop, 1,000 acknowledgements
+ *   outstanding at most) for 10 s; every 50th reading is a probe: heart_rate 140 (critical) on
+ *   one of 120 probe patients whose previous reading was in range and whose last alert has
+ *   resolved, so that it raises a new alert. A probe patient's alert is resolved by 3 in-range
+ *   readings (ALERT_CLEAR_AFTER's default) sent once its alert.raised event has arrived; it is
+ *   ready again once its alert.resolved event has arrived. A core NATS subscription on
+ *   `<prefix>.events.alert.>` matches each alert.raised to its probe by patient_id. Delay =
+ *   receive time - the time js.publish was called. Also shown: the split at the event's `time`
+ *   (the clock_timestamp() of the audit row in the monitor's transaction; same machine, same
+ *   clock). A probe without its event within 5 s counts as missing. Every outbox row of the
+ *   earlier phases is published before this phase starts. Before it, a reference run at 250
+ *   readings/s for 8 s (40 probe patients of its own) shows the delay without a queue of
+ *   readings in front; the target applies to the 2,000 readings/s run only.
+ * - Evidence of where the time goes: PostgreSQL transactions committed in Vigil's database per
+ *   1,000 readings (pg_stat_database, this script's own queries left out; the statistics lag by
+ *   up to a second), and, after each phase, Vigil's readiness, its ingest consumer's state and
+ *   its database connections (printed when something failed).
+ * - Order: baseline, NATS ingest, store-vitals, alert reference run, alert latency. CPU shares (Linux /proc) are
+ *   recorded for each measured run: Vigil's process, this process, nats-server, PostgreSQL's
+ *   processes, and the rest of the machine (interference: the figures are then noisy).
+ * - Load only targets 127.0.0.1 (NATS_URL and DATABASE_URL must be loopback). Every loop is
+ *   bounded in count and time, every phase has a time limit, and the whole script has a budget;
+ *   Vigil is stopped, the run's streams deleted and the database dropped at the end and on any
+ *   failure.
+ *
+ * Prints the figures and whether the targets (ingest >= 0.3 of the baseline, alert p99 < 50 ms at
+ * 2,000 readings/s) are met; it does not assert them. Exits 1 only when something broke (a phase
+ * failed or ran out of time, a publish or request failed, a count did not add up).
+ */
+import type { JetStreamClient } from "@nats-io/jetstream"
+import type { Msg } from "@nats-io/nats-core"
+import { randomBytes, randomUUID } from "node:crypto"
+import { cpus } from "node:os"
+import { performance } from "node:perf_hooks"
+import pg from "pg"
+import { BUSY_MACHINE_CPU, childFailure, cleanup, errorMessage, figures, fmtCpu, fmtCpuShare, fmtFigures, fmtMs, fmtRate, log, measuringAllCpu, NATS_URL, printReport, redactUrl, runBenchmark, sleep, startNatsBenchmark, wallNow, withTimeout, type CpuShare, type Figures, type Nats, type Vigil } from "./support.ts"
+
+const settings = {
+  /** Patients (one device each) the throughput runs spread their readings over. */
+  patients: 200,
+  /** Patients whose breaches the latency run measures (apart from the 200). */
+  probePatients: 120,
+  /** Patients and devices made through HTTP at once. */
+  setupConcurrency: 8,
+  /** Readings in each throughput run. */
+  readings: 50_000,
+  baselineWarmup: 5_000,
+  baselineChunk: 5_000,
+  /** Publishes awaiting their acknowledgement, at most. */
+  natsWindow: 1_000,
+  storeBatch: 1_000,
+  storeConcurrency: 4,
+  alertRate: 2_000,
+  alertSeconds: 10,
+  /**
+   * A short reference run before it, at a rate well within what ingest sustains on a small
+   * machine, with probe patients of its own: the delay without a queue of readings in front.
+   */
+  referenceRate: 250,
+  referenceSeconds: 8,
+  referenceProbePatients: 40,
+  /** Every probeEvery-th reading of the latency run is a probe. */
+  probeEvery: 50,
+  /** Above the default profile's hr_critical_max (130): a critical alert at once (ALERT_SUSTAINED_READINGS 1). */
+  breachHeartRate: 140,
+  /** In-range readings that resolve an alert (ALERT_CLEAR_AFTER's default). */
+  clearReadings: 3,
+  probeTimeoutMs: 5_000,
+  requestTimeoutMs: 30_000,
+  publishTimeoutMs: 10_000,
+  /** Count polling while waiting for readings to be stored. */
+  pollMs: 50,
+  /** Time limits of the phases that wait for Vigil. */
+  natsPhaseMs: 45_000,
+  storePhaseMs: 45_000,
+  catchUpMs: 10_000,
+  outboxDrainMs: 30_000,
+  readyTimeoutMs: 60_000,
+  stopTimeoutMs: 20_000,
+  /** Whole script, setup to report; cleanup after it is bounded separately. */
+  budgetMs: 175_000
+} as const
+
+const targets = { ingestRatio: 0.3, alertP99Ms: 50 } as const
+
+// ---------------------------------------------------------------------------------------------
+// Small utilities (the shared ones are in bench/support.ts)
+
+const encoder = new TextEncoder()
+
+/** An error's message with its causes ("fetch failed" says little without them). */
+const describeError = (error: unknown): string =>
+  error instanceof Error && error.cause !== undefined ? `${error.message} <- ${describeError(error.cause)}` : errorMessage(error)
+
+/** A whole number in [from, to]. */
+const between = (i: number, from: number, to: number) => from + (i % (to - from + 1))
+
+// ---------------------------------------------------------------------------------------------
+// NATS
+
+interface Names {
+  /** Vigil's NATS_SUBJECT_PREFIX and NATS_STREAM_PREFIX. */
+  readonly subjectPrefix: string
+  readonly streamPrefix: string
+  readonly tag: string
+}
+
+const makeNames = (): Names => {
+  const tag = randomBytes(4).toString("hex")
+  return { subjectPrefix: `benching_${tag}`, streamPrefix: `BENCHING_${tag.toUpperCase()}`, tag }
+}
+
+/** Publishes with at most `size` acknowledgements outstanding (one producer). */
+class Publisher {
+  private outstanding = 0
+  private waiter: (() => void) | undefined = undefined
+  private idle: (() => void) | undefined = undefined
+  failed = 0
+  firstFailure: string | undefined = undefined
+  /** How often a publish had to wait for the window. */
+  waited = 0
+  lastAckAt = Number.NaN
+
+  constructor(private readonly js: JetStreamClient, private readonly size: number) {}
+
+  /** Resolves once the message is handed to the client (not acknowledged). */
+  async publish(subject: string, data: Uint8Array): Promise<void> {
+    if (this.outstanding >= this.size) {
+      this.waited++
+      while (this.outstanding >= this.size) await new Promise<void>((resolve) => (this.waiter = resolve))
+    }
+    this.outstanding++
+    this.js.publish(subject, data, { timeout: settings.publishTimeoutMs }).then(
+      () => {
+        this.lastAckAt = performance.now()
+      },
+      (error: unknown) => {
+        this.failed++
+        this.firstFailure ??= describeError(error)
+      }
+    ).finally(() => {
+      this.outstanding--
+      const waiter = this.waiter
+      this.waiter = undefined
+      waiter?.()
+      if (this.outstanding === 0) {
+        const idle = this.idle
+        this.idle = undefined
+        idle?.()
+      }
+    })
+  }
+
+  /** Resolves when no publish awaits its acknowledgement. */
+  drained(): Promise<void> {
+    return this.outstanding === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.idle = resolve))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vigil and its database
+
+const postJson = async (httpUrl: string, path: string, body: unknown, expected: number, timeoutMs = 10_000) => {
+  const response = await fetch(`${httpUrl}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs)
+  })
+  const text = await response.text()
+  if (response.status !== expected) throw new Error(`POST ${path} answered ${response.status}: ${text.slice(0, 300)}`)
+  return JSON.parse(text) as Record<string, unknown>
+}
+
+interface Monitored {
+  readonly patientId: string
+  readonly deviceId: string
+}
+
+/** `count` patients with one device each, through `POST /patients` and `POST /devices`. */
+const createMonitored = async (httpUrl: string, tag: string, label: string, count: number): Promise<Array<Monitored>> => {
+  const made: Array<Monitored> = new Array(count)
+  let next = 0
+  const worker = async () => {
+    while (next < count) {
+      const i = next++
+      const patient = await postJson(httpUrl, "/patients", { full_name: `Bench ${label} ${i}`, age: 20 + (i % 70), sex: i % 2 === 0 ? "F" : "M" }, 201)
+      const device = await postJson(httpUrl, "/devices", { serial: `BENCH-${tag}-${label}-${i}`, firmware: "bench-1", patient_id: patient["id"] }, 201)
+      made[i] = { patientId: String(patient["id"]), deviceId: String(device["id"]) }
+    }
+  }
+  await Promise.all(Array.from({ length: settings.setupConcurrency }, worker))
+  return made
+}
+
+/** Queries this script has sent to Vigil's database (each its own transaction), to leave out of the commit counts. */
+let benchQueries = 0
+
+const query = <R extends pg.QueryResultRow>(db: pg.Client, text: string, values?: Array<unknown>) => {
+  benchQueries++
+  return db.query<R>(text, values)
+}
+
+const maxSeq = async (db: pg.Client) =>
+  Number((await query<{ seq: string }>(db, "SELECT coalesce(max(seq), 0) AS seq FROM vital_signs")).rows[0]!.seq)
+
+/** Readings stored after `seq` (of one source). */
+const countAfter = async (db: pg.Client, seq: number, source: "device" | "trial") =>
+  (await query<{ n: number }>(db, "SELECT count(*)::int AS n FROM vital_signs WHERE seq > $1 AND source = $2", [seq, source])).rows[0]!.n
+
+/** Transactions committed in Vigil's database so far (PostgreSQL's statistics: they lag by up to about a second). */
+const commits = async (db: pg.Client) =>
+  Number((await query<{ n: string }>(db, "SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()")).rows[0]!.n)
+
+/** Runs `work` and answers how many transactions Vigil committed in its database meanwhile (this script's own queries left out). */
+const countingCommits = async <A>(db: pg.Client, work: () => Promise<A>): Promise<{ readonly result: A; readonly commits: number }> => {
+  const before = await commits(db)
+  const ownBefore = benchQueries
+  const result = await work()
+  const ownQueries = benchQueries - ownBefore
+  return { result, commits: (await commits(db)) - before - ownQueries }
+}
+
+const pendingOutbox = async (db: pg.Client) =>
+  (await query<{ n: number }>(db, "SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL")).rows[0]!.n
+
+/** Polls until `count()` reaches `target` or `timeoutMs` passes; answers the last count and when it reached the target. */
+const waitForCount = async (count: () => Promise<number>, target: number, timeoutMs: number) => {
+  const start = performance.now()
+  for (;;) {
+    const n = await count()
+    if (n >= target) return { n, reachedAt: performance.now() }
+    if (performance.now() - start > timeoutMs) return { n, reachedAt: undefined }
+    await sleep(settings.pollMs)
+  }
+}
+
+/** Waits (bounded) until the relay has published every outbox row; answers how long it took, undefined if it did not. */
+const waitOutboxDrained = async (db: pg.Client, timeoutMs: number) => {
+  const start = performance.now()
+  const { reachedAt, n } = await waitForCount(async () => -(await pendingOutbox(db)), 0, timeoutMs)
+  if (reachedAt === undefined) log(`outbox: ${-n} rows still unpublished after ${timeoutMs / 1000} s`)
+  return { ms: reachedAt === undefined ? Number.NaN : reachedAt - start, pending: -n }
+}
+
+/** An in-range reading for the default profile, as a device sends it over NATS. */
+const inRangeReading = (i: number) => ({
+  reading_id: randomUUID(),
+  measured_at: new Date().toISOString(),
+  heart_rate: between(i, 60, 95),
+  spo2: between(i, 95, 99),
+  temperature: Math.round((36.5 + (i % 9) / 10) * 10) / 10
+})
+
+// ---------------------------------------------------------------------------------------------
+// Phase: raw baseline (bulk INSERT ... unnest; COPY would need pg-copy-streams)
+
+interface BaselineResult extends CpuShare {
+  readonly readings: number
+  readonly perSecond: number
+  readonly elapsedMs: number
+}
+
+const baselineRun = async (db: pg.Client, names: Names, vigilPid: number | undefined): Promise<BaselineResult> => {
+  const { rows: patients } = await db.query<{ id: string }>(
+    "INSERT INTO patients (full_name, age, sex) SELECT 'Bench Baseline ' || g, 50, 'F' FROM generate_series(1, $1::int) AS g RETURNING id",
+    [settings.patients]
+  )
+  const { rows: devices } = await db.query<{ id: string; patient_id: string }>(
+    `INSERT INTO devices (serial, firmware, patient_id)
+     SELECT 'BENCH-' || $2::text || '-BASE-' || n, 'bench-1', id FROM unnest($1::uuid[]) WITH ORDINALITY AS p(id, n)
+     RETURNING id, patient_id`,
+    [patients.map((p) => p.id), names.tag]
+  )
+  const measuredAt = new Date().toISOString()
+  const chunk = (from: number, size: number) => {
+    const columns = { id: [] as Array<string>, patient: [] as Array<string>, device: [] as Array<string>, source: [] as Array<string>, hr: [] as Array<number>, spo2: [] as Array<number>, temp: [] as Array<number>, at: [] as Array<string> }
+    for (let i = from; i < from + size; i++) {
+      const device = devices[i % devices.length]!
+      const reading = inRangeReading(i)
+      columns.id.push(reading.reading_id)
+      columns.patient.push(device.patient_id)
+      columns.device.push(device.id)
+      columns.source.push("device")
+      columns.hr.push(reading.heart_rate)
+      columns.spo2.push(reading.spo2)
+      columns.temp.push(reading.temperature)
+      columns.at.push(measuredAt)
+    }
+    return [columns.id, columns.patient, columns.device, columns.source, columns.hr, columns.spo2, columns.temp, columns.at]
+  }
+  const insert = async (chunks: ReadonlyArray<ReadonlyArray<unknown>>) => {
+    await db.query("BEGIN")
+    try {
+      for (const params of chunks) {
+        await db.query(
+          `INSERT INTO vital_signs (id, patient_id, device_id, source, heart_rate, spo2, temperature, measured_at)
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::timestamptz[])`,
+          params as Array<unknown>
+        )
+      }
+      await db.query("COMMIT")
+    } catch (error) {
+      await db.query("ROLLBACK").catch(() => undefined)
+      throw error
+    }
+  }
+  log(`baseline: warm-up ${settings.baselineWarmup} rows`)
+  await insert([chunk(0, settings.baselineWarmup)])
+  const chunks = Array.from({ length: Math.ceil(settings.readings / settings.baselineChunk) }, (_, c) =>
+    chunk(settings.baselineWarmup + c * settings.baselineChunk, Math.min(settings.baselineChunk, settings.readings - c * settings.baselineChunk)))
+  const before = await maxSeq(db)
+  log(`baseline: measuring ${settings.readings} rows, INSERT ... unnest in statements of ${settings.baselineChunk}, one transaction`)
+  const { result: elapsedMs, cpu } = await measuringAllCpu(vigilPid, async () => {
+    const start = performance.now()
+    await insert(chunks)
+    return performance.now() - start
+  })
+  const stored = await countAfter(db, before, "device")
+  if (stored !== settings.readings) throw new Error(`baseline: ${stored} rows stored, ${settings.readings} expected`)
+  return { readings: settings.readings, perSecond: settings.readings / (elapsedMs / 1000), elapsedMs, ...cpu }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase: warm-up of the monitored patients over NATS
+
+const warmUp = async (db: pg.Client, nats: Nats, names: Names, httpUrl: string, all: ReadonlyArray<Monitored>) => {
+  log(`warm-up: one in-range reading for each of ${all.length} devices over NATS`)
+  const before = await maxSeq(db)
+  const publisher = new Publisher(nats.js, settings.natsWindow)
+  for (const [i, m] of all.entries()) {
+    await publisher.publish(`${names.subjectPrefix}.ingest.vitals.${m.deviceId}`, encoder.encode(JSON.stringify(inRangeReading(i))))
+  }
+  await withTimeout("warm-up publish", 20_000, publisher.drained())
+  if (publisher.failed > 0) throw new Error(`warm-up: ${publisher.failed} publishes failed; first: ${publisher.firstFailure}`)
+  const stored = await waitForCount(() => countAfter(db, before, "device"), all.length, 20_000)
+  if (stored.reachedAt === undefined) throw new Error(`warm-up: ${stored.n} of ${all.length} readings stored within 20 s`)
+  // A monitor has evaluated its warm-up reading once its snapshot's evaluated_through passes `before`
+  // (monitors write nothing for in-range readings, so the tables do not tell).
+  const evaluatedNow = async () => {
+    const answers = await Promise.all(all.map(async (m) => {
+      const response = await fetch(`${httpUrl}/api/v1/patients/${m.patientId}/snapshot`).catch(() => undefined)
+      if (response?.status !== 200) return false
+      return ((await response.json()) as { evaluated_through: number }).evaluated_through > before
+    }))
+    return answers.filter(Boolean).length
+  }
+  const evaluated = await waitForCount(evaluatedNow, all.length, 20_000)
+  if (evaluated.reachedAt === undefined) log(`warm-up: only ${evaluated.n} of ${all.length} monitors evaluated within 20 s`)
+  await waitOutboxDrained(db, settings.outboxDrainMs)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase: NATS ingest throughput
+
+interface ThroughputResult extends CpuShare {
+  readonly readings: number
+  /** Readings stored within the time limit. */
+  readonly stored: number
+  readonly finished: boolean
+  readonly perSecond: number
+  readonly elapsedMs: number
+  readonly failed: number
+  /** Transactions committed in Vigil's database per 1,000 readings stored (approximate: the statistics lag by up to about a second). */
+  readonly commitsPer1000: number
+}
+
+interface NatsResult extends ThroughputResult {
+  /** First publish to last acknowledgement: how fast JetStream took them. */
+  readonly publishPerSecond: number
+  /** Publishes that waited for the window. */
+  readonly windowWaits: number
+  /** After the last reading was stored: until every outbox row was published (NaN when not finished). */
+  readonly outboxLagMs: number
+  /** Readings still queued on the ingest stream at the time limit, purged so as not to load the next phases. */
+  readonly purged: number
+}
+
+const ingestStreamName = (names: Names) => `${names.streamPrefix}_INGEST`
+
+/** Empties Vigil's ingest stream; answers how many messages were removed. */
+const purgeIngest = async (nats: Nats, names: Names) => (await nats.jsm.streams.purge(ingestStreamName(names))).purged
+
+/** Waits (bounded) until the count of stored readings has not moved for a second: Vigil finished the batches in hand. */
+const settle = async (count: () => Promise<number>, timeoutMs: number) => {
+  const deadline = performance.now() + timeoutMs
+  let last = await count()
+  let stableSince = performance.now()
+  while (performance.now() < deadline && performance.now() - stableSince < 1_000) {
+    await sleep(100)
+    const n = await count()
+    if (n !== last) {
+      last = n
+      stableSince = performance.now()
+    }
+  }
+  return last
+}
+
+const natsRun = async (db: pg.Client, nats: Nats, names: Names, devices: ReadonlyArray<Monitored>, vigilPid: number | undefined): Promise<NatsResult> => {
+  const n = settings.readings
+  const messages = Array.from({ length: n }, (_, i) => ({
+    subject: `${names.subjectPrefix}.ingest.vitals.${devices[i % devices.length]!.deviceId}`,
+    data: encoder.encode(JSON.stringify(inRangeReading(i)))
+  }))
+  const before = await maxSeq(db)
+  const publisher = new Publisher(nats.js, settings.natsWindow)
+  log(`NATS ingest: publishing ${n} readings over ${devices.length} devices, ${settings.natsWindow} acks outstanding at most`)
+  const { result: { result, cpu }, commits: committed } = await countingCommits(db, () => measuringAllCpu(vigilPid, async () => {
+    const start = performance.now()
+    const deadline = start + settings.natsPhaseMs
+    const publishing = (async () => {
+      for (const m of messages) {
+        if (performance.now() > deadline) break
+        await publisher.publish(m.subject, m.data)
+      }
+      await publisher.drained()
+    })()
+    let stored = 0
+    let doneAt: number | undefined
+    while (performance.now() < deadline) {
+      stored = await countAfter(db, before, "device")
+      if (stored >= n) {
+        doneAt = performance.now()
+        break
+      }
+      await sleep(settings.pollMs)
+    }
+    await withTimeout("NATS publish acknowledgements", settings.publishTimeoutMs + 5_000, publishing).catch((error: unknown) => log(errorMessage(error)))
+    const end = doneAt ?? performance.now()
+    return { stored, finished: doneAt !== undefined, elapsedMs: end - start, publishMs: publisher.lastAckAt - start }
+  }))
+  if (publisher.failed > 0) log(`NATS ingest: ${publisher.failed} publishes failed; first: ${publisher.firstFailure}`)
+  let purged = 0
+  if (!result.finished) {
+    log(`NATS ingest: only ${result.stored} of ${n} readings stored within ${settings.natsPhaseMs / 1000} s; purging the rest from the ingest stream`)
+    purged = await purgeIngest(nats, names)
+    const total = await settle(() => countAfter(db, before, "device"), 20_000)
+    log(`NATS ingest: purged ${purged} queued readings; ${total} stored in all (${total - result.stored} after the time limit)`)
+  }
+  const lag = await waitOutboxDrained(db, settings.outboxDrainMs)
+  return {
+    readings: n,
+    stored: result.stored,
+    finished: result.finished,
+    perSecond: result.stored / (result.elapsedMs / 1000),
+    elapsedMs: result.elapsedMs,
+    failed: publisher.failed,
+    commitsPer1000: (committed / result.stored) * 1000,
+    publishPerSecond: n / (result.publishMs / 1000),
+    windowWaits: publisher.waited,
+    outboxLagMs: result.finished ? lag.ms : Number.NaN,
+    purged,
+    ...cpu
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase: POST /store-vitals throughput
+
+interface StoreResult extends ThroughputResult {
+  /** What the responses' records_stored add up to. */
+  readonly storedByResponses: number
+  readonly requests: number
+  readonly request: Figures
+  readonly outboxLagMs: number
+}
+
+const storeRun = async (db: pg.Client, vigil: Vigil, names: Names, vigilPid: number | undefined): Promise<StoreResult> => {
+  const subjects = Array.from({ length: settings.patients }, (_, i) => ({ id: `BENCH-${names.tag}-${i}`, arm: i % 2 === 0 ? "Active" : "Placebo" }))
+  const record = (i: number, visit: string) => {
+    const subject = subjects[i % subjects.length]!
+    return {
+      SubjectID: subject.id,
+      VisitName: visit,
+      TreatmentArm: subject.arm,
+      SystolicBP: between(i, 110, 140),
+      DiastolicBP: between(i, 65, 85),
+      HeartRate: between(i, 60, 95),
+      Temperature: Math.round((36.5 + (i % 9) / 10) * 10) / 10
+    }
+  }
+  log(`store-vitals: warm-up batch creating ${subjects.length} trial subjects`)
+  await postJson(vigil.httpUrl, "/store-vitals", { records: subjects.map((_, i) => record(i, "Screening")) }, 200, settings.requestTimeoutMs)
+
+  const batches = Math.ceil(settings.readings / settings.storeBatch)
+  const bodies = Array.from({ length: batches }, (_, b) =>
+    JSON.stringify({ records: Array.from({ length: settings.storeBatch }, (_, i) => record(b * settings.storeBatch + i, `Visit ${b}`)) }))
+  const before = await maxSeq(db)
+  const latencies: Array<number> = []
+  let storedByResponses = 0
+  let failed = 0
+  let firstFailure: string | undefined
+  log(`store-vitals: ${batches} batches of ${settings.storeBatch} records, ${settings.storeConcurrency} requests in flight`)
+  const { result: { result, cpu }, commits: committed } = await countingCommits(db, () => measuringAllCpu(vigilPid, async () => {
+    const start = performance.now()
+    const deadline = start + settings.storePhaseMs
+    let next = 0
+    const worker = async () => {
+      while (next < batches && performance.now() < deadline) {
+        const body = bodies[next++]!
+        const sentAt = performance.now()
+        try {
+          const answer = await postJson(vigil.httpUrl, "/store-vitals", body, 200, settings.requestTimeoutMs)
+          storedByResponses += Number(answer["records_stored"])
+          latencies.push(performance.now() - sentAt)
+        } catch (error) {
+          failed++
+          firstFailure ??= describeError(error)
+          log(`store-vitals: a request failed after ${fmtMs(performance.now() - sentAt)} ms: ${describeError(error)}`)
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: settings.storeConcurrency }, worker))
+    return { elapsedMs: performance.now() - start, sent: next }
+  }))
+  if (failed > 0) log(`store-vitals: ${failed} requests failed; first: ${firstFailure}`)
+  const stored = await countAfter(db, before, "trial")
+  if (stored !== storedByResponses) log(`store-vitals: the responses say ${storedByResponses} records stored, the table has ${stored} new rows`)
+  const lag = await waitOutboxDrained(db, settings.outboxDrainMs)
+  return {
+    readings: settings.readings,
+    stored,
+    finished: result.sent === batches && failed === 0 && stored === settings.readings,
+    perSecond: stored / (result.elapsedMs / 1000),
+    elapsedMs: result.elapsedMs,
+    failed,
+    storedByResponses,
+    commitsPer1000: (committed / stored) * 1000,
+    requests: result.sent,
+    request: figures(latencies),
+    outboxLagMs: lag.ms,
+    ...cpu
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase: alert latency under steady load
+
+interface AlertResult extends CpuShare {
+  readonly targetRate: number
+  readonly seconds: number
+  readonly sent: number
+  readonly achievedRate: number
+  /** Publishes that waited for the acknowledgement window. */
+  readonly windowWaits: number
+  readonly failed: number
+  readonly probes: number
+  readonly received: number
+  readonly missing: number
+  /** Probe slots with no probe patient ready (an in-range reading went instead). */
+  readonly skippedProbes: number
+  /** alert.raised events for a probe after its time-out, or for a patient not probed. */
+  readonly lateEvents: number
+  readonly unexpectedAlerts: number
+  readonly publishToEvent: Figures
+  readonly publishToCommit: Figures
+  readonly commitToEvent: Figures
+  /** Readings not yet stored when the last was published, and how long until all were. */
+  readonly backlogAtEnd: number
+  readonly catchUpMs: number
+  /** Readings stored when the wait for the backlog ended. */
+  readonly storedAfterCatchUp: number
+  /** Readings on the ingest stream when the run started (0 unless an earlier phase left some). */
+  readonly queuedAtStart: number
+  readonly commitsPer1000: number
+}
+
+interface Probe {
+  readonly patientId: string
+  readonly sentAt: number
+  receivedAt?: number
+  eventTime?: number
+  timedOut: boolean
+}
+
+type ProbeState = "ready" | "awaitingRaise" | "clearing"
+
+interface AlertLoad {
+  readonly rate: number
+  readonly seconds: number
+  readonly label: string
+}
+
+const alertRun = async (db: pg.Client, nats: Nats, names: Names, load: AlertLoad, background: ReadonlyArray<Monitored>, probePatients: ReadonlyArray<Monitored>, vigilPid: number | undefined): Promise<AlertResult> => {
+  const drained = await waitOutboxDrained(db, settings.outboxDrainMs)
+  if (drained.pending > 0) log(`${load.label}: starting with ${drained.pending} outbox rows unpublished`)
+  const queued = (await nats.jsm.streams.info(ingestStreamName(names))).state.messages
+  if (queued > 0) log(`${load.label}: starting with ${queued} readings queued on the ingest stream`)
+  const subjectOf = (deviceId: string) => `${names.subjectPrefix}.ingest.vitals.${deviceId}`
+  const state = new Map<string, { readonly m: Monitored; state: ProbeState; probe?: Probe }>(
+    probePatients.map((m) => [m.patientId, { m, state: "ready" as ProbeState }])
+  )
+  const ready: Array<string> = probePatients.map((m) => m.patientId)
+  /** Probe patients owed in-range readings, one entry per reading. */
+  const clears: Array<string> = []
+  const probes: Array<Probe> = []
+  /** Probes awaiting their event, in send order. */
+  const waiting: Array<Probe> = []
+  let lateEvents = 0
+  let unexpectedAlerts = 0
+
+  const startClearing = (patientId: string) => {
+    const entry = state.get(patientId)!
+    entry.state = "clearing"
+    for (let k = 0; k < settings.clearReadings; k++) clears.push(patientId)
+  }
+
+  const subscription = nats.nc.subscribe(`${names.subjectPrefix}.events.alert.>`, {
+    callback: (error: Error | null, msg: Msg) => {
+      if (error !== null) return
+      const receivedAt = wallNow()
+      const event = msg.json<{ time: string; data: { patient_id: string } }>()
+      const entry = state.get(event.data.patient_id)
+      if (msg.subject.endsWith(".raised")) {
+        if (entry === undefined) unexpectedAlerts++
+        else if (entry.state === "awaitingRaise" && entry.probe !== undefined && !entry.probe.timedOut) {
+          entry.probe.receivedAt = receivedAt
+          entry.probe.eventTime = Date.parse(event.time)
+          startClearing(entry.m.patientId)
+        } else lateEvents++
+      } else if (msg.subject.endsWith(".resolved") && entry !== undefined && entry.state === "clearing") {
+        entry.state = "ready"
+        delete entry.probe
+        ready.push(entry.m.patientId)
+      }
+    }
+  })
+  await nats.nc.flush()
+
+  const publisher = new Publisher(nats.js, settings.natsWindow)
+  const before = await maxSeq(db)
+  const total = load.rate * load.seconds
+  const interval = 1000 / load.rate
+  let sent = 0
+  let skippedProbes = 0
+  let backgroundNext = 0
+  log(`${load.label}: ${load.rate} readings/s for ${load.seconds} s over NATS, every ${settings.probeEvery}th a breach on one of ${probePatients.length} probe patients`)
+
+  const timeOutProbes = (now: number) => {
+    while (waiting.length > 0 && (waiting[0]!.receivedAt !== undefined || now - waiting[0]!.sentAt > settings.probeTimeoutMs)) {
+      const probe = waiting.shift()!
+      if (probe.receivedAt === undefined) {
+        probe.timedOut = true
+        // Its alert may still be raised: the in-range readings resolve it then.
+        startClearing(probe.patientId)
+      }
+    }
+  }
+
+  const { result: { result, cpu }, commits: committed } = await countingCommits(db, () => measuringAllCpu(vigilPid, async () => {
+    const start = performance.now()
+    const stopAt = start + load.seconds * 1000 + 5_000
+    while (sent < total && performance.now() < stopAt) {
+      const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1)
+      while (sent < due) {
+        const i = sent++
+        if (i % settings.probeEvery === settings.probeEvery - 1) {
+          const patientId = ready.shift()
+          if (patientId !== undefined) {
+            const entry = state.get(patientId)!
+            const probe: Probe = { patientId, sentAt: wallNow(), timedOut: false }
+            entry.state = "awaitingRaise"
+            entry.probe = probe
+            probes.push(probe)
+            waiting.push(probe)
+            await publisher.publish(subjectOf(entry.m.deviceId), encoder.encode(JSON.stringify({ ...inRangeReading(i), heart_rate: settings.breachHeartRate })))
+            continue
+          }
+          skippedProbes++
+        }
+        const clear = clears.shift()
+        const deviceId = clear !== undefined ? state.get(clear)!.m.deviceId : background[backgroundNext++ % background.length]!.deviceId
+        await publisher.publish(subjectOf(deviceId), encoder.encode(JSON.stringify(inRangeReading(i))))
+      }
+      timeOutProbes(wallNow())
+      await sleep(1)
+    }
+    const sendMs = performance.now() - start
+    const lastSentAt = performance.now()
+    await withTimeout("alert run acknowledgements", settings.publishTimeoutMs + 5_000, publisher.drained()).catch((error: unknown) => log(errorMessage(error)))
+    const backlogAtEnd = sent - (await countAfter(db, before, "device"))
+    const caughtUp = await waitForCount(() => countAfter(db, before, "device"), sent - publisher.failed, settings.catchUpMs)
+    return { sendMs, backlogAtEnd, caughtUp: caughtUp.n, catchUpMs: caughtUp.reachedAt === undefined ? Number.NaN : Math.max(0, caughtUp.reachedAt - lastSentAt) }
+  }))
+  // Every probe gets its event or its time-out (bounded).
+  const graceUntil = performance.now() + settings.probeTimeoutMs + 1_000
+  while (waiting.length > 0 && performance.now() < graceUntil) {
+    timeOutProbes(wallNow())
+    await sleep(20)
+  }
+  timeOutProbes(Number.POSITIVE_INFINITY)
+  subscription.unsubscribe()
+  if (publisher.failed > 0) log(`${load.label}: ${publisher.failed} publishes failed; first: ${publisher.firstFailure}`)
+
+  const got = probes.filter((p) => p.receivedAt !== undefined && !p.timedOut)
+  return {
+    targetRate: load.rate,
+    seconds: load.seconds,
+    sent,
+    achievedRate: sent / (result.sendMs / 1000),
+    windowWaits: publisher.waited,
+    failed: publisher.failed,
+    probes: probes.length,
+    received: got.length,
+    missing: probes.length - got.length,
+    skippedProbes,
+    lateEvents,
+    unexpectedAlerts,
+    publishToEvent: figures(got.map((p) => p.receivedAt! - p.sentAt)),
+    publishToCommit: figures(got.map((p) => p.eventTime! - p.sentAt)),
+    commitToEvent: figures(got.map((p) => p.receivedAt! - p.eventTime!)),
+    backlogAtEnd: result.backlogAtEnd,
+    catchUpMs: result.catchUpMs,
+    storedAfterCatchUp: result.caughtUp,
+    queuedAtStart: queued,
+    commitsPer1000: (committed / result.caughtUp) * 1000,
+    ...cpu
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics: Vigil's state after a phase, for when something stalls or fails
+
+interface Diagnosis {
+  /** `GET /ready`'s status, or why it did not answer. */
+  readonly ready: string
+  /** The ingest consumer's state on the server, or why it could not be read. */
+  readonly consumer: string
+  /** Vigil's connections to its database, by state (this script's own left out). */
+  readonly vigilConnections: Readonly<Record<string, number>>
+  /** All connections to the PostgreSQL server, against max_connections. */
+  readonly serverConnections: string
+}
+
+const diagnose = async (db: pg.Client, nats: Nats, names: Names, vigil: Vigil): Promise<Diagnosis> => {
+  const ready = await fetch(`${vigil.httpUrl}/ready`, { signal: AbortSignal.timeout(2_000) }).then(
+    async (response) => {
+      await response.arrayBuffer()
+      return String(response.status)
+    },
+    (error: unknown) => describeError(error)
+  )
+  const consumer = await nats.jsm.consumers.info(ingestStreamName(names), "vigil-ingest-vitals").then(
+    (info) => `pending ${info.num_pending}, ack pending ${info.num_ack_pending}, waiting pulls ${info.num_waiting}, redelivered ${info.num_redelivered}`,
+    (error: unknown) => describeError(error)
+  )
+  const { rows } = await query<{ state: string | null; n: number }>(db,
+    "SELECT state, count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() GROUP BY state")
+  const server = (await query<{ n: number; max: string }>(db,
+    "SELECT count(*)::int AS n, current_setting('max_connections') AS max FROM pg_stat_activity WHERE backend_type = 'client backend'")).rows[0]!
+  return {
+    ready,
+    consumer,
+    vigilConnections: Object.fromEntries(rows.map((row) => [row.state ?? "unknown", row.n])),
+    serverConnections: `${server.n} of ${server.max}`
+  }
+}
+
+const fmtDiagnosis = (d: Diagnosis) =>
+  `GET /ready ${d.ready}; ingest consumer: ${d.consumer}; Vigil's database connections ${JSON.stringify(d.vigilConnections)}; server connections ${d.serverConnections}`
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+interface Results {
+  readonly database: string
+  readonly baseline: BaselineResult
+  readonly nats: NatsResult
+  readonly store: StoreResult
+  readonly reference: AlertResult
+  readonly alerts: AlertResult
+  /** Vigil's state after each phase. */
+  readonly diagnostics: Readonly<Record<string, Diagnosis>>
+}
+
+/** The lines of one alert-latency run. */
+const alertLines = (run: AlertResult): Array<string> => [
+  `    publish -> alert.raised received: ${fmtFigures(run.publishToEvent)}`,
+  `    split at the event's time (alert committed): publish -> committed ${fmtFigures(run.publishToCommit)}; committed -> received ${fmtFigures(run.commitToEvent)}`,
+  `    probes ${run.probes}: event received ${run.received}, none within ${settings.probeTimeoutMs / 1000} s ${run.missing}; skipped probe slots ${run.skippedProbes}; late events ${run.lateEvents}; alerts on non-probe patients ${run.unexpectedAlerts}`,
+  `    ingest: ${run.backlogAtEnd} of ${run.sent} readings not yet stored at the last publish; ${Number.isNaN(run.catchUpMs) ? `${run.storedAfterCatchUp} stored ${settings.catchUpMs / 1000} s after it` : `all stored ${fmtMs(run.catchUpMs)} ms after it`}; queued from earlier phases at the start ${run.queuedAtStart}; ≈${fmtRate(run.commitsPer1000)} PostgreSQL commits per 1,000 readings; CPU ${fmtCpuShare(run)}`
+]
+
+const verdict = (met: boolean) => (met ? "met" : "NOT met")
+
+const problems = ({ nats, store, reference, alerts }: Results): Array<string> => [
+  ...(nats.failed > 0 ? [`NATS ingest: ${nats.failed} publishes failed`] : []),
+  ...(store.failed > 0 ? [`store-vitals: ${store.failed} of ${store.requests} requests failed`] : []),
+  ...(store.stored !== store.storedByResponses
+    ? [`store-vitals: the responses say ${store.storedByResponses} records were stored, the table has ${store.stored} new trial rows`]
+    : []),
+  ...(alerts.failed > 0 ? [`alert latency: ${alerts.failed} publishes failed`] : []),
+  ...(alerts.probes === 0 ? ["alert latency: no probe was sent"] : []),
+  ...(alerts.storedAfterCatchUp > alerts.sent ? [`alert latency: ${alerts.storedAfterCatchUp} readings stored, ${alerts.sent} sent`] : []),
+  ...(reference.failed > 0 ? [`alert reference run: ${reference.failed} publishes failed`] : []),
+  ...(reference.storedAfterCatchUp > reference.sent ? [`alert reference run: ${reference.storedAfterCatchUp} readings stored, ${reference.sent} sent`] : [])
+]
+
+const notes = ({ baseline, nats, store, alerts }: Results): Array<string> => [
+  ...(!nats.finished
+    ? [`note: NATS ingest did not store all ${nats.readings} readings within its ${settings.natsPhaseMs / 1000} s limit: its rate is what was stored by then (${nats.stored}); the ${nats.purged} still queued were purged`]
+    : []),
+  ...(!store.finished && store.failed === 0
+    ? [`note: store-vitals: ${store.requests} of ${Math.ceil(settings.readings / settings.storeBatch)} requests were sent within the ${settings.storePhaseMs / 1000} s limit; its rate is over the readings stored`]
+    : []),
+  ...(Number.isNaN(alerts.catchUpMs)
+    ? [`note: alert latency: Vigil had stored ${alerts.storedAfterCatchUp} of the ${alerts.sent} readings ${settings.catchUpMs / 1000} s after the last publish`]
+    : []),
+  ...(cpus().length < 4
+    ? [`note: ${cpus().length} cores for Vigil, PostgreSQL, NATS and this process together`]
+    : []),
+  ...([["baseline", baseline], ["NATS ingest", nats], ["store-vitals", store], ["alert latency", alerts]] as const).flatMap(([name, run]) =>
+    run.otherCpu > BUSY_MACHINE_CPU
+      ? [`note: ${name}: other processes used ${fmtCpu(run.otherCpu)} of a core; on a busy machine the figures are noisy`]
+      : []
+  ),
+  ...([["NATS ingest", nats], ["store-vitals", store], ["alert latency", alerts]] as const).flatMap(([name, run]) =>
+    run.vigilCpu > 0.9 ? [`note: ${name}: Vigil's process used ${fmtCpu(run.vigilCpu)} of a core: its one JavaScript thread is the limit`] : []
+  ),
+  ...(alerts.windowWaits > 0 ? [`note: alert latency: ${alerts.windowWaits} publishes waited for the ${settings.natsWindow}-ack window; the offered rate was not held`] : []),
+  ...(alerts.backlogAtEnd > settings.alertRate / 10
+    ? [`note: alert latency: ${alerts.backlogAtEnd} readings were not yet stored when the last was published: ingest did not keep up with ${settings.alertRate}/s`]
+    : []),
+  ...(alerts.skippedProbes > 0 ? [`note: alert latency: ${alerts.skippedProbes} probe slots found no probe patient whose alert had resolved; in-range readings went instead`] : [])
+]
+
+const report = (results: Results): boolean => {
+  const { baseline, nats, store, reference, alerts } = results
+  const natsRatio = nats.perSecond / baseline.perSecond
+  const storeRatio = store.perSecond / baseline.perSecond
+  const alertMet = alerts.received > 0 && alerts.missing === 0 && alerts.publishToEvent.p99 < targets.alertP99Ms
+  const issues = problems(results)
+  printReport({
+    benchmark: "ingest",
+    environment: `; NATS ${redactUrl(NATS_URL)}`,
+    database: results.database,
+    lines: [
+      `readings: in range for the default profile (heart_rate, spo2, temperature; store-vitals: BP, heart rate, temperature), spread over ${settings.patients} patients; ${settings.readings} per throughput run`,
+      "",
+      "throughput:",
+      `  raw baseline, INSERT ... SELECT FROM unnest (NOT COPY: pg-copy-streams is not installed), ${settings.baselineChunk}-row statements in one transaction, one connection: ${fmtRate(baseline.perSecond)} readings/s (${fmtMs(baseline.elapsedMs)} ms; CPU ${fmtCpuShare(baseline)})`,
+      `  NATS ingest (js.publish, ${settings.natsWindow} acks outstanding -> stored in vital_signs): ${fmtRate(nats.perSecond)} readings/s (${fmtMs(nats.elapsedMs)} ms${nats.finished ? "" : `, ${nats.stored} of ${nats.readings} stored`}) = ratio ${natsRatio.toFixed(2)} of the baseline (target >= ${targets.ingestRatio}: ${verdict(natsRatio >= targets.ingestRatio)})`,
+      `    JetStream acknowledged all publishes at ${fmtRate(nats.publishPerSecond)} readings/s (window waits ${nats.windowWaits}); outbox fully published ${nats.finished ? `${fmtMs(nats.outboxLagMs)} ms after the last reading was stored` : "(n/a: run not finished)"}; ≈${fmtRate(nats.commitsPer1000)} PostgreSQL commits per 1,000 readings; CPU ${fmtCpuShare(nats)}`,
+      `  POST /store-vitals (${settings.storeBatch} records per request, ${settings.storeConcurrency} in flight): ${fmtRate(store.perSecond)} readings/s (${fmtMs(store.elapsedMs)} ms${store.finished ? "" : `, ${store.stored} of ${store.readings} stored`}) = ratio ${storeRatio.toFixed(2)} of the baseline (target >= ${targets.ingestRatio}: ${verdict(storeRatio >= targets.ingestRatio)})`,
+      `    request ${fmtFigures(store.request)}; outbox fully published ${fmtMs(store.outboxLagMs)} ms after the last response; ≈${fmtRate(store.commitsPer1000)} PostgreSQL commits per 1,000 readings; CPU ${fmtCpuShare(store)}`,
+      "",
+      `alert latency, ${alerts.targetRate} readings/s offered over NATS for ${settings.alertSeconds} s (achieved ${fmtRate(alerts.achievedRate)}/s), every ${settings.probeEvery}th a breach (heart_rate ${settings.breachHeartRate}) on one of ${settings.probePatients} probe patients, core NATS subscription on <prefix>.events.alert.>:`,
+      `  target p99 < ${targets.alertP99Ms} ms with none missing: ${verdict(alertMet)}`,
+      ...alertLines(alerts),
+      `  reference run before it, ${reference.targetRate} readings/s for ${reference.seconds} s (achieved ${fmtRate(reference.achievedRate)}/s), ${settings.referenceProbePatients} probe patients of its own; not the target's load:`,
+      ...alertLines(reference),
+      "",
+      `CPU shares are of one core (1.00 = one core); PostgreSQL is all of its server's processes; "other" is everything else on the machine`,
+      issues.length === 0 ? "every publish and request succeeded and every count added up" : `PROBLEMS (figures not trustworthy): ${issues.join("; ")}`,
+      ...(issues.length === 0 ? [] : Object.entries(results.diagnostics).map(([phase, d]) => `after ${phase}: ${fmtDiagnosis(d)}`)),
+      ...notes(results)
+    ],
+    figures: {
+      readings: settings.readings,
+      baselineMethod: "INSERT ... SELECT FROM unnest (pg-copy-streams not installed)",
+      baseline,
+      nats: { ...nats, ratio: natsRatio, target: targets.ingestRatio, met: natsRatio >= targets.ingestRatio },
+      storeVitals: { ...store, ratio: storeRatio, target: targets.ingestRatio, met: storeRatio >= targets.ingestRatio },
+      alerts: { ...alerts, targetP99Ms: targets.alertP99Ms, met: alertMet },
+      alertReference: reference,
+      diagnostics: results.diagnostics,
+      problems: issues
+    }
+  })
+  return issues.length === 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+const main = async (): Promise<boolean> => {
+  const names = makeNames()
+  const { nats, database, vigil, db } = await startNatsBenchmark({
+    clientName: "vigil-bench-ingest",
+    subjectPrefix: names.subjectPrefix,
+    streamPrefix: names.streamPrefix,
+    streams: { prefix: names.streamPrefix },
+    readyTimeoutMs: settings.readyTimeoutMs,
+    stopTimeoutMs: settings.stopTimeoutMs
+  })
+  const pid = vigil.child.pid
+
+  const baseline = await withTimeout("baseline", 60_000, baselineRun(db, names, pid))
+
+  const people = settings.patients + settings.probePatients + settings.referenceProbePatients
+  log(`setup: ${people} patients and devices through POST /patients and POST /devices`)
+  const monitored = await withTimeout("setup", 60_000, createMonitored(vigil.httpUrl, names.tag, "P", people))
+  const background = monitored.slice(0, settings.patients)
+  const probePatients = monitored.slice(settings.patients, settings.patients + settings.probePatients)
+  const referenceProbes = monitored.slice(settings.patients + settings.probePatients)
+  await withTimeout("warm-up", 90_000, warmUp(db, nats, names, vigil.httpUrl, monitored))
+
+  const diagnostics: Record<string, Diagnosis> = {}
+  const check = async (phase: string) => {
+    diagnostics[phase] = await withTimeout("diagnostics", 10_000, diagnose(db, nats, names, vigil))
+  }
+  const natsResult = await withTimeout("NATS ingest", settings.natsPhaseMs + settings.outboxDrainMs + 30_000, natsRun(db, nats, names, background, pid))
+  await check("NATS ingest")
+  const store = await withTimeout("store-vitals", settings.storePhaseMs + settings.outboxDrainMs + 60_000, storeRun(db, vigil, names, pid))
+  await check("store-vitals")
+  const alertTimeLimit = (seconds: number) => settings.outboxDrainMs + (seconds + 5) * 1000 + settings.catchUpMs + settings.probeTimeoutMs + 30_000
+  const reference = await withTimeout(
+    "alert reference run",
+    alertTimeLimit(settings.referenceSeconds),
+    alertRun(db, nats, names, { rate: settings.referenceRate, seconds: settings.referenceSeconds, label: "alert reference run" }, background, referenceProbes, pid)
+  )
+  await check("alert reference run")
+  const alerts = await withTimeout(
+    "alert latency",
+    alertTimeLimit(settings.alertSeconds),
+    alertRun(db, nats, names, { rate: settings.alertRate, seconds: settings.alertSeconds, label: "alert latency" }, background, probePatients, pid)
+  )
+  await check("alert latency")
+  if (vigil.child.hasExited()) throw childFailure(vigil.child, `exited (${await vigil.child.exited}) during the run`)
+
+  await cleanup()
+  return report({ database: database.description, baseline, nats: natsResult, store, reference, alerts, diagnostics })
+}
+
+runBenchmark(main, settings.budgetMs)
