@@ -190,6 +190,11 @@ export const layer = PatientMonitor.toLayer(
      * the message's own `incoming` readings, and answers all the alert changes that made. Readings
      * of other queued messages are remembered in `caughtUp`, so those messages do not evaluate
      * them twice.
+     *
+     * Limit: the watermark is a `seq`. A reading whose transaction committed after one with a
+     * higher `seq` had been evaluated, and whose own evaluation was then lost with the process, is
+     * below the watermark and not caught up. One process's NATS ingest commits its batches in
+     * order, so this takes concurrent writers (HTTP) and a crash in between.
      */
     const catchUp = (loaded: Loaded, incoming: ReadonlyArray<typeof Reading.Type>) =>
       Effect.gen(function*() {
