@@ -157,9 +157,31 @@ const match = (
 // Responses
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * `JSON.stringify` that never throws: a 422 echoes the caller's input, which may be nested
+ * deeper than the stack allows. Then the echoed inputs are left out, and failing that, 500.
+ */
+const serialise = (status: number, body: unknown): { readonly status: number; readonly text: string } => {
+  if (body === undefined) return { status, text: "" }
+  try {
+    return { status, text: JSON.stringify(body) }
+  } catch {
+    const detail = (body as { detail?: unknown }).detail
+    if (Array.isArray(detail)) {
+      try {
+        return { status, text: JSON.stringify({ detail: detail.map(({ input: _input, ...rest }) => rest) }) }
+      } catch {
+        // fall through
+      }
+    }
+    return { status: 500, text: JSON.stringify({ detail: "Internal Server Error" }) }
+  }
+}
+
 export const sendJson = (response: ServerResponse, status: number, body: unknown): void => {
   if (response.headersSent) return
-  const text = body === undefined ? "" : JSON.stringify(body)
+  const { status: sent, text } = serialise(status, body)
+  status = sent
   response.writeHead(status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(text)
@@ -305,6 +327,15 @@ export const makeListener = <R>(
         return sendDetail(response, 415, "Unsupported Media Type: send application/json")
       }
       return readBody(request, options.bodyLimit, (body) => {
+        // Runs in a socket callback: nothing may escape it, or the process goes down.
+        try {
+          onBody(body)
+        } catch (error) {
+          logDefect(request.method ?? "", path, Cause.die(error))
+          sendDetail(response, 500, "Internal Server Error")
+        }
+      })
+      function onBody(body: Buffer | "too-large") {
         if (body === "too-large") {
           sendDetail(response, 413, `Request body larger than ${options.bodyLimit} bytes`)
           request.destroy()
@@ -333,7 +364,7 @@ export const makeListener = <R>(
         }
         if (problems.length > 0) return sendDetail(response, 422, problems)
         run(route, request, response, input, path)
-      })
+      }
     }
     request.resume()
     if (pathMatched) return sendDetail(response, 405, "Method Not Allowed")

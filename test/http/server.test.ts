@@ -118,3 +118,16 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
       expect(gone._tag).toBe("Right")
     }))
 })
+
+layer(TestApp.layer(), { timeout: 60_000, excludeTestServices: true })("HTTP server, hostile bodies", (it) => {
+  it.effect("answers 422 (without echoing it) to JSON nested deeper than the stack, and keeps serving", () =>
+    Effect.gen(function*() {
+      const deep = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
+      const patient = yield* call("POST", "/patients", `{"full_name":${deep(20_000)},"age":1,"sex":"M"}`, { "content-type": "application/json" })
+      expect(patient.status).toBe(422)
+      expect(patient.body.detail[0]).toMatchObject({ loc: ["body", "full_name"] })
+      const vitals = yield* call("POST", "/store-vitals", `{"records":${deep(100_000)}}`, { "content-type": "application/json" })
+      expect(vitals.status).toBe(422)
+      expect((yield* call("GET", "/health")).status).toBe(200)
+    }))
+})
