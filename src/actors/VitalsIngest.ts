@@ -5,7 +5,7 @@
  * still to run: the NATS consumer acknowledges in between, HTTP handlers wait for it.
  */
 import { SqlClient } from "@effect/sql"
-import { Array as Arr, Duration, Effect, Exit, Schema } from "effect"
+import { Array as Arr, Cause, Duration, Effect, Exit, Schema } from "effect"
 import type { Alert } from "../domain/Alert.ts"
 import type { DeviceId } from "../domain/Device.ts"
 import type { PatientId, TrialSubject } from "../domain/Patient.ts"
@@ -17,7 +17,27 @@ import { PatientMonitor } from "./PatientMonitor.ts"
 import { randomUUID } from "node:crypto"
 
 /** The database could not take the batch; nothing of it was stored. Retry later. */
-export class IngestUnavailable extends Schema.TaggedError<IngestUnavailable>()("IngestUnavailable", { reason: Schema.String }) {}
+/**
+ * The database did not take the batch; nothing of it was stored. `rejected`: PostgreSQL refused
+ * the data itself (SQLSTATE class 22 or 23), so the same batch would fail again; otherwise retry later.
+ */
+export class IngestUnavailable extends Schema.TaggedError<IngestUnavailable>()("IngestUnavailable", {
+  reason: Schema.String,
+  rejected: Schema.Boolean
+}) {}
+
+/** The SQLSTATE of the first database error in `cause`, if any. */
+const sqlState = (cause: Cause.Cause<unknown>): string | undefined => {
+  for (const failure of [...Cause.failures(cause), ...Cause.defects(cause)]) {
+    let error: unknown = failure
+    for (let depth = 0; depth < 4 && error !== null && typeof error === "object"; depth++) {
+      const code = (error as { code?: unknown }).code
+      if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code
+      error = (error as { cause?: unknown }).cause
+    }
+  }
+  return undefined
+}
 
 export interface DeviceSubmission {
   readonly deviceId: DeviceId
@@ -79,11 +99,19 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
     /** Database failures become `IngestUnavailable` (nothing stored: the work is one statement or one transaction). */
     const storing = <A>(work: Effect.Effect<A>) =>
       work.pipe(
-        Effect.catchAllCause((cause) =>
-          Effect.zipRight(
+        Effect.catchAllCause((cause) => {
+          const state = sqlState(cause)
+          const rejected = state !== undefined && (state.startsWith("22") || state.startsWith("23"))
+          return Effect.zipRight(
             Effect.logWarning("vitals batch not stored", cause),
-            Effect.fail(new IngestUnavailable({ reason: "the database did not accept the batch; nothing was stored" }))
-          ))
+            Effect.fail(new IngestUnavailable({
+              reason: rejected
+                ? `the database refused the data (SQLSTATE ${state}); nothing was stored`
+                : "the database did not accept the batch; nothing was stored",
+              rejected
+            }))
+          )
+        })
       )
     /** The transaction of a batch. */
     const commit = <A>(work: Effect.Effect<A>) => storing(sql.withTransaction(work).pipe(Effect.orDie))
@@ -105,15 +133,11 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
     const recordDeviceReadings = Effect.fn("VitalsIngest.recordDeviceReadings")(function*(submissions: ReadonlyArray<DeviceSubmission>) {
       const now = new Date()
       // When each device was last seen in this batch (a device's clock ahead of ours counts as now).
-      const seenAt = new Map<DeviceId, Date>()
-      for (const { deviceId, reading } of submissions) {
-        const at = reading.measured_at === undefined || reading.measured_at > now ? now : reading.measured_at
-        const seen = seenAt.get(deviceId)
-        if (seen === undefined || at > seen) seenAt.set(deviceId, at)
-      }
+      // The devices heard from, as of now: receipt time (a device may upload old readings late).
+      const heard = [...new Set(submissions.map(({ deviceId }) => deviceId))]
       const routes = new Map<string, { readonly patientId: PatientId | null; readonly known: boolean }>()
-      yield* Effect.forEach(seenAt, ([deviceId, at]) =>
-        devices(deviceId).Reading({ at }).pipe(
+      yield* Effect.forEach(heard, (deviceId) =>
+        devices(deviceId).Reading().pipe(
           Effect.timeout(MONITOR_TIMEOUT),
           Effect.exit,
           Effect.map((exit) => {
@@ -147,9 +171,9 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
         return reading.reading_id
       })
       if (submissions.some(({ deviceId }) => !routes.has(deviceId))) {
-        return yield* Effect.fail(new IngestUnavailable({ reason: "a device actor did not answer; nothing was stored" }))
+        return yield* Effect.fail(new IngestUnavailable({ reason: "a device actor did not answer; nothing was stored", rejected: false }))
       }
-      const seen = [...seenAt].filter(([id]) => routes.get(id)?.patientId)
+      const seen = heard.filter((id) => routes.get(id)?.patientId).map((id) => [id, now] as const)
       // One statement: atomic without a transaction of its own.
       const { offline, stored } = yield* storing(vitals.insertFromDevices(readings, seen).pipe(Effect.orDie))
       if (offline.length > 0) yield* markOnline(offline)

@@ -42,7 +42,12 @@ export const IsoDateTime = Schema.String.pipe(
     [ErrorType]: "datetime_parsing",
     message: () => "Input should be a valid ISO 8601 datetime with a time zone"
   }),
-  Schema.compose(Schema.Date)
+  Schema.compose(Schema.Date),
+  // A measurement from before 1900 is a device's unset clock, and year 0 is no date to PostgreSQL.
+  Schema.filter((date) => date.getUTCFullYear() >= 1900, {
+    [ErrorType]: "value_error",
+    message: () => "Value error, a measurement time before 1900"
+  })
 )
 
 /** How far in the future a reading's own time may lie (clock skew between a device and Vigil). */

@@ -10,7 +10,8 @@ export const Pagination = Schema.Struct({
 })
 
 export const IsoTimestamp = Schema.String.pipe(
-  Schema.filter((s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d\d-\d\d/.test(s), {
+  // Years 0001-9999: what PostgreSQL's timestamptz and JavaScript both read the same way.
+  Schema.filter((s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d\d-\d\d/.test(s) && !s.startsWith("0000"), {
     [ErrorType]: "datetime_parsing",
     message: () => "Input should be a valid ISO 8601 datetime"
   }),

@@ -106,7 +106,7 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
       Effect.zipRight(Effect.logWarning("ingest message dead-lettered").pipe(Effect.annotateLogs({ subject: msg.subject, reason })))
     )
 
-  const processBatch = (batch: Chunk.Chunk<JsMsg>) =>
+  const processBatch = (batch: Chunk.Chunk<JsMsg>): Effect.Effect<void> =>
     Effect.gen(function*() {
       const decoded = Chunk.toReadonlyArray(batch).map(decode)
       const valid = decoded.filter((d): d is Extract<Decoded, { _tag: "Valid" }> => d._tag === "Valid")
@@ -114,10 +114,18 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
       if (valid.length === 0) return
       const committed = yield* ingest.recordDeviceReadings(valid.map((d) => d.submission)).pipe(
         Effect.catchTag("IngestUnavailable", (error) =>
-          Effect.zipRight(
-            Effect.logWarning("ingest batch not stored; it will be redelivered").pipe(Effect.annotateLogs({ messages: valid.length, reason: error.reason })),
-            Effect.sync(() => valid.forEach((d) => d.msg.nak(2_000)))
-          ).pipe(Effect.as(undefined)))
+          (error.rejected
+            // The database refuses something in the batch: find it, one message at a time, and
+            // dead-letter it; the others are stored. Redelivering the batch would fail forever.
+            ? valid.length === 1
+              ? deadLetter(valid[0]!.msg, error.reason)
+              : Effect.forEach(valid, (d) => processBatch(Chunk.of(d.msg)), { discard: true })
+            : Effect.zipRight(
+              Effect.logWarning("ingest batch not stored; it will be redelivered").pipe(
+                Effect.annotateLogs({ messages: valid.length, reason: error.reason })
+              ),
+              Effect.sync(() => valid.forEach((d) => d.msg.nak(2_000)))
+            )).pipe(Effect.as(undefined)))
       )
       if (committed === undefined) return
       // Committed: acknowledge now, then evaluate (an evaluation lost with the process is caught up).

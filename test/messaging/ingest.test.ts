@@ -162,5 +162,32 @@ describe.skipIf(!runNats)("ingest over NATS", () => {
         yield* eventually(Effect.flatMap(streamMessages(`${scope.streamPrefix}_INGEST`), ({ count }) =>
           count === 0 ? Effect.void : Effect.fail("still queued: dead letters must be acknowledged, not retried")))
       }))
+
+    it.effect("dead-letters a reading the database refuses, and stores the others of its batch", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { deviceId } = yield* setUp
+        // A rule the schema does not know, so that only PostgreSQL refuses the reading (SQLSTATE 23514).
+        yield* Effect.acquireRelease(
+          sql`ALTER TABLE vital_signs ADD CONSTRAINT test_refuses_77_7 CHECK (heart_rate IS DISTINCT FROM 77.7)`,
+          () => Effect.orDie(sql`ALTER TABLE vital_signs DROP CONSTRAINT test_refuses_77_7`)
+        )
+        const ids = [randomUUID(), randomUUID(), randomUUID()]
+        yield* Effect.all(
+          [72, 77.7, 74].map((heart_rate, i) => publish(subject(deviceId), { reading_id: ids[i], heart_rate })),
+          { concurrency: "unbounded" }
+        )
+        const refused = yield* eventually(Effect.flatMap(streamMessages(`${scope.streamPrefix}_DEADLETTER`), ({ messages }) => {
+          const mine = messages.filter((m) => m.header?.get("Vigil-Original-Subject") === subject(deviceId))
+          return mine.length > 0 ? Effect.succeed(mine) : Effect.fail("not dead-lettered yet")
+        }))
+        expect(refused).toHaveLength(1)
+        expect(refused[0]!.json<any>().reading_id).toBe(ids[1])
+        expect(refused[0]!.header?.get("Vigil-Dead-Letter-Reason")).toContain("SQLSTATE 23514")
+        const stored = yield* sql<{ id: string }>`SELECT id::text AS id FROM vital_signs WHERE id IN ${sql.in(ids)}`
+        expect(stored.map((row) => row.id).sort()).toEqual([ids[0], ids[2]].sort())
+        yield* eventually(Effect.flatMap(streamMessages(`${scope.streamPrefix}_INGEST`), ({ count }) =>
+          count === 0 ? Effect.void : Effect.fail("still queued")))
+      }).pipe(Effect.scoped))
   })
 })
