@@ -90,7 +90,9 @@ CREATE TABLE alerts (
   escalated_at     timestamptz,
   resolved_at      timestamptz,
   resolved_by      text,
-  created_at       timestamptz NOT NULL DEFAULT now(),
+  -- Milliseconds, as JavaScript dates and the list's keyset cursors carry them: a cursor then
+  -- names its row exactly.
+  created_at       timestamptz NOT NULL DEFAULT date_trunc('milliseconds', now()),
   updated_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX alerts_one_active_idx ON alerts (patient_id, vital_sign) WHERE status <> 'resolved';

@@ -13,6 +13,9 @@ export interface Keyset {
 
 export type KeysetKey = "measured_at" | "created_at"
 
+/** Exactly what `toISOString` writes, years 0001-9999 (what PostgreSQL reads too): anything else is not our cursor. */
+const ISO = /^(?!0000)\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+
 export const encodeKeyset = (key: KeysetKey, at: Date, id: string): string =>
   Buffer.from(JSON.stringify({ [key]: at.toISOString(), id })).toString("base64url")
 
@@ -23,7 +26,7 @@ export const decodeKeyset = (key: KeysetKey, text: string): Option.Option<Keyset
     if (
       typeof value === "object" && value !== null && Object.keys(value).length === 2 &&
       typeof value.id === "string" && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value.id) &&
-      typeof value[key] === "string" && !Number.isNaN(Date.parse(value[key]))
+      typeof value[key] === "string" && ISO.test(value[key]) && !Number.isNaN(Date.parse(value[key]))
     ) return Option.some({ at: value[key], id: value.id })
   } catch {
     // not base64url JSON

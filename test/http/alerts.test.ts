@@ -26,8 +26,8 @@ interface Monitored {
 
 /**
  * A patient and a device linked to it, the patient's monitor already active (a snapshot activates
- * it): the answer to a monitor's very first reading misreports its alerts, which one test below
- * pins on its own ("reports the alert that the first reading ... raises").
+ * it). A monitor's very first reading is pinned by a test of its own ("reports the alert that the
+ * first reading ... raises").
  */
 const monitored = (options: { readonly activate: boolean } = { activate: true }) =>
   Effect.gen(function*() {
@@ -212,6 +212,12 @@ layer(TestApp.layer(), { timeout: 60_000, excludeTestServices: true })("alerts",
       const future = yield* send(deviceId, { heart_rate: 80, measured_at: new Date(Date.now() + 60 * 60_000).toISOString() })
       expect(future.status, JSON.stringify(future.body)).toBe(422)
       expect(future.body.detail).toEqual([expect.objectContaining({ loc: ["body", "measured_at"] })])
+      // Year 0 reads as a date in JavaScript, not in PostgreSQL: refused here, not a 503 later.
+      for (const at of ["0000-01-01T00:00:00Z", "1899-12-31T23:59:59Z"]) {
+        const ancient = yield* send(deviceId, { heart_rate: 80, measured_at: at })
+        expect(ancient.status, `${at}: ${JSON.stringify(ancient.body)}`).toBe(422)
+        expect(ancient.body.detail).toEqual([expect.objectContaining({ loc: ["body", "measured_at"] })])
+      }
 
       const noId = yield* call("POST", `/api/v1/devices/${deviceId}/readings`, { heart_rate: 80 })
       expect(noId.status).toBe(422)
@@ -392,6 +398,38 @@ layer(TestApp.layer(), { timeout: 60_000, excludeTestServices: true })("alerts",
       expect(vitals.status, JSON.stringify(vitals.body)).toBe(422)
       const alerts = yield* call("GET", `/api/v1/alerts?patient_id=${patientId}&cursor=${vitalsCursor}`)
       expect(alerts.status, JSON.stringify(alerts.body)).toBe(422)
+    }))
+
+  it.effect("refuses with 422 a cursor whose time PostgreSQL would not read, on both lists", () =>
+    Effect.gen(function*() {
+      const { patientId } = yield* monitored()
+      for (const at of ["1", "2026-01-01 12:00 GMT+0100 (x)", "0000-01-01T00:00:00.000Z"]) {
+        const crafted = (key: string) => Buffer.from(JSON.stringify({ [key]: at, id: randomUUID() })).toString("base64url")
+        const vitals = yield* call("GET", `/api/v1/patients/${patientId}/vitals?cursor=${crafted("measured_at")}`)
+        expect(vitals.status, `${at}: ${JSON.stringify(vitals.body)}`).toBe(422)
+        const alerts = yield* call("GET", `/api/v1/alerts?cursor=${crafted("created_at")}`)
+        expect(alerts.status, `${at}: ${JSON.stringify(alerts.body)}`).toBe(422)
+      }
+    }))
+
+  it.effect("walks the alerts list one alert per page, each alert once, to the end", () =>
+    Effect.gen(function*() {
+      const { patientId, deviceId } = yield* monitored()
+      // Three alerts: heart rate, SpO2 and temperature, raised by separate readings.
+      yield* record(deviceId, { heart_rate: 120 })
+      yield* record(deviceId, { spo2: 90 })
+      yield* record(deviceId, { temperature: 38.6 })
+      const seen: Array<string> = []
+      let cursor: string | null = null
+      for (let page = 0; page < 10; page++) {
+        const body: any = expectStatus(yield* call("GET", `/api/v1/alerts?patient_id=${patientId}&limit=1${cursor === null ? "" : `&cursor=${cursor}`}`), 200)
+        seen.push(...body.items.map((alert: any) => alert.id))
+        cursor = body.next_cursor
+        if (cursor === null) break
+      }
+      expect(cursor).toBeNull()
+      expect(seen).toHaveLength(3)
+      expect(new Set(seen).size).toBe(3)
     }))
 
   it.effect("records every alert change as an audit row and an outbox event", () =>
