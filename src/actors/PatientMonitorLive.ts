@@ -43,12 +43,24 @@ interface State {
   unsaved: number
 }
 
+/** How long a caught-up reading's own message may still come (another process's never does). */
+const CAUGHT_UP_MEMORY_MS = 60_000
+
+/** Drops caught-up entries old enough that their messages will not come (oldest first: a Map keeps insertion order). */
+const forgetStale = (caughtUp: Map<number, number>) => {
+  const horizon = Date.now() - CAUGHT_UP_MEMORY_MS
+  for (const [seq, at] of caughtUp) {
+    if (at > horizon) break
+    caughtUp.delete(seq)
+  }
+}
+
 const noChanges: AlertChanges = { raised: [], updated: [], resolved: [] }
 
 interface Loaded {
   readonly state: State
-  /** Readings a catch-up evaluated on behalf of messages still queued. */
-  readonly caughtUp: Set<number>
+  /** Readings a catch-up evaluated on behalf of messages still queued: `seq` → when. */
+  readonly caughtUp: Map<number, number>
   /** Whether readings stored after the saved watermark may still await evaluation. */
   pendingCatchUp: boolean
 }
@@ -181,7 +193,7 @@ export const layer = PatientMonitor.toLayer(
         lastSeq: saved.lastSeq,
         unsaved: 0
       }
-      return { state, caughtUp: new Set<number>(), pendingCatchUp: true }
+      return { state, caughtUp: new Map<number, number>(), pendingCatchUp: true }
     })
 
     /**
@@ -200,6 +212,8 @@ export const layer = PatientMonitor.toLayer(
       Effect.gen(function*() {
         const { state, caughtUp } = loaded
         const own = new Set(incoming.map((reading) => reading.seq))
+        // Readings at or below the saved watermark were evaluated before this (re)load.
+        const watermark = state.lastSeq
         const evaluated = new Set<number>()
         const total = { raised: [] as Array<Alert>, updated: [] as Array<Alert>, resolved: [] as Array<Alert> }
         const add = (changes: AlertChanges) => {
@@ -212,12 +226,12 @@ export const layer = PatientMonitor.toLayer(
           if (missed.length === 0) break
           for (const reading of missed) {
             evaluated.add(reading.seq)
-            if (!own.has(reading.seq)) caughtUp.add(reading.seq)
+            if (!own.has(reading.seq)) caughtUp.set(reading.seq, Date.now())
           }
           add(yield* apply(state, missed))
           if (missed.length < CATCH_UP_PAGE) break
         }
-        const rest = incoming.filter((reading) => !evaluated.has(reading.seq))
+        const rest = incoming.filter((reading) => !evaluated.has(reading.seq) && reading.seq > watermark)
         if (rest.length > 0) add(yield* apply(state, rest))
         loaded.pendingCatchUp = false
         return total as AlertChanges
@@ -263,7 +277,8 @@ export const layer = PatientMonitor.toLayer(
     return PatientMonitor.of({
       RecordVitals: ({ payload }) =>
         guarded(Effect.flatMap(ready, (value) => {
-          const fresh = payload.readings.filter((reading) => !value.caughtUp.has(reading.seq))
+          const fresh = value.caughtUp.size === 0 ? payload.readings : payload.readings.filter((reading) => !value.caughtUp.delete(reading.seq))
+          forgetStale(value.caughtUp)
           // The first message after a (re)load answers the catch-up's changes with its own.
           return value.pendingCatchUp ? catchUp(value, fresh) : apply(value.state, fresh)
         })),

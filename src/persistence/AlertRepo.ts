@@ -32,7 +32,14 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
     const pg = yield* PgClient.PgClient
     const changes = yield* ChangeLog
 
-    const decodeOne = (rows: ReadonlyArray<unknown>) => Effect.map(decodeAlerts(rows), (alerts) => alerts[0]!)
+    /**
+     * The one row an insert or update returned. None: the alert had already moved on (another
+     * process's monitor of the same patient changed it), so the caller's state is stale: a defect
+     * its PatientMonitor answers by reloading.
+     */
+    const decodeOne = (rows: ReadonlyArray<unknown>) =>
+      Effect.flatMap(decodeAlerts(rows), (alerts) =>
+        alerts[0] !== undefined ? Effect.succeed(alerts[0]) : Effect.dieMessage("stale alert state: the alert changed elsewhere"))
 
     /** The patient's alerts that are not resolved (at most one per vital sign). */
     const active = Effect.fn("AlertRepo.active")(function*(patientId: PatientId) {
@@ -61,7 +68,7 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
         UPDATE alerts SET severity = ${alert.severity}, peak = ${alert.peak}, count = ${alert.count},
           last_seen = ${alert.last_seen}, updated_at = now(),
           critical_since = CASE WHEN ${alert.severity}::text = 'critical' THEN coalesce(critical_since, now()) END
-        WHERE id = ${current.id} RETURNING *`)
+        WHERE id = ${current.id} AND status <> 'resolved' RETURNING *`)
       yield* changes.record({ entityType: "alert", entityId: current.id, action: "updated", before: current, after: updated })
       return updated
     }, Effect.orDie)
@@ -74,11 +81,12 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
       const updated = yield* decodeOne(
         change.action === "acknowledged"
           ? yield* sql`UPDATE alerts SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = ${change.by},
-              updated_at = now() WHERE id = ${current.id} RETURNING *`
+              updated_at = now() WHERE id = ${current.id} AND status = 'open' RETURNING *`
           : change.action === "resolved"
           ? yield* sql`UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = ${change.by},
-              updated_at = now() WHERE id = ${current.id} RETURNING *`
-          : yield* sql`UPDATE alerts SET escalated_at = now(), updated_at = now() WHERE id = ${current.id} RETURNING *`
+              updated_at = now() WHERE id = ${current.id} AND status <> 'resolved' RETURNING *`
+          : yield* sql`UPDATE alerts SET escalated_at = now(), updated_at = now()
+              WHERE id = ${current.id} AND status = 'open' AND escalated_at IS NULL RETURNING *`
       )
       yield* changes.record({ entityType: "alert", entityId: current.id, action: change.action, before: current, after: updated })
       return updated
