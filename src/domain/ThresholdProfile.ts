@@ -105,6 +105,25 @@ export const ThresholdProfileCreate = Schema.Struct({
   criticalOutside("dbp_critical_max", "dbp_max", "upper"),
   criticalOutside("rr_critical_min", "rr_min", "lower"),
   criticalOutside("rr_critical_max", "rr_max", "upper"),
+  // (Schema's pipe takes at most 20 steps.)
+).pipe(
+  // A critical pair in order, and each critical bound on its own side of the other warning bound
+  // (which matters when its own side's warning bound is not set).
+  orderedPair(["hr_critical_min", "hr_critical_max"], seedMessage),
+  criticalOutside("hr_critical_min", "hr_max", "lower"),
+  criticalOutside("hr_critical_max", "hr_min", "upper"),
+  orderedPair(["temp_critical_min", "temp_critical_max"], seedMessage),
+  criticalOutside("temp_critical_min", "temp_max", "lower"),
+  criticalOutside("temp_critical_max", "temp_min", "upper"),
+  orderedPair(["sbp_critical_min", "sbp_critical_max"], seedMessage),
+  criticalOutside("sbp_critical_min", "sbp_max", "lower"),
+  criticalOutside("sbp_critical_max", "sbp_min", "upper"),
+  orderedPair(["dbp_critical_min", "dbp_critical_max"], seedMessage),
+  criticalOutside("dbp_critical_min", "dbp_max", "lower"),
+  criticalOutside("dbp_critical_max", "dbp_min", "upper"),
+  orderedPair(["rr_critical_min", "rr_critical_max"], seedMessage),
+  criticalOutside("rr_critical_min", "rr_max", "lower"),
+  criticalOutside("rr_critical_max", "rr_min", "upper"),
   Schema.annotations({ identifier: "ThresholdProfileCreate" })
 )
 export type ThresholdProfileCreate = typeof ThresholdProfileCreate.Type

@@ -63,6 +63,23 @@ layer(TestApp.layer(), { timeout: 60_000, excludeTestServices: true })("threshol
       expect((yield* call("GET", `/thresholds/${patient.id}`)).status).toBe(404)
     }))
 
+  it.effect("refuses critical bounds out of order or on the wrong side of a warning bound", () =>
+    Effect.gen(function*() {
+      const patient = yield* createPatient
+      const cases: Array<[Record<string, number>, string]> = [
+        [{ sbp_critical_min: 200, sbp_critical_max: 100 }, "sbp_critical_max"],
+        [{ sbp_max: 150, sbp_critical_min: 160 }, "sbp_critical_min"],
+        [{ rr_min: 10, rr_critical_max: 8 }, "rr_critical_max"],
+        [{ hr_critical_max: 90 }, "hr_critical_max"]
+      ]
+      for (const [bad, field] of cases) {
+        const response = yield* call("POST", "/thresholds", { patient_id: patient.id, ...limits, ...bad })
+        expect(response.status, JSON.stringify(bad)).toBe(422)
+        expect(response.body.detail, JSON.stringify(bad)).toEqual([expect.objectContaining({ type: "value_error", loc: ["body", field] })])
+      }
+      expect((yield* call("GET", `/thresholds/${patient.id}`)).status).toBe(404)
+    }))
+
   it.effect("checks ranges and types of every value", () =>
     Effect.gen(function*() {
       const patient = yield* createPatient
