@@ -90,23 +90,6 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
       yield* sql`INSERT INTO outbox ${sql.insert(rows)}`
     }, Effect.orDie)
 
-    /**
-     * Domain events without an audit row, for high-rate facts whose own rows are the record
-     * (vital signs: an immutable row per reading). Must run inside the transaction that writes them.
-     */
-    const events = Effect.fn("ChangeLog.events")(function*(
-      events: ReadonlyArray<{ readonly aggregate: string; readonly event: string; readonly subject: string; readonly data: object }>
-    ) {
-      if (events.length === 0) return
-      const time = new Date()
-      const rows = events.map((e) => {
-        // Serialised once, by the driver (dates become ISO text there).
-        const event = CloudEvent.make({ type: `vigil.${e.aggregate}.${e.event}`, subject: e.subject, data: e.data, time })
-        return { event_id: event.id, subject: eventSubject(e.aggregate, e.event), event: pg.json(event) }
-      })
-      yield* sql`INSERT INTO outbox ${sql.insert(rows)}`
-    }, Effect.orDie)
-
-    return { record, events } as const
+    return { record } as const
   })
 }) {}
