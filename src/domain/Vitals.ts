@@ -36,9 +36,16 @@ const PlausibleInt = (sign: VitalSign) =>
 export const WeightKg = FiniteNumber.pipe(Schema.greaterThan(0, { [ErrorType]: "greater_than", message: () => "Input should be greater than 0" }), atMost(700))
 export const HeightCm = FiniteNumber.pipe(Schema.greaterThan(0, { [ErrorType]: "greater_than", message: () => "Input should be greater than 0" }), atMost(300))
 
+/** Whether the text's date exists (JavaScript reads 2026-02-30 as 2 March). */
+const isCalendarDate = (s: string): boolean => {
+  const [year, month, day] = [Number(s.slice(0, 4)), Number(s.slice(5, 7)), Number(s.slice(8, 10))]
+  const date = new Date(Date.UTC(year, month - 1, day))
+  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+}
+
 /** An ISO 8601 timestamp with a time zone, as text. */
 export const IsoDateTime = Schema.String.pipe(
-  Schema.filter((s) => /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$/.test(s) && !Number.isNaN(Date.parse(s)), {
+  Schema.filter((s) => /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$/.test(s) && !Number.isNaN(Date.parse(s)) && isCalendarDate(s), {
     [ErrorType]: "datetime_parsing",
     message: () => "Input should be a valid ISO 8601 datetime with a time zone"
   }),

@@ -212,8 +212,8 @@ layer(TestApp.layer(), { timeout: 60_000, excludeTestServices: true })("alerts",
       const future = yield* send(deviceId, { heart_rate: 80, measured_at: new Date(Date.now() + 60 * 60_000).toISOString() })
       expect(future.status, JSON.stringify(future.body)).toBe(422)
       expect(future.body.detail).toEqual([expect.objectContaining({ loc: ["body", "measured_at"] })])
-      // Year 0 reads as a date in JavaScript, not in PostgreSQL: refused here, not a 503 later.
-      for (const at of ["0000-01-01T00:00:00Z", "1899-12-31T23:59:59Z"]) {
+      // Year 0 reads as a date in JavaScript, not in PostgreSQL, and 30 February as 2 March: refused here.
+      for (const at of ["0000-01-01T00:00:00Z", "1899-12-31T23:59:59Z", "2026-02-30T10:00:00Z"]) {
         const ancient = yield* send(deviceId, { heart_rate: 80, measured_at: at })
         expect(ancient.status, `${at}: ${JSON.stringify(ancient.body)}`).toBe(422)
         expect(ancient.body.detail).toEqual([expect.objectContaining({ loc: ["body", "measured_at"] })])
