@@ -61,6 +61,31 @@ const criticalOutside = (critical: string, warning: string, side: "lower" | "upp
       { path: [critical], message: `Value error, ${critical} must be ${side === "lower" ? "at most" : "at least"} ${warning}` }
   }, { [ErrorType]: "value_error" }))
 
+type LimitRule = <A extends Record<string, unknown>, I, R>(self: Schema.Schema<A, I, R>) => Schema.Schema<A, I, R>
+
+const pairedSigns = ["hr", "temp", "sbp", "dbp", "rr"] as const
+
+/** The cross-field rules of a profile's limits, in the order they are checked (the first broken one is reported). */
+const limitRules: ReadonlyArray<LimitRule> = [
+  // Each warning pair in order (the seed's rule for heart rate and temperature).
+  ...pairedSigns.map((sign) => orderedPair([`${sign}_min`, `${sign}_max`], seedMessage)),
+  // Each critical bound outside its own side's warning bound.
+  ...(["hr", "spo2", "temp", "sbp", "dbp", "rr"] as const).flatMap((sign) => [
+    criticalOutside(`${sign}_critical_min`, `${sign}_min`, "lower"),
+    ...(sign === "spo2" ? [] : [criticalOutside(`${sign}_critical_max`, `${sign}_max`, "upper")])
+  ]),
+  // Each critical pair in order, and each critical bound on its own side of the other warning
+  // bound (which matters when its own side's warning bound is not set).
+  ...pairedSigns.flatMap((sign) => [
+    orderedPair([`${sign}_critical_min`, `${sign}_critical_max`], seedMessage),
+    criticalOutside(`${sign}_critical_min`, `${sign}_max`, "lower"),
+    criticalOutside(`${sign}_critical_max`, `${sign}_min`, "upper")
+  ])
+]
+
+const withLimitRules = <A extends Record<string, unknown>, I, R>(self: Schema.Schema<A, I, R>): Schema.Schema<A, I, R> =>
+  limitRules.reduce((schema, rule) => rule(schema), self)
+
 const optionalLimitFields = Object.fromEntries(
   optionalLimits.map((name) => [name, Schema.optionalWith(Schema.NullOr(name.startsWith("spo2") ? Percent : NonNegative), { default: () => null })])
 ) as { readonly [K in OptionalLimit]: Schema.optionalWith<Schema.NullOr<typeof NonNegative>, { default: () => null }> }
@@ -80,50 +105,18 @@ export class ThresholdProfile extends Schema.Class<ThresholdProfile>("ThresholdP
   updated_at: Schema.DateFromSelf
 }) {}
 
-export const ThresholdProfileCreate = Schema.Struct({
-  patient_id: PatientId,
+/** A profile's limits: the seed's five, required, and the optional ones (null when not set). */
+const limitFields = {
   hr_min: NonNegative,
   hr_max: NonNegative,
   spo2_min: Percent,
   temp_min: NonNegative,
   temp_max: NonNegative,
   ...optionalLimitFields
-}).pipe(
-  orderedPair(["hr_min", "hr_max"], seedMessage),
-  orderedPair(["temp_min", "temp_max"], seedMessage),
-  orderedPair(["sbp_min", "sbp_max"], seedMessage),
-  orderedPair(["dbp_min", "dbp_max"], seedMessage),
-  orderedPair(["rr_min", "rr_max"], seedMessage),
-  criticalOutside("hr_critical_min", "hr_min", "lower"),
-  criticalOutside("hr_critical_max", "hr_max", "upper"),
-  criticalOutside("spo2_critical_min", "spo2_min", "lower"),
-  criticalOutside("temp_critical_min", "temp_min", "lower"),
-  criticalOutside("temp_critical_max", "temp_max", "upper"),
-  criticalOutside("sbp_critical_min", "sbp_min", "lower"),
-  criticalOutside("sbp_critical_max", "sbp_max", "upper"),
-  criticalOutside("dbp_critical_min", "dbp_min", "lower"),
-  criticalOutside("dbp_critical_max", "dbp_max", "upper"),
-  criticalOutside("rr_critical_min", "rr_min", "lower"),
-  criticalOutside("rr_critical_max", "rr_max", "upper"),
-  // (Schema's pipe takes at most 20 steps.)
-).pipe(
-  // A critical pair in order, and each critical bound on its own side of the other warning bound
-  // (which matters when its own side's warning bound is not set).
-  orderedPair(["hr_critical_min", "hr_critical_max"], seedMessage),
-  criticalOutside("hr_critical_min", "hr_max", "lower"),
-  criticalOutside("hr_critical_max", "hr_min", "upper"),
-  orderedPair(["temp_critical_min", "temp_critical_max"], seedMessage),
-  criticalOutside("temp_critical_min", "temp_max", "lower"),
-  criticalOutside("temp_critical_max", "temp_min", "upper"),
-  orderedPair(["sbp_critical_min", "sbp_critical_max"], seedMessage),
-  criticalOutside("sbp_critical_min", "sbp_max", "lower"),
-  criticalOutside("sbp_critical_max", "sbp_min", "upper"),
-  orderedPair(["dbp_critical_min", "dbp_critical_max"], seedMessage),
-  criticalOutside("dbp_critical_min", "dbp_max", "lower"),
-  criticalOutside("dbp_critical_max", "dbp_min", "upper"),
-  orderedPair(["rr_critical_min", "rr_critical_max"], seedMessage),
-  criticalOutside("rr_critical_min", "rr_max", "lower"),
-  criticalOutside("rr_critical_max", "rr_min", "upper"),
+}
+
+export const ThresholdProfileCreate = Schema.Struct({ patient_id: PatientId, ...limitFields }).pipe(
+  withLimitRules,
   Schema.annotations({ identifier: "ThresholdProfileCreate" })
 )
 export type ThresholdProfileCreate = typeof ThresholdProfileCreate.Type
@@ -187,4 +180,5 @@ export const DefaultProfileOverride = Schema.parseJson(Schema.partial(Schema.Str
   }
 })))
 
-export const DefaultProfileLimits = ThresholdProfileCreate.pipe(Schema.omit("patient_id"))
+/** The default profile's limits, under the same rules as a patient's (`omit` would drop the rules). */
+export const DefaultProfileLimits = Schema.Struct(limitFields).pipe(withLimitRules)
