@@ -16,7 +16,9 @@ const defaultProfile: Config.Config<Limits> = Config.option(Config.string("ALERT
       Either.flatMap((override) => Schema.decodeUnknownEither(DefaultProfileLimits)({ ...defaultLimits, ...override }))
     )
     return Either.mapLeft(merged, (error) =>
-      ConfigError.InvalidData([], `ALERT_DEFAULT_PROFILE is not a valid threshold profile: ${ParseResult.TreeFormatter.formatErrorSync(error)}`))
+      ConfigError.InvalidData([], `ALERT_DEFAULT_PROFILE is not a valid threshold profile: ${
+        ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => `${issue.path.join(".") || "(whole)"}: ${issue.message}`).join("; ")
+      }`))
   })
 )
 
