@@ -35,6 +35,7 @@ const IngestConfig = Config.all({
   ackWait: Config.duration("INGEST_ACK_WAIT").pipe(Config.withDefault("30 seconds"))
 })
 
+const utf8 = new TextDecoder()
 const decodeDeviceId = Schema.decodeUnknownEither(DeviceId)
 const decodeReading = Schema.decodeUnknownEither(DeviceReading, { errors: "all", onExcessProperty: "ignore" })
 
@@ -49,7 +50,7 @@ export const decode = (msg: JsMsg): Decoded => {
   if (Either.isLeft(deviceId)) return { _tag: "Invalid", msg, reason: `subject: the last token '${deviceToken}' is not a device id (UUID)` }
   let json: unknown
   try {
-    json = JSON.parse(new TextDecoder().decode(msg.data))
+    json = JSON.parse(utf8.decode(msg.data))
   } catch (error) {
     return { _tag: "Invalid", msg, reason: `body: not JSON (${error instanceof Error ? error.message : String(error)})` }
   }
