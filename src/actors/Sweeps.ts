@@ -4,7 +4,7 @@
  * idempotent, so several Vigil processes may run them side by side; a failed run is logged and
  * the next one comes at the next interval.
  */
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Effect, Layer, Schedule } from "effect"
 import { AlertRepo } from "../persistence/AlertRepo.ts"
 import { DeviceRepo } from "../persistence/DeviceRepo.ts"
 import { AlertConfig } from "./AlertConfig.ts"
@@ -28,7 +28,7 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
   })
 
   const detectOffline = Effect.gen(function*() {
-    const offline = yield* devices.markOffline(new Date(Date.now() - Duration.toMillis(config.deviceOfflineAfter)))
+    const offline = yield* devices.markOffline(config.deviceOfflineAfter)
     if (offline.length > 0) {
       yield* Effect.logInfo("devices reported offline").pipe(Effect.annotateLogs({ devices: offline.map((d) => d.id).join(",") }))
     }

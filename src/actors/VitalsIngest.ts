@@ -132,8 +132,8 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
     /** Device readings, each routed by its Device actor to the device's patient. */
     const recordDeviceReadings = Effect.fn("VitalsIngest.recordDeviceReadings")(function*(submissions: ReadonlyArray<DeviceSubmission>) {
       const now = new Date()
-      // When each device was last seen in this batch (a device's clock ahead of ours counts as now).
-      // The devices heard from, as of now: receipt time (a device may upload old readings late).
+      // The devices heard from (their last-seen time is when Vigil stores this batch: a device may
+      // upload old readings late).
       const heard = [...new Set(submissions.map(({ deviceId }) => deviceId))]
       const routes = new Map<string, { readonly patientId: PatientId | null; readonly known: boolean }>()
       yield* Effect.forEach(heard, (deviceId) =>
@@ -173,7 +173,7 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
       if (submissions.some(({ deviceId }) => !routes.has(deviceId))) {
         return yield* Effect.fail(new IngestUnavailable({ reason: "a device actor did not answer; nothing was stored", rejected: false }))
       }
-      const seen = heard.filter((id) => routes.get(id)?.patientId).map((id) => [id, now] as const)
+      const seen = heard.filter((id) => routes.get(id)?.patientId)
       // One statement: atomic without a transaction of its own.
       const { offline, stored } = yield* storing(vitals.insertFromDevices(readings, seen).pipe(Effect.orDie))
       if (offline.length > 0) yield* markOnline(offline)

@@ -1,7 +1,7 @@
 /** SQL for the `devices` table, including links to patients. */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect, Option, Schema } from "effect"
+import { Duration, Effect, Option, Schema } from "effect"
 import { Device, type DeviceCreate, type DeviceId, type DeviceUpdate } from "../domain/Device.ts"
 import { DuplicateSerial, PatientNotFound } from "../domain/Errors.ts"
 import type { PatientId } from "../domain/Patient.ts"
@@ -98,11 +98,13 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
     })
 
     /** Marks devices silent since before `silentSince` offline, each audited with an event; answers them. */
-    const markOffline = Effect.fn("DeviceRepo.markOffline")(function*(silentSince: Date) {
+    /** Devices heard from before but silent for longer than `after` (by the database's clock): offline, audited. */
+    const markOffline = Effect.fn("DeviceRepo.markOffline")(function*(after: Duration.Duration) {
       return yield* sql.withTransaction(Effect.gen(function*() {
         const rows = yield* sql<Record<string, unknown> & { id: string }>`
           UPDATE devices SET offline_since = now()
-          WHERE id IN (SELECT id FROM devices WHERE offline_since IS NULL AND last_seen_at < ${silentSince}
+          WHERE id IN (SELECT id FROM devices WHERE offline_since IS NULL
+                         AND last_seen_at < now() - ${Duration.toMillis(after)} * interval '1 millisecond'
                        ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED)
           RETURNING *`
         for (const device of rows) {

@@ -65,18 +65,17 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
     /**
      * One statement (atomic by itself, so it needs no transaction of its own): stores the readings
      * not stored before (by id), writes one `vitals.recorded` event per patient to the outbox
-     * (built by PostgreSQL from the rows stored), and moves the `seen` devices' `last_seen_at`.
+     * (built by PostgreSQL from the rows stored), and sets the `seen` devices' `last_seen_at` to now
+     * (the database's clock, which the offline sweep of every process reads too).
      * Answers the stored readings in store order, and which of the devices are marked offline.
      */
-    const store = (readings: ReadonlyArray<VitalReading>, seen: ReadonlyArray<readonly [DeviceId, Date]>) =>
+    const store = (readings: ReadonlyArray<VitalReading>, seen: ReadonlyArray<DeviceId>) =>
       Effect.gen(function*() {
         if (readings.length === 0) return { stored: [] as Array<StoredReading>, offline: [] as Array<DeviceId> }
         const time = new Date().toISOString()
         const touch = seen.length === 0 ? sql`` : sql`, touched AS (
-            UPDATE devices d SET last_seen_at = GREATEST(d.last_seen_at, v.seen)
-            FROM unnest(${seen.map(([id]) => id)}::uuid[], ${seen.map(([, at]) => at.toISOString())}::timestamptz[]) AS v(id, seen)
-            WHERE d.id = v.id
-            RETURNING d.id, d.offline_since)`
+            UPDATE devices SET last_seen_at = now() WHERE id = ANY(${seen}::uuid[])
+            RETURNING id, offline_since)`
         const offline = seen.length === 0 ? sql`` :
           sql`UNION ALL SELECT 'offline', id::text, NULL FROM touched WHERE offline_since IS NOT NULL`
         const rows = yield* sql<{ readonly kind: "reading" | "offline"; readonly id: string; readonly seq: string | null }>`
@@ -129,7 +128,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
     /** Device readings and their devices' last-seen times in one statement. */
     const insertFromDevices = Effect.fn("VitalsRepo.insertFromDevices")(function*(
       readings: ReadonlyArray<VitalReading>,
-      seen: ReadonlyArray<readonly [DeviceId, Date]>
+      seen: ReadonlyArray<DeviceId>
     ) {
       return yield* store(readings, seen)
     })
