@@ -5,12 +5,13 @@
  * still to run: the NATS consumer acknowledges in between, HTTP handlers wait for it.
  */
 import { SqlClient } from "@effect/sql"
-import { Array as Arr, Cause, Duration, Effect, Exit, Schema } from "effect"
+import { Array as Arr, Cause, Duration, Effect, Exit, Option, Schema } from "effect"
 import type { Alert } from "../domain/Alert.ts"
 import type { DeviceId } from "../domain/Device.ts"
 import type { PatientId, TrialSubject } from "../domain/Patient.ts"
 import { type DeviceReading, emptyValues, type ReadingId, type StoredReading, type VitalReading } from "../domain/Vitals.ts"
 import { ChangeLog } from "../persistence/ChangeLog.ts"
+import { DeviceRepo } from "../persistence/DeviceRepo.ts"
 import { VitalsRepo } from "../persistence/VitalsRepo.ts"
 import { Device } from "./Device.ts"
 import { PatientMonitor } from "./PatientMonitor.ts"
@@ -73,26 +74,38 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
     const changes = yield* ChangeLog
     const monitors = yield* PatientMonitor.client
     const devices = yield* Device.client
+    const registry = yield* DeviceRepo
 
     const evaluate = (stored: ReadonlyArray<StoredReading>): Effect.Effect<AlertSummary> =>
       Effect.gen(function*() {
-        const byPatient = Arr.groupBy(stored, (reading) => reading.patient_id)
-        const results = yield* Effect.forEach(Object.entries(byPatient), ([patientId, readings]) =>
-          monitors(patientId).RecordVitals({ readings }).pipe(
-            Effect.timeout(MONITOR_TIMEOUT),
-            Effect.tapErrorCause((cause) =>
-              Effect.logWarning("readings stored but not evaluated yet; the monitor catches up when it reloads", cause).pipe(
-                Effect.annotateLogs({ patientId, readings: readings.length })
-              )),
-            Effect.option
-          ), { concurrency: 32 })
         const summary = { raised: [] as Array<Alert>, updated: [] as Array<Alert>, resolved: [] as Array<Alert> }
-        for (const result of results) {
-          if (result._tag === "None") continue
-          summary.raised.push(...result.value.raised)
-          summary.updated.push(...result.value.updated)
-          summary.resolved.push(...result.value.resolved)
-        }
+        const byPatient = Arr.groupBy(stored, (reading) => reading.patient_id)
+        // One time limit for the batch, not one per call: a timeout per actor call doubles its CPU cost.
+        yield* Effect.forEach(Object.entries(byPatient), ([patientId, readings]) =>
+          monitors(patientId).RecordVitals({ readings }).pipe(
+            Effect.matchCauseEffect({
+              onFailure: (cause) =>
+                Effect.logWarning("readings stored but not evaluated yet; the monitor catches up when it reloads", cause).pipe(
+                  Effect.annotateLogs({ patientId, readings: readings.length })
+                ),
+              onSuccess: (changes) =>
+                Effect.sync(() => {
+                  summary.raised.push(...changes.raised)
+                  summary.updated.push(...changes.updated)
+                  summary.resolved.push(...changes.resolved)
+                })
+            })
+          ), { concurrency: 32, discard: true }).pipe(
+          Effect.timeoutTo({
+            duration: MONITOR_TIMEOUT,
+            onSuccess: () => Effect.void,
+            onTimeout: () =>
+              Effect.logWarning("monitors did not answer in time; their readings are stored and caught up when they reload").pipe(
+                Effect.annotateLogs({ readings: stored.length })
+              )
+          }),
+          Effect.flatten
+        )
         return summary
       })
 
@@ -129,16 +142,23 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
         Effect.catchAllCause((cause) => Effect.logWarning("devices heard from again, not yet marked online", cause))
       )
 
-    /** Device readings, each routed by its Device actor to the device's patient. */
+    /** Device readings, each routed to the device's patient (by its Device actor, or from the registry cache it reads). */
     const recordDeviceReadings = Effect.fn("VitalsIngest.recordDeviceReadings")(function*(submissions: ReadonlyArray<DeviceSubmission>) {
       const now = new Date()
       // The devices heard from (their last-seen time is when Vigil stores this batch: a device may
       // upload old readings late).
       const heard = [...new Set(submissions.map(({ deviceId }) => deviceId))]
       const routes = new Map<string, { readonly patientId: PatientId | null; readonly known: boolean }>()
-      yield* Effect.forEach(heard, (deviceId) =>
+      // A device the registry cache holds is routed from it, as its actor would (it reads the same
+      // cache); the actor is asked for the others: first readings, devices changed since, expired entries.
+      const ask: Array<DeviceId> = []
+      for (const deviceId of heard) {
+        const device = registry.cached(deviceId)
+        if (device !== undefined && Option.isSome(device)) routes.set(deviceId, { patientId: device.value.patient_id, known: true })
+        else ask.push(deviceId)
+      }
+      yield* Effect.forEach(ask, (deviceId) =>
         devices(deviceId).Reading().pipe(
-          Effect.timeout(MONITOR_TIMEOUT),
           Effect.exit,
           Effect.map((exit) => {
             if (Exit.isSuccess(exit)) routes.set(deviceId, { patientId: exit.value.patient_id as PatientId | null, known: true })
@@ -146,7 +166,11 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
               routes.set(deviceId, { patientId: null, known: false })
             }
           })
-        ), { concurrency: 32, discard: true })
+        ), { concurrency: 32, discard: true }).pipe(
+        // Devices that did not answer in time have no route: the batch is refused below.
+        Effect.timeoutTo({ duration: MONITOR_TIMEOUT, onSuccess: () => Effect.void, onTimeout: () => Effect.void }),
+        Effect.flatten
+      )
 
       const readings: Array<VitalReading> = []
       const outcomes: Array<Outcome | ReadingId> = submissions.map(({ deviceId, reading }) => {

@@ -56,6 +56,9 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
     const findById = (id: DeviceId): Effect.Effect<Option.Option<Device>> =>
       cache.getOrLoad(id, () => load(id))
 
+    /** The device as the cache holds it now, without loading (`undefined`: not cached). */
+    const cached = (id: DeviceId): Option.Option<Device> | undefined => cache.peek(id)
+
     const list = Effect.fn("DeviceRepo.list")(function*(page: Page) {
       const rows = yield* sql`SELECT * FROM devices ORDER BY created_at, id OFFSET ${page.skip} LIMIT ${page.limit}`
       return yield* decodeDevices(rows)
@@ -114,7 +117,7 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
       }))
     }, Effect.orDie)
 
-    return { insert, findById, list, update, markOffline } as const
+    return { insert, findById, cached, list, update, markOffline } as const
   }),
   dependencies: [RegistryCache.Default, ChangeLog.Default]
 }) {}

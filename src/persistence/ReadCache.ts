@@ -33,6 +33,12 @@ export class ReadCache<A> {
     })
   }
 
+  /** The cached value of `key` while it is fresh (`undefined`: not cached; `None`: a cached miss); never loads. */
+  peek(key: string): Option.Option<A> | undefined {
+    const entry = this.entries.get(key)
+    return entry !== undefined && entry.expiresAt > Date.now() ? entry.value : undefined
+  }
+
   invalidate(key: string): void {
     this.generation++
     this.entries.delete(key)

@@ -78,6 +78,24 @@ const minutesAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000)
 
 // The default profile (src/domain/ThresholdProfile.ts): heart rate 50..110, critical 40..130.
 layer(TestApp.layer(), { timeout: 60_000, excludeTestServices: true })("alerts", (it) => {
+  it.effect("routes a device's readings to the patient it is linked to now: a relink or an unlink applies to the very next reading", () =>
+    Effect.gen(function*() {
+      const { patientId: first, deviceId } = yield* monitored()
+      const second = expectStatus<{ id: string }>(yield* call("POST", "/patients", { full_name: "Second Patient", age: 50, sex: "M" }), 201).id
+      // Repeated readings: the route is served from the registry cache after the first.
+      for (let i = 0; i < 3; i++) expect((yield* record(deviceId, { heart_rate: 70 + i })).patient_id).toBe(first)
+      expectStatus(yield* call("PATCH", `/devices/${deviceId}`, { patient_id: second }), 200)
+      const moved = yield* record(deviceId, { heart_rate: 81 })
+      expect(moved.patient_id).toBe(second)
+      const stored = expectStatus<{ items: Array<{ id: string; patient_id: string }> }>(
+        yield* call("GET", `/api/v1/patients/${second}/vitals`),
+        200
+      )
+      expect(stored.items.map((reading) => reading.id)).toEqual([moved.reading_id])
+      expectStatus(yield* call("PATCH", `/devices/${deviceId}`, { patient_id: null }), 200)
+      expect(yield* send(deviceId, { heart_rate: 82 })).toMatchObject({ status: 409, body: { detail: "Device is not linked to a patient" } })
+    }))
+
   it.effect("raises one warning alert on a breach, updates it on the next breach and makes it critical above the critical bound", () =>
     Effect.gen(function*() {
       const { patientId, deviceId } = yield* monitored()
