@@ -56,7 +56,9 @@ export class ReadCache<A> {
   private store(key: string, value: Option.Option<A>): void {
     if (this.capacity <= 0) return
     this.entries.delete(key)
-    this.entries.set(key, { value, expiresAt: Date.now() + this.ttlMillis })
+    // Between 3/4 of the time to live and all of it: entries loaded together (a warm-up, a burst of
+    // new devices) do not all expire, and reload, in the same moment.
+    this.entries.set(key, { value, expiresAt: Date.now() + this.ttlMillis * (0.75 + 0.25 * Math.random()) })
     if (this.entries.size > this.capacity) {
       // Maps iterate in insertion order: the first key is the least recently stored.
       const oldest = this.entries.keys().next()
