@@ -1,13 +1,14 @@
 /**
  * The event bus on NATS. Connects to `NATS_URL` (reconnecting on its own, forever), creates or
  * updates Vigil's JetStream streams, publishes with `Nats-Msg-Id` and waits for the stream's
- * acknowledgement, and drains the connection when the scope closes.
+ * acknowledgement (in batches: `JetStreamBatch.ts`), and drains the connection when the scope closes.
  */
 import { type JetStreamClient, jetstream, jetstreamManager, type JetStreamManager, RetentionPolicy, type StreamConfig } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
 import { Config, Context, Data, Effect, Layer, Option, Redacted, Stream } from "effect"
 import { EventBus, type MessagingStatus } from "./EventBus.ts"
+import { makeBatchPublisher } from "./JetStreamBatch.ts"
 import { MessagingConfig, type StreamSpec, streams } from "./Subjects.ts"
 
 /** The NATS connection itself, for consumers (the ingest); `None` when Vigil runs without NATS. */
@@ -78,20 +79,14 @@ export const make = (url: Redacted.Redacted) =>
       yield* Effect.logDebug(`stream ${spec.name} ${outcome}`)
     }
     const js = jetstream(nc)
+    const batches = makeBatchPublisher(nc)
 
     const bus = EventBus.of({
       kind: "nats",
       subjectPrefix: config.subjectPrefix,
       status: () => (nc.isClosed() ? "disconnected" : status),
-      publishAll: (messages) =>
-        Effect.promise(async () => {
-          // Sent in order on one connection, so the stream stores them in order; acknowledged together.
-          const acks = await Promise.allSettled(
-            messages.map((message) => js.publish(message.subject, message.data, { msgID: message.id, timeout: 5000 }))
-          )
-          const firstFailure = acks.findIndex((ack) => ack.status === "rejected")
-          return firstFailure === -1 ? acks.length : firstFailure
-        }),
+      // Sent in order on one connection, so the streams store them in order; acknowledged together.
+      publishAll: (messages) => Effect.promise(() => batches.publishAll(messages, 5_000)),
       subscribe: (pattern) =>
         Stream.unwrapScoped(Effect.gen(function*() {
           const subscription = yield* Effect.acquireRelease(
