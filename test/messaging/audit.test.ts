@@ -5,7 +5,8 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Effect, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Schedule } from "effect"
+import { ChangeLog } from "../../src/persistence/ChangeLog.ts"
 import { outboxDrained } from "../support/outbox.ts"
 import * as TestApp from "../support/test-app.ts"
 
@@ -68,6 +69,44 @@ layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test", OUTBOX_POLL_INTERVAL: "
         const error = yield* Effect.flip(statement)
         expect(String(error.cause)).toContain("append-only")
       }
+    }))
+
+  it.effect("chains each audit row as its transaction commits: a writer never waits for another's open transaction, and the chain and the audit events follow commit order", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const changes = yield* Effect.provide(ChangeLog, ChangeLog.Default)
+      const tag = `${Date.now()}-${Math.random().toString(36).slice(2, 7)}`
+      const [early, late] = [`early-${tag}`, `late-${tag}`]
+      const inserted = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      // The first writer inserts its audit row, then keeps its transaction open.
+      const first = yield* sql.withTransaction(Effect.gen(function*() {
+        yield* changes.record({ entityType: "patient", entityId: early, action: "created", before: null, after: { n: 1 } })
+        yield* Deferred.succeed(inserted, undefined)
+        yield* Deferred.await(release)
+      })).pipe(Effect.fork)
+      yield* Deferred.await(inserted)
+      // Its placeholder is invisible to everyone else...
+      const [pending] = yield* sql<{ n: string }>`SELECT count(*) AS n FROM audit_events WHERE seq < 0 OR hash = ''`
+      expect(pending!.n).toBe("0")
+      // ...and a second writer commits meanwhile (with the lock taken at insert, it would wait for the first).
+      yield* sql.withTransaction(changes.record({ entityType: "patient", entityId: late, action: "created", before: null, after: { n: 2 } })).pipe(
+        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the second writer waited for the first one's open transaction") })
+      )
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(first)
+      const rows = yield* sql<{ id: string; seq: string; entity_id: string; prev_hash: string; hash: string }>`
+        SELECT id, seq, entity_id, prev_hash, hash FROM audit_events WHERE entity_id IN (${early}, ${late}) ORDER BY seq`
+      expect(rows.map((row) => row.entity_id)).toEqual([late, early]) // commit order
+      expect(Number(rows[0]!.seq)).toBeGreaterThan(0)
+      expect(rows[1]!.prev_hash).toBe(rows[0]!.hash)
+      expect((yield* call("GET", "/api/v1/audit/verify")).body).toMatchObject({ valid: true, first_broken: null })
+      // The audit events carry the chained values, and are queued for publication in chain order.
+      const events = yield* sql<{ event: { data: { seq: number; prev_hash: string; hash: string; entity_id: string } } }>`
+        SELECT event FROM outbox WHERE event_id IN (${rows[0]!.id}, ${rows[1]!.id}) ORDER BY seq`
+      expect(events.map(({ event }) => event.data)).toEqual(rows.map((row) =>
+        expect.objectContaining({ seq: Number(row.seq), prev_hash: row.prev_hash, hash: row.hash, entity_id: row.entity_id })
+      ))
     }))
 
   it.effect("verifies the chain and names the first row tampered with", () =>
