@@ -139,9 +139,14 @@ export const layer = PatientMonitor.toLayer(
       return { operations, counters, countersChanged, latest, lastSeq }
     }
 
-    /** Writes the operations and the counters in one transaction; answers the alerts as written. */
+    /**
+     * Writes the operations and the counters in one transaction; answers the alerts as written.
+     * Counters alone are one statement, atomic by itself: no transaction round trips.
+     */
     const persist = (state: State, result: ReturnType<typeof evaluate>, bounds: ProfileBounds) =>
-      sql.withTransaction(Effect.gen(function*() {
+      result.operations.length === 0
+        ? Effect.as(monitors.save(patientId, result.lastSeq, result.counters), { alerts: state.alerts, changes: noChanges })
+        : sql.withTransaction(Effect.gen(function*() {
         const alerts = new Map(state.alerts)
         const changes = { raised: [] as Array<Alert>, updated: [] as Array<Alert>, resolved: [] as Array<Alert> }
         for (const op of result.operations) {
