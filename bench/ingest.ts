@@ -16,13 +16,21 @@
  *   format, through `pg-copy-streams`) of all the readings, on one connection, into the very table
  *   Vigil uses, for 200 patients and devices of its own made in SQL (which no monitor ever sees).
  *   A warm-up COPY is not counted.
- * - NATS ingest: patients and devices made through `POST /patients` and `POST /devices`; a
- *   warm-up reading per device (which also activates every device actor and patient monitor);
- *   then N readings published with `js.publish` to `<prefix>.ingest.vitals.<deviceId>`, at most
- *   1,000 acknowledgements outstanding. Measured from the first publish until `SELECT count(*)`
- *   of the new rows of vital_signs (polled every 50 ms) reaches N. If N is not reached within
- *   45 s, the rate is what was stored by then, and the readings still queued are purged from
- *   the ingest stream (so that they do not load the next phases).
+ * - NATS ingest while publishing: patients and devices made through `POST /patients` and
+ *   `POST /devices`; a warm-up reading per device (which also activates every device actor and
+ *   patient monitor); then N readings published with `js.publish` to
+ *   `<prefix>.ingest.vitals.<deviceId>`, at most 1,000 acknowledgements outstanding. Measured from
+ *   the first publish until every publish is acknowledged and the ingest stream is empty (a work
+ *   queue keeps a message until Vigil acknowledges it, after its commit; polled every 50 ms from
+ *   nats-server, then the stored rows counted once). If that takes more than 45 s, the rate is
+ *   what was stored by then, and the readings still queued are purged from the ingest stream (so
+ *   that they do not load the next phases). The publisher and nats-server share the machine's
+ *   cores with Vigil here.
+ * - NATS ingest of a backlog: Vigil is stopped (SIGTERM), N readings are published while no
+ *   consumer runs, and Vigil is started again; measured from the first reading's commit (its
+ *   `created_at`, the database's clock, same machine) until the ingest stream is empty: Vigil's
+ *   ingest rate without the load generator on its cores. The new process's first seconds (a cold
+ *   JIT, every actor activating) are inside the measurement. The later phases run on this process.
  * - `POST /store-vitals`: seed 002's body, batches of 1,000 records, 4 requests in flight, over
  *   200 trial subjects made by a warm-up batch (not counted); measured from the first request to
  *   the last response (each answers once its batch is committed and evaluated).
@@ -43,7 +51,10 @@
  *   1,000 readings (pg_stat_database, this script's own queries left out; the statistics lag by
  *   up to a second), and, after each phase, Vigil's readiness, its ingest consumer's state and
  *   its database connections (printed when something failed).
- * - Order: baseline, NATS ingest, store-vitals, alert reference run, alert latency. CPU shares (Linux /proc) are
+ * - Order: baseline, NATS ingest while publishing, NATS ingest of a backlog, store-vitals, alert
+ *   reference run, alert latency; BENCH_PHASES (comma-separated: nats, drain, store, reference,
+ *   alerts) runs a subset after the baseline. BENCH_VIGIL_NODE_ARGS passes node flags to Vigil's
+ *   process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). CPU shares (Linux /proc) are
  *   recorded for each measured run: Vigil's process, this process, nats-server, PostgreSQL's
  *   processes, and the rest of the machine (interference: the figures are then noisy).
  * - Load only targets 127.0.0.1 (NATS_URL and DATABASE_URL must be loopback). Every loop is
@@ -64,7 +75,7 @@ import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { from as copyFrom } from "pg-copy-streams"
 import pg from "pg"
-import { BUSY_MACHINE_CPU, childFailure, cleanup, errorMessage, figures, fmtCpu, fmtCpuShare, fmtFigures, fmtMs, fmtRate, log, measuringAllCpu, NATS_URL, printReport, redactUrl, runBenchmark, sleep, startNatsBenchmark, wallNow, withTimeout, type CpuShare, type Figures, type Nats, type Vigil } from "./support.ts"
+import { BUSY_MACHINE_CPU, type NatsBenchmark, childFailure, cleanup, errorMessage, figures, fmtCpu, fmtCpuShare, fmtFigures, fmtMs, fmtRate, log, measuringAllCpu, NATS_URL, printReport, redactUrl, runBenchmark, sleep, startNatsBenchmark, wallNow, withTimeout, type CpuShare, type Figures, type Nats, type Vigil } from "./support.ts"
 
 const settings = {
   /** Patients (one device each) the throughput runs spread their readings over. */
@@ -109,7 +120,7 @@ const settings = {
   readyTimeoutMs: 60_000,
   stopTimeoutMs: 20_000,
   /** Whole script, setup to report; cleanup after it is bounded separately. */
-  budgetMs: 175_000
+  budgetMs: 240_000
 } as const
 
 const targets = { ingestRatio: 0.3, alertP99Ms: 50 } as const
@@ -398,6 +409,14 @@ const ingestStreamName = (names: Names) => `${names.streamPrefix}_INGEST`
 /** Empties Vigil's ingest stream; answers how many messages were removed. */
 const purgeIngest = async (nats: Nats, names: Names) => (await nats.jsm.streams.purge(ingestStreamName(names))).purged
 
+/**
+ * Readings on Vigil's ingest stream not yet acknowledged, that is, not yet committed (a work
+ * queue drops what its consumer acknowledges, and Vigil acknowledges after the commit). Asked of
+ * nats-server: polling `count(*)` over the new rows instead cost PostgreSQL more CPU than the
+ * inserts it was watching.
+ */
+const queuedOnIngest = async (nats: Nats, names: Names) => (await nats.jsm.streams.info(ingestStreamName(names))).state.messages
+
 /** Waits (bounded) until the count of stored readings has not moved for a second: Vigil finished the batches in hand. */
 const settle = async (count: () => Promise<number>, timeoutMs: number) => {
   const deadline = performance.now() + timeoutMs
@@ -426,26 +445,27 @@ const natsRun = async (db: pg.Client, nats: Nats, names: Names, devices: Readonl
   const { result: { result, cpu }, commits: committed } = await countingCommits(db, () => measuringAllCpu(vigilPid, async () => {
     const start = performance.now()
     const deadline = start + settings.natsPhaseMs
+    let allAcknowledged = false
     const publishing = (async () => {
       for (const m of messages) {
         if (performance.now() > deadline) break
         await publisher.publish(m.subject, m.data)
       }
       await publisher.drained()
+      allAcknowledged = true
     })()
-    let stored = 0
     let doneAt: number | undefined
     while (performance.now() < deadline) {
-      stored = await countAfter(db, before, "device")
-      if (stored >= n) {
+      if (allAcknowledged && (await queuedOnIngest(nats, names)) === 0) {
         doneAt = performance.now()
         break
       }
       await sleep(settings.pollMs)
     }
+    const stored = await countAfter(db, before, "device")
     await withTimeout("NATS publish acknowledgements", settings.publishTimeoutMs + 5_000, publishing).catch((error: unknown) => log(errorMessage(error)))
     const end = doneAt ?? performance.now()
-    return { stored, finished: doneAt !== undefined, elapsedMs: end - start, publishMs: publisher.lastAckAt - start }
+    return { stored, finished: doneAt !== undefined && stored >= n, elapsedMs: end - start, publishMs: publisher.lastAckAt - start }
   }))
   if (publisher.failed > 0) log(`NATS ingest: ${publisher.failed} publishes failed; first: ${publisher.firstFailure}`)
   let purged = 0
@@ -469,6 +489,89 @@ const natsRun = async (db: pg.Client, nats: Nats, names: Names, devices: Readonl
     outboxLagMs: result.finished ? lag.ms : Number.NaN,
     purged,
     ...cpu
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase: NATS ingest of a backlog (no publisher competing for the CPU)
+
+interface DrainResult extends CpuShare {
+  readonly readings: number
+  readonly stored: number
+  readonly finished: boolean
+  /** Readings stored per second, from the first stored (its transaction's start) to the last. */
+  readonly perSecond: number
+  readonly elapsedMs: number
+  /** How fast JetStream took the backlog, with no consumer running. */
+  readonly publishPerSecond: number
+  readonly failed: number
+  /** From starting Vigil's process to its first stored reading of the backlog (boot, connecting, the consumer). */
+  readonly firstStoredAfterStartMs: number
+  readonly commitsPer1000: number
+  readonly outboxLagMs: number
+  readonly purged: number
+}
+
+/**
+ * Stops Vigil, publishes the readings while no consumer runs, starts Vigil again, and measures
+ * how fast it stores the backlog: Vigil's ingest rate without the load generator on its cores.
+ */
+const drainRun = async (db: pg.Client, nats: Nats, names: Names, devices: ReadonlyArray<Monitored>, restart: NatsBenchmark["restartVigil"]): Promise<{ readonly result: DrainResult; readonly vigil: Vigil }> => {
+  const n = settings.readings
+  const messages = Array.from({ length: n }, (_, i) => ({
+    subject: `${names.subjectPrefix}.ingest.vitals.${devices[i % devices.length]!.deviceId}`,
+    data: encoder.encode(JSON.stringify(inRangeReading(i)))
+  }))
+  await waitOutboxDrained(db, settings.outboxDrainMs)
+  const before = await maxSeq(db)
+  const publisher = new Publisher(nats.js, settings.natsWindow)
+  let publishMs = Number.NaN
+  let storedEarly = 0
+  log("NATS backlog: stopping Vigil")
+  const { vigil, startedAt } = await restart(async () => {
+    log(`NATS backlog: publishing ${n} readings over ${devices.length} devices while no Vigil runs`)
+    const publishStart = performance.now()
+    for (const m of messages) await publisher.publish(m.subject, m.data)
+    await withTimeout("backlog publish acknowledgements", settings.publishTimeoutMs + 5_000, publisher.drained())
+    publishMs = performance.now() - publishStart
+    if (publisher.failed > 0) log(`NATS backlog: ${publisher.failed} publishes failed; first: ${publisher.firstFailure}`)
+    storedEarly = await countAfter(db, before, "device")
+    if (storedEarly > 0) log(`NATS backlog: ${storedEarly} readings were stored while publishing (a process was still consuming)`)
+    log("NATS backlog: starting Vigil again")
+  })
+  const target = n - publisher.failed
+  const { result: { result, cpu }, commits: committed } = await countingCommits(db, () => measuringAllCpu(vigil.child.pid, async () => {
+    const reached = await waitForCount(async () => -(await queuedOnIngest(nats, names)), 0, settings.natsPhaseMs)
+    const doneAt = reached.reachedAt === undefined ? undefined : Date.now() - (performance.now() - reached.reachedAt)
+    const stored = await countAfter(db, before, "device")
+    return { stored, doneAt: stored >= target ? doneAt : undefined }
+  }))
+  const { rows: [first] } = await query<{ at: Date | null }>(db, "SELECT min(created_at) AS at FROM vital_signs WHERE seq > $1 AND source = 'device'", [before])
+  const firstAt = first?.at?.getTime() ?? Number.NaN
+  let purged = 0
+  if (result.doneAt === undefined) {
+    log(`NATS backlog: only ${result.stored} of ${target} readings stored within ${settings.natsPhaseMs / 1000} s; purging the rest`)
+    purged = await purgeIngest(nats, names)
+    await settle(() => countAfter(db, before, "device"), 20_000)
+  }
+  const end = result.doneAt ?? Date.now()
+  const lag = await waitOutboxDrained(db, settings.outboxDrainMs)
+  return {
+    vigil,
+    result: {
+      readings: n,
+      stored: result.stored,
+      finished: result.doneAt !== undefined && storedEarly === 0,
+      perSecond: result.stored / ((end - firstAt) / 1000),
+      elapsedMs: end - firstAt,
+      publishPerSecond: n / (publishMs / 1000),
+      failed: publisher.failed,
+      firstStoredAfterStartMs: firstAt - startedAt,
+      commitsPer1000: (committed / result.stored) * 1000,
+      outboxLagMs: result.doneAt !== undefined ? lag.ms : Number.NaN,
+      purged,
+      ...cpu
+    }
   }
 }
 
@@ -696,9 +799,10 @@ const alertRun = async (db: pg.Client, nats: Nats, names: Names, load: AlertLoad
     const sendMs = performance.now() - start
     const lastSentAt = performance.now()
     await withTimeout("alert run acknowledgements", settings.publishTimeoutMs + 5_000, publisher.drained()).catch((error: unknown) => log(errorMessage(error)))
-    const backlogAtEnd = sent - (await countAfter(db, before, "device"))
-    const caughtUp = await waitForCount(() => countAfter(db, before, "device"), sent - publisher.failed, settings.catchUpMs)
-    return { sendMs, backlogAtEnd, caughtUp: caughtUp.n, catchUpMs: caughtUp.reachedAt === undefined ? Number.NaN : Math.max(0, caughtUp.reachedAt - lastSentAt) }
+    const backlogAtEnd = await queuedOnIngest(nats, names)
+    const caughtUp = await waitForCount(async () => -(await queuedOnIngest(nats, names)), 0, settings.catchUpMs)
+    const storedAfter = await countAfter(db, before, "device")
+    return { sendMs, backlogAtEnd, caughtUp: storedAfter, catchUpMs: caughtUp.reachedAt === undefined ? Number.NaN : Math.max(0, caughtUp.reachedAt - lastSentAt) }
   }))
   // Every probe gets its event or its time-out (bounded).
   const graceUntil = performance.now() + settings.probeTimeoutMs + 1_000
@@ -783,10 +887,12 @@ const fmtDiagnosis = (d: Diagnosis) =>
 interface Results {
   readonly database: string
   readonly baseline: BaselineResult
-  readonly nats: NatsResult
-  readonly store: StoreResult
-  readonly reference: AlertResult
-  readonly alerts: AlertResult
+  /** Each phase's result; undefined when BENCH_PHASES left it out. */
+  readonly nats: NatsResult | undefined
+  readonly drain: DrainResult | undefined
+  readonly store: StoreResult | undefined
+  readonly reference: AlertResult | undefined
+  readonly alerts: AlertResult | undefined
   /** Vigil's state after each phase. */
   readonly diagnostics: Readonly<Record<string, Diagnosis>>
 }
@@ -801,53 +907,59 @@ const alertLines = (run: AlertResult): Array<string> => [
 
 const verdict = (met: boolean) => (met ? "met" : "NOT met")
 
-const problems = ({ nats, store, reference, alerts }: Results): Array<string> => [
-  ...(nats.failed > 0 ? [`NATS ingest: ${nats.failed} publishes failed`] : []),
-  ...(store.failed > 0 ? [`store-vitals: ${store.failed} of ${store.requests} requests failed`] : []),
-  ...(store.stored !== store.storedByResponses
+const problems = ({ nats, drain, store, reference, alerts }: Results): Array<string> => [
+  ...(nats !== undefined && nats.failed > 0 ? [`NATS ingest: ${nats.failed} publishes failed`] : []),
+  ...(drain !== undefined && drain.failed > 0 ? [`NATS backlog: ${drain.failed} publishes failed`] : []),
+  ...(drain !== undefined && drain.stored > drain.readings ? [`NATS backlog: ${drain.stored} readings stored, ${drain.readings} sent`] : []),
+  ...(store !== undefined && store.failed > 0 ? [`store-vitals: ${store.failed} of ${store.requests} requests failed`] : []),
+  ...(store !== undefined && store.stored !== store.storedByResponses
     ? [`store-vitals: the responses say ${store.storedByResponses} records were stored, the table has ${store.stored} new trial rows`]
     : []),
-  ...(alerts.failed > 0 ? [`alert latency: ${alerts.failed} publishes failed`] : []),
-  ...(alerts.probes === 0 ? ["alert latency: no probe was sent"] : []),
-  ...(alerts.storedAfterCatchUp > alerts.sent ? [`alert latency: ${alerts.storedAfterCatchUp} readings stored, ${alerts.sent} sent`] : []),
-  ...(reference.failed > 0 ? [`alert reference run: ${reference.failed} publishes failed`] : []),
-  ...(reference.storedAfterCatchUp > reference.sent ? [`alert reference run: ${reference.storedAfterCatchUp} readings stored, ${reference.sent} sent`] : [])
+  ...(alerts !== undefined && alerts.failed > 0 ? [`alert latency: ${alerts.failed} publishes failed`] : []),
+  ...(alerts !== undefined && alerts.probes === 0 ? ["alert latency: no probe was sent"] : []),
+  ...(alerts !== undefined && alerts.storedAfterCatchUp > alerts.sent ? [`alert latency: ${alerts.storedAfterCatchUp} readings stored, ${alerts.sent} sent`] : []),
+  ...(reference !== undefined && reference.failed > 0 ? [`alert reference run: ${reference.failed} publishes failed`] : []),
+  ...(reference !== undefined && reference.storedAfterCatchUp > reference.sent ? [`alert reference run: ${reference.storedAfterCatchUp} readings stored, ${reference.sent} sent`] : [])
 ]
 
-const notes = ({ baseline, nats, store, alerts }: Results): Array<string> => [
-  ...(!nats.finished
+const notes = ({ baseline, nats, drain, store, alerts }: Results): Array<string> => [
+  ...(nats !== undefined && !nats.finished
     ? [`note: NATS ingest did not store all ${nats.readings} readings within its ${settings.natsPhaseMs / 1000} s limit: its rate is what was stored by then (${nats.stored}); the ${nats.purged} still queued were purged`]
     : []),
-  ...(!store.finished && store.failed === 0
+  ...(drain !== undefined && !drain.finished
+    ? [`note: NATS backlog: the run did not finish cleanly (${drain.stored} of ${drain.readings} stored, ${drain.purged} purged); its rate is over what was stored`]
+    : []),
+  ...(store !== undefined && !store.finished && store.failed === 0
     ? [`note: store-vitals: ${store.requests} of ${Math.ceil(settings.readings / settings.storeBatch)} requests were sent within the ${settings.storePhaseMs / 1000} s limit; its rate is over the readings stored`]
     : []),
-  ...(Number.isNaN(alerts.catchUpMs)
+  ...(alerts !== undefined && Number.isNaN(alerts.catchUpMs)
     ? [`note: alert latency: Vigil had stored ${alerts.storedAfterCatchUp} of the ${alerts.sent} readings ${settings.catchUpMs / 1000} s after the last publish`]
     : []),
   ...(cpus().length < 4
     ? [`note: ${cpus().length} cores for Vigil, PostgreSQL, NATS and this process together`]
     : []),
-  ...([["baseline", baseline], ["NATS ingest", nats], ["store-vitals", store], ["alert latency", alerts]] as const).flatMap(([name, run]) =>
-    run.otherCpu > BUSY_MACHINE_CPU
+  ...([["baseline", baseline], ["NATS ingest", nats], ["NATS backlog", drain], ["store-vitals", store], ["alert latency", alerts]] as const).flatMap(([name, run]) =>
+    run !== undefined && run.otherCpu > BUSY_MACHINE_CPU
       ? [`note: ${name}: other processes used ${fmtCpu(run.otherCpu)} of a core; on a busy machine the figures are noisy`]
       : []
   ),
-  ...([["NATS ingest", nats], ["store-vitals", store], ["alert latency", alerts]] as const).flatMap(([name, run]) =>
-    run.vigilCpu > 0.9 ? [`note: ${name}: Vigil's process used ${fmtCpu(run.vigilCpu)} of a core: its one JavaScript thread is the limit`] : []
+  ...([["NATS ingest", nats], ["NATS backlog", drain], ["store-vitals", store], ["alert latency", alerts]] as const).flatMap(([name, run]) =>
+    run !== undefined && run.vigilCpu > 0.9 ? [`note: ${name}: Vigil's process used ${fmtCpu(run.vigilCpu)} of a core: its one JavaScript thread is the limit`] : []
   ),
-  ...(alerts.windowWaits > 0 ? [`note: alert latency: ${alerts.windowWaits} publishes waited for the ${settings.natsWindow}-ack window; the offered rate was not held`] : []),
-  ...(alerts.backlogAtEnd > settings.alertRate / 10
+  ...(alerts !== undefined && alerts.windowWaits > 0 ? [`note: alert latency: ${alerts.windowWaits} publishes waited for the ${settings.natsWindow}-ack window; the offered rate was not held`] : []),
+  ...(alerts !== undefined && alerts.backlogAtEnd > settings.alertRate / 10
     ? [`note: alert latency: ${alerts.backlogAtEnd} readings were not yet stored when the last was published: ingest did not keep up with ${settings.alertRate}/s`]
     : []),
-  ...(alerts.skippedProbes > 0 ? [`note: alert latency: ${alerts.skippedProbes} probe slots found no probe patient whose alert had resolved; in-range readings went instead`] : [])
+  ...(alerts !== undefined && alerts.skippedProbes > 0 ? [`note: alert latency: ${alerts.skippedProbes} probe slots found no probe patient whose alert had resolved; in-range readings went instead`] : [])
 ]
 
 const report = (results: Results): boolean => {
-  const { baseline, nats, store, reference, alerts } = results
-  const natsRatio = nats.perSecond / baseline.perSecond
-  const storeRatio = store.perSecond / baseline.perSecond
-  const alertMet = alerts.received > 0 && alerts.missing === 0 && alerts.publishToEvent.p99 < targets.alertP99Ms
+  const { baseline, nats, drain, store, reference, alerts } = results
+  const ratio = (run: { readonly perSecond: number } | undefined) => run === undefined ? Number.NaN : run.perSecond / baseline.perSecond
+  const [natsRatio, drainRatio, storeRatio] = [ratio(nats), ratio(drain), ratio(store)]
+  const alertMet = alerts !== undefined && alerts.received > 0 && alerts.missing === 0 && alerts.publishToEvent.p99 < targets.alertP99Ms
   const issues = problems(results)
+  const skipped = (phase: string) => [`  ${phase}: not run (BENCH_PHASES)`]
   printReport({
     benchmark: "ingest",
     environment: `; NATS ${redactUrl(NATS_URL)}`,
@@ -857,16 +969,28 @@ const report = (results: Results): boolean => {
       "",
       "throughput:",
       `  raw baseline, one COPY ... FROM STDIN (text format, pg-copy-streams), one connection: ${fmtRate(baseline.perSecond)} readings/s (${fmtMs(baseline.elapsedMs)} ms; CPU ${fmtCpuShare(baseline)})`,
-      `  NATS ingest (js.publish, ${settings.natsWindow} acks outstanding -> stored in vital_signs): ${fmtRate(nats.perSecond)} readings/s (${fmtMs(nats.elapsedMs)} ms${nats.finished ? "" : `, ${nats.stored} of ${nats.readings} stored`}) = ratio ${natsRatio.toFixed(2)} of the baseline (target >= ${targets.ingestRatio}: ${verdict(natsRatio >= targets.ingestRatio)})`,
-      `    JetStream acknowledged all publishes at ${fmtRate(nats.publishPerSecond)} readings/s (window waits ${nats.windowWaits}); outbox fully published ${nats.finished ? `${fmtMs(nats.outboxLagMs)} ms after the last reading was stored` : "(n/a: run not finished)"}; ≈${fmtRate(nats.commitsPer1000)} PostgreSQL commits per 1,000 readings; CPU ${fmtCpuShare(nats)}`,
-      `  POST /store-vitals (${settings.storeBatch} records per request, ${settings.storeConcurrency} in flight): ${fmtRate(store.perSecond)} readings/s (${fmtMs(store.elapsedMs)} ms${store.finished ? "" : `, ${store.stored} of ${store.readings} stored`}) = ratio ${storeRatio.toFixed(2)} of the baseline (target >= ${targets.ingestRatio}: ${verdict(storeRatio >= targets.ingestRatio)})`,
-      `    request ${fmtFigures(store.request)}; outbox fully published ${fmtMs(store.outboxLagMs)} ms after the last response; ≈${fmtRate(store.commitsPer1000)} PostgreSQL commits per 1,000 readings; CPU ${fmtCpuShare(store)}`,
+      ...(drain === undefined ? skipped("NATS ingest of a backlog") : [
+        `  NATS ingest of a backlog (published while Vigil was stopped, then Vigil started; first to last reading stored): ${fmtRate(drain.perSecond)} readings/s (${fmtMs(drain.elapsedMs)} ms${drain.finished ? "" : `, ${drain.stored} of ${drain.readings} stored`}) = ratio ${drainRatio.toFixed(2)} of the baseline (target >= ${targets.ingestRatio}: ${verdict(drainRatio >= targets.ingestRatio)})`,
+        `    JetStream took the backlog at ${fmtRate(drain.publishPerSecond)} readings/s with no consumer; first reading stored ${fmtMs(drain.firstStoredAfterStartMs)} ms after Vigil's process was started; outbox fully published ${fmtMs(drain.outboxLagMs)} ms after the last reading was stored; ≈${fmtRate(drain.commitsPer1000)} PostgreSQL commits per 1,000 readings; CPU (from Vigil ready) ${fmtCpuShare(drain)}`
+      ]),
+      ...(nats === undefined ? skipped("NATS ingest while publishing") : [
+        `  NATS ingest while publishing (js.publish, ${settings.natsWindow} acks outstanding -> stored in vital_signs; the publisher and nats-server share the 2 cores): ${fmtRate(nats.perSecond)} readings/s (${fmtMs(nats.elapsedMs)} ms${nats.finished ? "" : `, ${nats.stored} of ${nats.readings} stored`}) = ratio ${natsRatio.toFixed(2)} of the baseline (target >= ${targets.ingestRatio}: ${verdict(natsRatio >= targets.ingestRatio)})`,
+        `    JetStream acknowledged all publishes at ${fmtRate(nats.publishPerSecond)} readings/s (window waits ${nats.windowWaits}); outbox fully published ${nats.finished ? `${fmtMs(nats.outboxLagMs)} ms after the last reading was stored` : "(n/a: run not finished)"}; ≈${fmtRate(nats.commitsPer1000)} PostgreSQL commits per 1,000 readings; CPU ${fmtCpuShare(nats)}`
+      ]),
+      ...(store === undefined ? skipped("POST /store-vitals") : [
+        `  POST /store-vitals (${settings.storeBatch} records per request, ${settings.storeConcurrency} in flight): ${fmtRate(store.perSecond)} readings/s (${fmtMs(store.elapsedMs)} ms${store.finished ? "" : `, ${store.stored} of ${store.readings} stored`}) = ratio ${storeRatio.toFixed(2)} of the baseline (target >= ${targets.ingestRatio}: ${verdict(storeRatio >= targets.ingestRatio)})`,
+        `    request ${fmtFigures(store.request)}; outbox fully published ${fmtMs(store.outboxLagMs)} ms after the last response; ≈${fmtRate(store.commitsPer1000)} PostgreSQL commits per 1,000 readings; CPU ${fmtCpuShare(store)}`
+      ]),
       "",
-      `alert latency, ${alerts.targetRate} readings/s offered over NATS for ${settings.alertSeconds} s (achieved ${fmtRate(alerts.achievedRate)}/s), every ${settings.probeEvery}th a breach (heart_rate ${settings.breachHeartRate}) on one of ${settings.probePatients} probe patients, core NATS subscription on <prefix>.events.alert.>:`,
-      `  target p99 < ${targets.alertP99Ms} ms with none missing: ${verdict(alertMet)}`,
-      ...alertLines(alerts),
-      `  reference run before it, ${reference.targetRate} readings/s for ${reference.seconds} s (achieved ${fmtRate(reference.achievedRate)}/s), ${settings.referenceProbePatients} probe patients of its own; not the target's load:`,
-      ...alertLines(reference),
+      ...(alerts === undefined ? skipped("alert latency") : [
+        `alert latency, ${alerts.targetRate} readings/s offered over NATS for ${settings.alertSeconds} s (achieved ${fmtRate(alerts.achievedRate)}/s), every ${settings.probeEvery}th a breach (heart_rate ${settings.breachHeartRate}) on one of ${settings.probePatients} probe patients, core NATS subscription on <prefix>.events.alert.>:`,
+        `  target p99 < ${targets.alertP99Ms} ms with none missing: ${verdict(alertMet)}`,
+        ...alertLines(alerts)
+      ]),
+      ...(reference === undefined ? skipped("alert reference run") : [
+        `  reference run before it, ${reference.targetRate} readings/s for ${reference.seconds} s (achieved ${fmtRate(reference.achievedRate)}/s), ${settings.referenceProbePatients} probe patients of its own; not the target's load:`,
+        ...alertLines(reference)
+      ]),
       "",
       `CPU shares are of one core (1.00 = one core); PostgreSQL is all of its server's processes; "other" is everything else on the machine`,
       issues.length === 0 ? "every publish and request succeeded and every count added up" : `PROBLEMS (figures not trustworthy): ${issues.join("; ")}`,
@@ -877,9 +1001,10 @@ const report = (results: Results): boolean => {
       readings: settings.readings,
       baselineMethod: "COPY FROM STDIN (text, pg-copy-streams)",
       baseline,
-      nats: { ...nats, ratio: natsRatio, target: targets.ingestRatio, met: natsRatio >= targets.ingestRatio },
-      storeVitals: { ...store, ratio: storeRatio, target: targets.ingestRatio, met: storeRatio >= targets.ingestRatio },
-      alerts: { ...alerts, targetP99Ms: targets.alertP99Ms, met: alertMet },
+      nats: nats && { ...nats, ratio: natsRatio, target: targets.ingestRatio, met: natsRatio >= targets.ingestRatio },
+      natsBacklog: drain && { ...drain, ratio: drainRatio, target: targets.ingestRatio, met: drainRatio >= targets.ingestRatio },
+      storeVitals: store && { ...store, ratio: storeRatio, target: targets.ingestRatio, met: storeRatio >= targets.ingestRatio },
+      alerts: alerts && { ...alerts, targetP99Ms: targets.alertP99Ms, met: alertMet },
       alertReference: reference,
       diagnostics: results.diagnostics,
       problems: issues
@@ -891,9 +1016,20 @@ const report = (results: Results): boolean => {
 // ---------------------------------------------------------------------------------------------
 // Main
 
+/** BENCH_PHASES: a comma-separated subset of the phases after the baseline (all by default). */
+const allPhases = ["nats", "drain", "store", "reference", "alerts"] as const
+type Phase = (typeof allPhases)[number]
+const phases = (): ReadonlySet<Phase> => {
+  const chosen = (process.env["BENCH_PHASES"] ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "")
+  const unknown = chosen.filter((p) => !(allPhases as ReadonlyArray<string>).includes(p))
+  if (unknown.length > 0) throw new Error(`BENCH_PHASES: unknown phase(s) ${unknown.join(", ")}; known: ${allPhases.join(", ")}`)
+  return new Set(chosen.length === 0 ? allPhases : (chosen as Array<Phase>))
+}
+
 const main = async (): Promise<boolean> => {
+  const run = phases()
   const names = makeNames()
-  const { nats, database, vigil, db } = await startNatsBenchmark({
+  const started = await startNatsBenchmark({
     clientName: "vigil-bench-ingest",
     subjectPrefix: names.subjectPrefix,
     streamPrefix: names.streamPrefix,
@@ -901,9 +1037,10 @@ const main = async (): Promise<boolean> => {
     readyTimeoutMs: settings.readyTimeoutMs,
     stopTimeoutMs: settings.stopTimeoutMs
   })
-  const pid = vigil.child.pid
+  const { nats, database, db } = started
+  let vigil = started.vigil
 
-  const baseline = await withTimeout("baseline", 60_000, baselineRun(db, names, pid))
+  const baseline = await withTimeout("baseline", 60_000, baselineRun(db, names, vigil.child.pid))
 
   const people = settings.patients + settings.probePatients + settings.referenceProbePatients
   log(`setup: ${people} patients and devices through POST /patients and POST /devices`)
@@ -917,27 +1054,46 @@ const main = async (): Promise<boolean> => {
   const check = async (phase: string) => {
     diagnostics[phase] = await withTimeout("diagnostics", 10_000, diagnose(db, nats, names, vigil))
   }
-  const natsResult = await withTimeout("NATS ingest", settings.natsPhaseMs + settings.outboxDrainMs + 30_000, natsRun(db, nats, names, background, pid))
-  await check("NATS ingest")
-  const store = await withTimeout("store-vitals", settings.storePhaseMs + settings.outboxDrainMs + 60_000, storeRun(db, vigil, names, pid))
-  await check("store-vitals")
+  const natsResult = run.has("nats")
+    ? await withTimeout("NATS ingest", settings.natsPhaseMs + settings.outboxDrainMs + 30_000, natsRun(db, nats, names, background, vigil.child.pid))
+    : undefined
+  if (natsResult !== undefined) await check("NATS ingest")
+  let drain: DrainResult | undefined
+  if (run.has("drain")) {
+    const drained = await withTimeout(
+      "NATS backlog",
+      settings.natsPhaseMs + settings.outboxDrainMs + 2 * settings.stopTimeoutMs + settings.readyTimeoutMs + 60_000,
+      drainRun(db, nats, names, background, started.restartVigil)
+    )
+    vigil = drained.vigil
+    drain = drained.result
+    await check("NATS backlog")
+  }
+  const store = run.has("store")
+    ? await withTimeout("store-vitals", settings.storePhaseMs + settings.outboxDrainMs + 60_000, storeRun(db, vigil, names, vigil.child.pid))
+    : undefined
+  if (store !== undefined) await check("store-vitals")
   const alertTimeLimit = (seconds: number) => settings.outboxDrainMs + (seconds + 5) * 1000 + settings.catchUpMs + settings.probeTimeoutMs + 30_000
-  const reference = await withTimeout(
-    "alert reference run",
-    alertTimeLimit(settings.referenceSeconds),
-    alertRun(db, nats, names, { rate: settings.referenceRate, seconds: settings.referenceSeconds, label: "alert reference run" }, background, referenceProbes, pid)
-  )
-  await check("alert reference run")
-  const alerts = await withTimeout(
-    "alert latency",
-    alertTimeLimit(settings.alertSeconds),
-    alertRun(db, nats, names, { rate: settings.alertRate, seconds: settings.alertSeconds, label: "alert latency" }, background, probePatients, pid)
-  )
-  await check("alert latency")
+  const reference = run.has("reference")
+    ? await withTimeout(
+      "alert reference run",
+      alertTimeLimit(settings.referenceSeconds),
+      alertRun(db, nats, names, { rate: settings.referenceRate, seconds: settings.referenceSeconds, label: "alert reference run" }, background, referenceProbes, vigil.child.pid)
+    )
+    : undefined
+  if (reference !== undefined) await check("alert reference run")
+  const alerts = run.has("alerts")
+    ? await withTimeout(
+      "alert latency",
+      alertTimeLimit(settings.alertSeconds),
+      alertRun(db, nats, names, { rate: settings.alertRate, seconds: settings.alertSeconds, label: "alert latency" }, background, probePatients, vigil.child.pid)
+    )
+    : undefined
+  if (alerts !== undefined) await check("alert latency")
   if (vigil.child.hasExited()) throw childFailure(vigil.child, `exited (${await vigil.child.exited}) during the run`)
 
   await cleanup()
-  return report({ database: database.description, baseline, nats: natsResult, store, reference, alerts, diagnostics })
+  return report({ database: database.description, baseline, nats: natsResult, drain, store, reference, alerts, diagnostics })
 }
 
 runBenchmark(main, settings.budgetMs)

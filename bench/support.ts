@@ -435,7 +435,9 @@ export const startVigil = async (options: VigilOptions): Promise<Vigil> => {
     ...options.database.env
   })
   log(`starting Vigil (${options.describe({ port, grpcPort })})`)
-  const child = startChild("vigil", ["--import", "tsx", "src/main.ts"], env, options.stopTimeoutMs)
+  // BENCH_VIGIL_NODE_ARGS: extra node flags for Vigil's process only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env["BENCH_VIGIL_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
+  const child = startChild("vigil", [...nodeArgs, "--import", "tsx", "src/main.ts"], env, options.stopTimeoutMs)
   onCleanup("stop vigil", child.stop)
   const httpUrl = `http://${HOST}:${port}`
   const startedAt = performance.now()
@@ -540,6 +542,11 @@ export interface NatsBenchmark {
   readonly vigil: Vigil
   /** This process's connection to Vigil's database. */
   readonly db: pg.Client
+  /**
+   * Stops Vigil (SIGTERM, as a deployment would), runs `meanwhile`, and starts Vigil again on the
+   * same database and streams, on new ports; answers the new process and when it was started.
+   */
+  readonly restartVigil: (meanwhile: () => Promise<void>) => Promise<{ readonly vigil: Vigil; readonly startedAt: number }>
 }
 
 /**
@@ -554,7 +561,7 @@ export const startNatsBenchmark = async (options: NatsBenchmarkOptions): Promise
   onCleanup("delete streams", () => deleteStreams(nats, options.streams))
   const database = await prepareDatabase()
   log(`database: ${database.description}`)
-  const vigil = await startVigil({
+  const vigilOptions: VigilOptions = {
     database,
     env: {
       SEED_DEMO_DATA: "false",
@@ -566,12 +573,20 @@ export const startNatsBenchmark = async (options: NatsBenchmarkOptions): Promise
     describe: ({ port }) => `REST ${HOST}:${port}; subjects ${options.subjectPrefix}.>, streams ${options.streamPrefix}_*`,
     readyTimeoutMs: options.readyTimeoutMs,
     stopTimeoutMs: options.stopTimeoutMs
-  })
+  }
+  let vigil = await startVigil(vigilOptions)
+  const restartVigil = async (meanwhile: () => Promise<void>) => {
+    await vigil.child.stop()
+    await meanwhile()
+    const startedAt = Date.now()
+    vigil = await startVigil(vigilOptions)
+    return { vigil, startedAt }
+  }
 
   const db = new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 5_000, query_timeout: 60_000 })
   await withTimeout("connect to the database", 10_000, db.connect())
   onCleanup("close database connection", () => db.end())
-  return { nats, database, vigil, db }
+  return { nats, database, vigil, db, restartVigil }
 }
 
 // ---------------------------------------------------------------------------------------------
