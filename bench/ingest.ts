@@ -1073,23 +1073,16 @@ const main = async (): Promise<boolean> => {
     ? await withTimeout("store-vitals", settings.storePhaseMs + settings.outboxDrainMs + 60_000, storeRun(db, vigil, names, vigil.child.pid))
     : undefined
   if (store !== undefined) await check("store-vitals")
-  const alertTimeLimit = (seconds: number) => settings.outboxDrainMs + (seconds + 5) * 1000 + settings.catchUpMs + settings.probeTimeoutMs + 30_000
-  const reference = run.has("reference")
-    ? await withTimeout(
-      "alert reference run",
-      alertTimeLimit(settings.referenceSeconds),
-      alertRun(db, nats, names, { rate: settings.referenceRate, seconds: settings.referenceSeconds, label: "alert reference run" }, background, referenceProbes, vigil.child.pid)
-    )
-    : undefined
-  if (reference !== undefined) await check("alert reference run")
-  const alerts = run.has("alerts")
-    ? await withTimeout(
-      "alert latency",
-      alertTimeLimit(settings.alertSeconds),
-      alertRun(db, nats, names, { rate: settings.alertRate, seconds: settings.alertSeconds, label: "alert latency" }, background, probePatients, vigil.child.pid)
-    )
-    : undefined
-  if (alerts !== undefined) await check("alert latency")
+  /** One alert-latency run (its time limit from its length), when BENCH_PHASES has it. */
+  const alertPhase = async (phase: Phase, load: AlertLoad, probes: ReadonlyArray<Monitored>) => {
+    if (!run.has(phase)) return undefined
+    const limit = settings.outboxDrainMs + (load.seconds + 5) * 1000 + settings.catchUpMs + settings.probeTimeoutMs + 30_000
+    const result = await withTimeout(load.label, limit, alertRun(db, nats, names, load, background, probes, vigil.child.pid))
+    await check(load.label)
+    return result
+  }
+  const reference = await alertPhase("reference", { rate: settings.referenceRate, seconds: settings.referenceSeconds, label: "alert reference run" }, referenceProbes)
+  const alerts = await alertPhase("alerts", { rate: settings.alertRate, seconds: settings.alertSeconds, label: "alert latency" }, probePatients)
   if (vigil.child.hasExited()) throw childFailure(vigil.child, `exited (${await vigil.child.exited}) during the run`)
 
   await cleanup()
