@@ -168,8 +168,7 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
           })
         ), { concurrency: 32, discard: true }).pipe(
         // Devices that did not answer in time have no route: the batch is refused below.
-        Effect.timeoutTo({ duration: MONITOR_TIMEOUT, onSuccess: () => Effect.void, onTimeout: () => Effect.void }),
-        Effect.flatten
+        Effect.timeoutOption(MONITOR_TIMEOUT)
       )
 
       const readings: Array<VitalReading> = []
