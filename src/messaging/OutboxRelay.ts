@@ -6,7 +6,8 @@
  *   process's relay takes over. A row is never published twice (and were it republished after a
  *   crash between ack and stamp, JetStream drops it by its `Nats-Msg-Id`).
  * - It wakes on the outbox's NOTIFY (sent when a writing transaction commits) and, failing that,
- *   every `OUTBOX_POLL_INTERVAL`.
+ *   every `OUTBOX_POLL_INTERVAL`. A batch's stamp rides on the statement that reads the next
+ *   batch: a busy relay makes one round trip per batch.
  * - While the bus is down it retries with exponential back-off; writers never wait for it.
  * - Published rows older than `OUTBOX_RETENTION` are deleted, every `OUTBOX_PRUNE_INTERVAL`.
  */
@@ -24,6 +25,8 @@ export const RelayConfig = Config.all({
 })
 
 const LEADER_LOCK = 7_346_210_003
+/** How long published rows may wait for the next fetch to carry their stamp. */
+const STAMP_DELAY = Duration.millis(20)
 
 class BusUnavailable extends Data.TaggedError("BusUnavailable")<{ readonly pending: number }> {}
 
@@ -49,20 +52,44 @@ export const make = Effect.gen(function*() {
     Effect.forkScoped
   )
 
+  /**
+   * Rows published but not yet stamped (their `seq`). A stamp rides on the next fetch (one
+   * statement: stamp those, read what is next), so a busy relay makes one round trip per batch,
+   * not two; when no wake-up follows within `STAMP_DELAY` they are stamped on their own.
+   */
+  let unstamped: ReadonlyArray<string> = []
+
+  const fetchNext = (stamp: ReadonlyArray<string>) =>
+    stamp.length === 0
+      ? sql<OutboxRow>`
+          SELECT seq, event_id, subject, event::text AS event FROM outbox
+          WHERE published_at IS NULL ORDER BY seq LIMIT ${config.batchSize}`
+      // The SELECT sees the rows as they were before the UPDATE (one snapshot): the stamped ones are left out by seq.
+      : sql<OutboxRow>`
+          WITH stamped AS (UPDATE outbox SET published_at = now() WHERE seq = ANY(${stamp}::bigint[]))
+          SELECT seq, event_id, subject, event::text AS event FROM outbox
+          WHERE published_at IS NULL AND seq <> ALL(${stamp}::bigint[]) ORDER BY seq LIMIT ${config.batchSize}`
+
+  const stampNow = Effect.suspend(() => {
+    const stamp = unstamped
+    if (stamp.length === 0) return Effect.void
+    return Effect.zipRight(
+      sql`UPDATE outbox SET published_at = now() WHERE seq = ANY(${stamp}::bigint[])`,
+      Effect.sync(() => unstamped = [])
+    )
+  })
+
   /** One batch: how many rows were published; fails when the bus acknowledged only some. */
   const publishBatch = Effect.gen(function*() {
-    const rows = yield* sql<OutboxRow>`
-      SELECT seq, event_id, subject, event::text AS event FROM outbox
-      WHERE published_at IS NULL ORDER BY seq LIMIT ${config.batchSize}`
+    const rows = yield* fetchNext(unstamped)
+    unstamped = []
     if (rows.length === 0) return 0
     const acked = yield* bus.publishAll(rows.map((row) => ({
       subject: `${bus.subjectPrefix}.${row.subject}`,
       id: row.event_id,
       data: encoder.encode(row.event)
     })))
-    if (acked > 0) {
-      yield* sql`UPDATE outbox SET published_at = now() WHERE seq IN ${sql.in(rows.slice(0, acked).map((row) => row.seq))}`
-    }
+    unstamped = rows.slice(0, acked).map((row) => row.seq)
     if (acked < rows.length) return yield* Effect.fail(new BusUnavailable({ pending: rows.length - acked }))
     return acked
   })
@@ -74,21 +101,39 @@ export const make = Effect.gen(function*() {
 
   const prune = sql`DELETE FROM outbox WHERE published_at < now() - ${`${Duration.toMillis(config.retention)} milliseconds`}::interval`
 
-  /** Publishes until the outbox is empty, then waits for a wake-up or the poll interval. */
+  /** Whether a wake-up came within `timeout`. */
+  const woken = (timeout: Duration.DurationInput) =>
+    Queue.take(wake).pipe(Effect.timeoutOption(timeout), Effect.map((taken) => taken._tag === "Some"))
+
+  /**
+   * Publishes until the outbox is empty, then waits for a wake-up or the poll interval. The lock
+   * connection is checked once per poll interval, not once per wake-up.
+   */
   const leadership = (isAlive: Effect.Effect<unknown, unknown>) =>
     Effect.gen(function*() {
       let lastPrune = 0
+      let lastAlive = Date.now()
       while (true) {
         const published = yield* publishBatch.pipe(Effect.retry({ schedule: backoff, while: (e) => e._tag === "BusUnavailable" }))
         if (published === config.batchSize) continue
         if (Date.now() - lastPrune > Duration.toMillis(config.pruneInterval)) {
+          yield* stampNow
           yield* prune
           lastPrune = Date.now()
         }
-        yield* Queue.take(wake).pipe(Effect.timeout(config.pollInterval), Effect.ignore)
-        yield* isAlive
+        if (!(unstamped.length > 0 && (yield* woken(STAMP_DELAY)))) {
+          yield* stampNow
+          yield* woken(config.pollInterval)
+        }
+        if (Date.now() - lastAlive >= Duration.toMillis(config.pollInterval)) {
+          yield* isAlive
+          lastAlive = Date.now()
+        }
       }
-    })
+    }).pipe(
+      // Stopping (another process takes over): what this one published is stamped, not published again.
+      Effect.ensuring(Effect.ignore(stampNow))
+    )
 
   /** Runs as the relay if this process gets the lock; otherwise returns at once. */
   const tryLead = Effect.scoped(Effect.gen(function*() {
