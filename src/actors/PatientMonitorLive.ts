@@ -210,8 +210,9 @@ export const layer = PatientMonitor.toLayer(
      *
      * Limit: the watermark is a `seq`. A reading whose transaction committed after one with a
      * higher `seq` had been evaluated, and whose own evaluation was then lost with the process, is
-     * below the watermark and not caught up. One process's NATS ingest commits its batches in
-     * order, so this takes concurrent writers (HTTP) and a crash in between.
+     * below the watermark and not caught up. One process's NATS ingest draws its batches' `seq`s in
+     * the order it takes them and evaluates them in that order (whatever order they commit in), so
+     * this takes concurrent writers (HTTP) and a crash in between.
      */
     const catchUp = (loaded: Loaded, incoming: ReadonlyArray<typeof Reading.Type>) =>
       Effect.gen(function*() {

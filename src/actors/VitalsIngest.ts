@@ -142,8 +142,16 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
         Effect.catchAllCause((cause) => Effect.logWarning("devices heard from again, not yet marked online", cause))
       )
 
-    /** Device readings, each routed to the device's patient (by its Device actor, or from the registry cache it reads). */
-    const recordDeviceReadings = Effect.fn("VitalsIngest.recordDeviceReadings")(function*(submissions: ReadonlyArray<DeviceSubmission>) {
+    /**
+     * Device readings, each routed to the device's patient (by its Device actor, or from the
+     * registry cache it reads), ready to store. With `drawSeqs`, their places in the store are
+     * drawn now: batches prepared one after another and then stored concurrently keep the order
+     * they were prepared in (the PatientMonitors' catch-up watermark is a `seq`).
+     */
+    const prepareDeviceReadings = Effect.fn("VitalsIngest.prepareDeviceReadings")(function*(
+      submissions: ReadonlyArray<DeviceSubmission>,
+      options: { readonly drawSeqs: boolean }
+    ) {
       const now = new Date()
       // The devices heard from (their last-seen time is when Vigil stores this batch: a device may
       // upload old readings late).
@@ -197,21 +205,29 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
         return yield* Effect.fail(new IngestUnavailable({ reason: "a device actor did not answer; nothing was stored", rejected: false }))
       }
       const seen = heard.filter((id) => routes.get(id)?.patientId)
-      // One statement: atomic without a transaction of its own.
-      const { offline, stored } = yield* storing(vitals.insertFromDevices(readings, seen).pipe(Effect.orDie))
-      if (offline.length > 0) yield* markOnline(offline)
-      const byId = new Map(stored.map((reading) => [reading.id, reading]))
-      return {
-        result: outcomes.map((outcome): Outcome =>
-          typeof outcome !== "string"
-            ? outcome
-            : byId.has(outcome)
-            ? { _tag: "Stored", reading: byId.get(outcome)! }
-            : { _tag: "Duplicate", readingId: outcome }
-        ),
-        evaluate: evaluate(stored)
-      } satisfies Committed<ReadonlyArray<Outcome>>
+      const seqs = options.drawSeqs && readings.length > 0 ? yield* storing(vitals.drawSeqs(readings.length).pipe(Effect.orDie)) : undefined
+      /** Stores the batch: one statement, atomic without a transaction of its own. */
+      const store = Effect.gen(function*() {
+        const { offline, stored } = yield* storing(vitals.insertFromDevices(readings, seen, seqs).pipe(Effect.orDie))
+        if (offline.length > 0) yield* markOnline(offline)
+        const byId = new Map(stored.map((reading) => [reading.id, reading]))
+        return {
+          result: outcomes.map((outcome): Outcome =>
+            typeof outcome !== "string"
+              ? outcome
+              : byId.has(outcome)
+              ? { _tag: "Stored", reading: byId.get(outcome)! }
+              : { _tag: "Duplicate", readingId: outcome }
+          ),
+          evaluate: evaluate(stored)
+        } satisfies Committed<ReadonlyArray<Outcome>>
+      })
+      return { store }
     })
+
+    /** Device readings routed and stored (see `prepareDeviceReadings`). */
+    const recordDeviceReadings = (submissions: ReadonlyArray<DeviceSubmission>) =>
+      Effect.flatMap(prepareDeviceReadings(submissions, { drawSeqs: false }), (prepared) => prepared.store)
 
     /** Seed 002's batch: trial subjects found or created by subject number, all in one transaction. */
     const storeTrialVitals = Effect.fn("VitalsIngest.storeTrialVitals")(function*(
@@ -271,7 +287,7 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
       return { result: stored[0], evaluate: evaluate(stored) } satisfies Committed<StoredReading | undefined>
     })
 
-    return { recordDeviceReadings, storeTrialVitals, recordMeasurement } as const
+    return { prepareDeviceReadings, recordDeviceReadings, storeTrialVitals, recordMeasurement } as const
   }),
   dependencies: [VitalsRepo.Default, ChangeLog.Default]
 }) {}

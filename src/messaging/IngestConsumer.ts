@@ -3,7 +3,9 @@
  * stream `VIGIL_INGEST`, shared by every Vigil process, so each message goes to one of them.
  *
  * Messages are taken in batches (whatever has arrived, up to `INGEST_BATCH_SIZE`) and stored in
- * one transaction per batch. A message is acknowledged only after its reading is committed (or
+ * one statement per batch, up to `INGEST_STORES_IN_FLIGHT` batches at once. Each batch's places in
+ * the store (`seq`) are drawn in the order batches are taken, and batches are acknowledged and
+ * evaluated in that order, so the PatientMonitors' catch-up watermark (a `seq`) holds. A message is acknowledged only after its reading is committed (or
  * found already stored: a redelivery). A message that can never be stored (not JSON, not a valid
  * reading, an unknown or unlinked device) is dead-lettered to `<prefix>.deadletter.ingest...`
  * with its reason in the `Vigil-Dead-Letter-Reason` header, then acknowledged: it is never
@@ -12,8 +14,8 @@
  */
 import { AckPolicy, type JsMsg } from "@nats-io/jetstream"
 import { headers as natsHeaders } from "@nats-io/nats-core"
-import { Chunk, Config, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Queue, Schema } from "effect"
-import { type DeviceSubmission, VitalsIngest } from "../actors/VitalsIngest.ts"
+import { Cause, Chunk, Config, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Option, Queue, Schema } from "effect"
+import { type Committed, type DeviceSubmission, type IngestUnavailable, type Outcome, VitalsIngest } from "../actors/VitalsIngest.ts"
 import { DeviceId } from "../domain/Device.ts"
 import { fromParseIssue } from "../domain/ValidationDetail.ts"
 import { DeviceReading } from "../domain/Vitals.ts"
@@ -28,6 +30,14 @@ const IngestConfig = Config.all({
     Config.validate({ message: "INGEST_BATCH_SIZE must be from 1 to 5000", validation: (n) => n >= 1 && n <= 5000 }),
     // Under load a batch fills at once; most of a batch's cost is per patient, not per reading.
     Config.withDefault(2000)
+  ),
+  /**
+   * Batches stored at once. Each batch's places in the store (`seq`) are drawn in the order
+   * batches are taken, and batches are acknowledged and evaluated in that order too.
+   */
+  storesInFlight: Config.integer("INGEST_STORES_IN_FLIGHT").pipe(
+    Config.validate({ message: "INGEST_STORES_IN_FLIGHT must be from 1 to 8", validation: (n) => n >= 1 && n <= 8 }),
+    Config.withDefault(2)
   ),
   /** How long a batch waits for more messages once its first has arrived. */
   linger: Config.duration("INGEST_LINGER").pipe(Config.withDefault("2 millis")),
@@ -107,44 +117,107 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
       Effect.zipRight(Effect.logWarning("ingest message dead-lettered").pipe(Effect.annotateLogs({ subject: msg.subject, reason })))
     )
 
-  const processBatch = (batch: Chunk.Chunk<JsMsg>): Effect.Effect<void> =>
+  type Valid = Extract<Decoded, { _tag: "Valid" }>
+  /** A batch routed, its places in the store drawn, and its store running. */
+  interface InFlight {
+    readonly batch: Chunk.Chunk<JsMsg>
+    readonly valid: ReadonlyArray<Valid>
+    readonly storing: Fiber.Fiber<Committed<ReadonlyArray<Outcome>>, IngestUnavailable>
+  }
+  const nakAll = (batch: Chunk.Chunk<JsMsg>, message: string) => (cause: Cause.Cause<unknown>) =>
+    Effect.zipRight(
+      Effect.logError(message, cause),
+      Effect.sync(() => Chunk.forEach(batch, (msg) => msg.nak(2_000)))
+    )
+  const redeliver = (valid: ReadonlyArray<Valid>, reason: string) =>
+    Effect.zipRight(
+      Effect.logWarning("ingest batch not stored; it will be redelivered").pipe(
+        Effect.annotateLogs({ messages: valid.length, reason })
+      ),
+      Effect.sync(() => valid.forEach((d) => d.msg.nak(2_000)))
+    )
+
+  /**
+   * Stage one, in the order batches are taken: dead-letters what cannot be read, routes the rest
+   * and starts storing them. `undefined`: nothing left in flight (all dead-lettered, or the batch
+   * was handed back for redelivery).
+   */
+  const prepare = (batch: Chunk.Chunk<JsMsg>): Effect.Effect<InFlight | undefined> =>
     Effect.gen(function*() {
       const decoded = Chunk.toReadonlyArray(batch).map(decode)
-      const valid = decoded.filter((d): d is Extract<Decoded, { _tag: "Valid" }> => d._tag === "Valid")
+      const valid = decoded.filter((d): d is Valid => d._tag === "Valid")
       yield* Effect.forEach(decoded, (d) => d._tag === "Invalid" ? deadLetter(d.msg, d.reason) : Effect.void, { discard: true })
-      if (valid.length === 0) return
-      const committed = yield* ingest.recordDeviceReadings(valid.map((d) => d.submission)).pipe(
-        Effect.catchTag("IngestUnavailable", (error) =>
-          (error.rejected
-            // The database refuses something in the batch: find it, one message at a time, and
-            // dead-letter it; the others are stored. Redelivering the batch would fail forever.
-            ? valid.length === 1
-              ? deadLetter(valid[0]!.msg, error.reason)
-              : Effect.forEach(valid, (d) => processBatch(Chunk.of(d.msg)), { discard: true })
-            : Effect.zipRight(
-              Effect.logWarning("ingest batch not stored; it will be redelivered").pipe(
-                Effect.annotateLogs({ messages: valid.length, reason: error.reason })
-              ),
-              Effect.sync(() => valid.forEach((d) => d.msg.nak(2_000)))
-            )).pipe(Effect.as(undefined)))
+      if (valid.length === 0) return undefined
+      const prepared = yield* ingest.prepareDeviceReadings(valid.map((d) => d.submission), { drawSeqs: true }).pipe(
+        Effect.catchTag("IngestUnavailable", (error) => Effect.as(redeliver(valid, error.reason), undefined))
       )
-      if (committed === undefined) return
-      // Committed: acknowledge now, then evaluate (an evaluation lost with the process is caught up).
+      if (prepared === undefined) return undefined
+      return { batch, valid, storing: yield* Effect.fork(prepared.store) }
+    }).pipe(Effect.catchAllCause((cause) => Effect.as(nakAll(batch, "ingest batch failed; its messages will be redelivered")(cause), undefined)))
+
+  /**
+   * Stage two, in the same order: waits for the batch's commit, acknowledges its messages (an
+   * evaluation lost with the process is caught up), dead-letters the readings refused, and queues
+   * the evaluation. Answers the messages to store again one at a time: PostgreSQL refused
+   * something in the batch, so redelivering it whole would fail forever.
+   */
+  const complete = ({ batch, storing, valid }: InFlight): Effect.Effect<ReadonlyArray<JsMsg>> =>
+    Effect.gen(function*() {
+      const exit = yield* Fiber.await(storing)
+      if (Exit.isFailure(exit)) {
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause)
+        const error = failure.value
+        if (!error.rejected) return yield* Effect.as(redeliver(valid, error.reason), [])
+        if (valid.length > 1) return valid.map((d) => d.msg)
+        return yield* Effect.as(deadLetter(valid[0]!.msg, error.reason), [])
+      }
+      const committed = exit.value
       const rejected: Array<Effect.Effect<void>> = []
       committed.result.forEach((outcome, i) => {
         if (outcome._tag === "Rejected") rejected.push(deadLetter(valid[i]!.msg, outcome.reason))
         else valid[i]!.msg.ack()
       })
       yield* Effect.all(rejected, { discard: true })
-      // Evaluated in order, batch after batch, while the next batch is taken and stored.
+      // Evaluated in order, batch after batch, while the next batches are taken and stored.
       yield* Queue.offer(evaluations, committed.evaluate)
-    }).pipe(
-      Effect.catchAllCause((cause) =>
-        Effect.zipRight(
-          Effect.logError("ingest batch failed; its messages will be redelivered", cause),
-          Effect.sync(() => Chunk.forEach(batch, (msg) => msg.nak(2_000)))
-        ))
-    )
+      return []
+    }).pipe(Effect.catchAllCause((cause) => Effect.as(nakAll(batch, "ingest batch failed; its messages will be redelivered")(cause), [])))
+
+  /** One batch from start to end, with nothing else in flight (the one-at-a-time retry). */
+  const processAlone = (batch: Chunk.Chunk<JsMsg>) =>
+    Effect.flatMap(prepare(batch), (entry) => entry === undefined ? Effect.void : Effect.asVoid(complete(entry)))
+
+  // Batches between the two stages (each holds a slot from taken to completed). Stage one draws
+  // places in the store under `drawing`; a one-at-a-time retry takes it too, so its readings are
+  // drawn after, and evaluated after, every batch already in flight.
+  const slots = yield* Effect.makeSemaphore(config.storesInFlight)
+  const drawing = yield* Effect.makeSemaphore(1)
+  const inFlight = yield* Queue.unbounded<InFlight | null>()
+
+  const completer: Effect.Effect<void> = Effect.gen(function*() {
+    while (true) {
+      const entry = yield* Queue.take(inFlight)
+      if (entry === null) return
+      const retry = [...yield* complete(entry)]
+      yield* slots.release(1)
+      if (retry.length === 0) continue
+      const ended = yield* drawing.withPermits(1)(Effect.gen(function*() {
+        let ended = false
+        for (const next of yield* Queue.takeAll(inFlight)) {
+          if (next === null) {
+            ended = true
+            continue
+          }
+          retry.push(...yield* complete(next))
+          yield* slots.release(1)
+        }
+        yield* Effect.forEach(retry, (msg) => processAlone(Chunk.of(msg)), { discard: true })
+        return ended
+      }))
+      if (ended) return
+    }
+  })
 
   // At most two committed batches wait for their evaluation: beyond that, storing waits too.
   const evaluations = yield* Queue.bounded<Effect.Effect<unknown>>(2)
@@ -162,12 +235,24 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
     yield* Effect.sleep(config.linger)
     return Chunk.appendAll(first, yield* Queue.takeUpTo(inbox, config.batchSize - first.length))
   })
+  /** Stage one's loop: a batch waits for a slot, then is prepared and handed to stage two. */
+  const take = (msgs: Chunk.Chunk<JsMsg>) =>
+    Effect.zipRight(
+      slots.take(1),
+      drawing.withPermits(1)(Effect.flatMap(prepare(msgs), (entry): Effect.Effect<void> =>
+        entry === undefined ? Effect.asVoid(slots.release(1)) : Effect.asVoid(Queue.offer(inFlight, entry))))
+    )
   const work: Effect.Effect<void> = nextBatch.pipe(Effect.flatMap((batch) => {
     const msgs = Chunk.filter(batch, (msg): msg is JsMsg => msg !== null)
     const ended = Chunk.size(msgs) < Chunk.size(batch)
-    return Effect.zipRight(Chunk.isEmpty(msgs) ? Effect.void : processBatch(msgs), ended ? Effect.void : Effect.suspend(() => work))
+    return Effect.zipRight(Chunk.isEmpty(msgs) ? Effect.void : take(msgs), ended ? Effect.void : Effect.suspend(() => work))
   }))
+  const completing = yield* completer.pipe(
+    Effect.catchAllCause((cause) => Effect.logError("ingest consumer stopped (completing)", cause)),
+    Effect.forkDaemon
+  )
   const worker = yield* work.pipe(
+    Effect.ensuring(Queue.offer(inFlight, null)),
     Effect.catchAllCause((cause) => Effect.logError("ingest consumer stopped", cause)),
     Effect.forkDaemon
   )
@@ -179,12 +264,14 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
       // What has arrived is stored (and acknowledged) before the worker ends.
       Effect.zipRight(Queue.offer(inbox, null)),
       Effect.zipRight(Fiber.join(worker)),
+      Effect.zipRight(Fiber.join(completing)),
       Effect.zipRight(Deferred.make<void>()),
       Effect.tap((drained) => Queue.offer(evaluations, Deferred.succeed(drained, undefined))),
       Effect.flatMap(Deferred.await),
       Effect.timeout("10 seconds"),
       Effect.ignore,
       Effect.zipRight(Fiber.interrupt(worker)),
+      Effect.zipRight(Fiber.interrupt(completing)),
       Effect.zipRight(Fiber.interrupt(evaluator))
     )
   )

@@ -69,7 +69,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
      * (the database's clock, which the offline sweep of every process reads too).
      * Answers the stored readings in store order, and which of the devices are marked offline.
      */
-    const store = (readings: ReadonlyArray<VitalReading>, seen: ReadonlyArray<DeviceId>) =>
+    const store = (readings: ReadonlyArray<VitalReading>, seen: ReadonlyArray<DeviceId>, seqs?: ReadonlyArray<string>) =>
       Effect.gen(function*() {
         if (readings.length === 0) return { stored: [] as Array<StoredReading>, offline: [] as Array<DeviceId> }
         const time = new Date().toISOString()
@@ -80,10 +80,11 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
           sql`UNION ALL SELECT 'offline', id::text, NULL FROM touched WHERE offline_since IS NOT NULL`
         const rows = yield* sql<{ readonly kind: "reading" | "offline"; readonly id: string; readonly seq: string | null }>`
           WITH ins AS (
-            INSERT INTO vital_signs (id, patient_id, device_id, source, visit_name, heart_rate, spo2, temperature,
+            INSERT INTO vital_signs (${seqs === undefined ? sql`` : sql`seq, `}id, patient_id, device_id, source, visit_name, heart_rate, spo2, temperature,
               systolic_bp, diastolic_bp, respiratory_rate, weight_kg, height_cm, stroke, diabetes, measured_at)
+              ${seqs === undefined ? sql`` : sql`OVERRIDING SYSTEM VALUE`}
             SELECT * FROM unnest(
-              ${column(readings, "id")}::uuid[], ${column(readings, "patient_id")}::uuid[], ${column(readings, "device_id")}::uuid[],
+              ${seqs === undefined ? sql`` : sql`${seqs}::bigint[], `}${column(readings, "id")}::uuid[], ${column(readings, "patient_id")}::uuid[], ${column(readings, "device_id")}::uuid[],
               ${column(readings, "source")}::text[], ${column(readings, "visit_name")}::text[],
               ${column(readings, "heart_rate")}::float8[], ${column(readings, "spo2")}::float8[], ${column(readings, "temperature")}::float8[],
               ${column(readings, "systolic_bp")}::float8[], ${column(readings, "diastolic_bp")}::float8[],
@@ -125,12 +126,26 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
       return (yield* store(readings, [])).stored
     }, Effect.orDie)
 
-    /** Device readings and their devices' last-seen times in one statement. */
+    /**
+     * Device readings and their devices' last-seen times in one statement. `seqs` (from `drawSeqs`,
+     * one per reading, ascending): the readings' places in the store, drawn before the statement
+     * runs, so that batches stored concurrently still take their places in the order they were drawn.
+     */
     const insertFromDevices = Effect.fn("VitalsRepo.insertFromDevices")(function*(
       readings: ReadonlyArray<VitalReading>,
-      seen: ReadonlyArray<DeviceId>
+      seen: ReadonlyArray<DeviceId>,
+      seqs?: ReadonlyArray<string>
     ) {
-      return yield* store(readings, seen)
+      return yield* store(readings, seen, seqs)
+    })
+
+    /** `n` new places in the store (`seq` values, ascending; text, as bigint comes back), for `insertFromDevices`. */
+    const drawSeqs = Effect.fn("VitalsRepo.drawSeqs")(function*(n: number) {
+      if (n === 0) return [] as Array<string>
+      const [row] = yield* sql<{ seqs: string }>`
+        SELECT string_agg(nextval(pg_get_serial_sequence('vital_signs', 'seq'))::text, ',' ORDER BY g) AS seqs
+        FROM generate_series(1, ${n}::int) AS g`
+      return row!.seqs.split(",")
     })
 
     /** Readings stored after `seq` (a PatientMonitor catching up after a restart), oldest first. */
@@ -192,7 +207,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
       }))
     }, Effect.orDie)
 
-    return { insert, insertFromDevices, after, latest, list, listBySource, findById, remove } as const
+    return { insert, insertFromDevices, drawSeqs, after, latest, list, listBySource, findById, remove } as const
   }),
   dependencies: [ChangeLog.Default]
 }) {}

@@ -192,3 +192,55 @@ describe.skipIf(!runNats)("ingest over NATS", () => {
       }).pipe(Effect.scoped))
   })
 })
+
+describe.skipIf(!runNats)("ingest over NATS, batches stored concurrently", () => {
+  if (!nats.available) return
+  const own = { subjectPrefix: unique("ingc").toLowerCase(), streamPrefix: unique("INGC").toUpperCase() }
+  const teardown = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.promise(() => deleteStreams(nats.url, own.streamPrefix)).pipe(Effect.ignore)))
+  // Small batches, four stored at once: many batches overlap in the database.
+  const app = TestApp.layer({
+    NATS_URL: nats.url,
+    NATS_SUBJECT_PREFIX: own.subjectPrefix,
+    NATS_STREAM_PREFIX: own.streamPrefix,
+    INGEST_BATCH_SIZE: "7",
+    INGEST_STORES_IN_FLIGHT: "4"
+  })
+
+  layer(Layer.merge(app, teardown), { timeout: 60_000, excludeTestServices: true })("ingest", (it) => {
+    it.effect("stores readings in the order they were published, and the monitor evaluates them in that order", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { deviceId, patientId } = yield* setUp
+        const start = Date.now() - 60_000
+        const ids = Array.from({ length: 400 }, () => randomUUID())
+        // A breach at 100, then in range: the alert it raises resolves only if the readings after it are evaluated after it.
+        yield* Effect.promise(async () => {
+          const nc = await connect({ servers: natsUrl })
+          try {
+            const js = jetstream(nc)
+            // Sent in order on one connection (JetStream stores them in that order), acknowledged together.
+            await Promise.all(ids.map((id, i) =>
+              js.publish(`${own.subjectPrefix}.ingest.vitals.${deviceId}`, JSON.stringify({
+                reading_id: id,
+                heart_rate: i === 100 ? 150 : 70 + (i % 10),
+                measured_at: new Date(start + i * 100).toISOString()
+              }))
+            ))
+          } finally {
+            await nc.close()
+          }
+        })
+        const rows = yield* eventually(Effect.flatMap(
+          sql<{ id: string; seq: string }>`SELECT id::text AS id, seq::text AS seq FROM vital_signs WHERE patient_id = ${patientId} ORDER BY vital_signs.seq`,
+          (rows) => rows.length === ids.length ? Effect.succeed(rows) : Effect.fail(`stored ${rows.length} of ${ids.length}`)
+        ))
+        expect(rows.map((row) => row.id)).toEqual(ids)
+        const snapshot = yield* eventually(Effect.flatMap(call("GET", `/api/v1/patients/${patientId}/snapshot`), (response) =>
+          response.body.evaluated_through === Number(rows[rows.length - 1]!.seq) ? Effect.succeed(response.body) : Effect.fail("not evaluated yet")))
+        expect(snapshot.active_alerts).toEqual([])
+        expect(snapshot.latest.heart_rate.value).toBe(70 + (399 % 10))
+        const alerts = yield* sql<{ status: string; peak: number }>`SELECT status, peak FROM alerts WHERE patient_id = ${patientId}`
+        expect(alerts).toEqual([{ status: "resolved", peak: 150 }])
+      }))
+  })
+})
