@@ -437,7 +437,9 @@ export const startVigil = async (options: VigilOptions): Promise<Vigil> => {
   log(`starting Vigil (${options.describe({ port, grpcPort })})`)
   // BENCH_VIGIL_NODE_ARGS: extra node flags for Vigil's process only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env["BENCH_VIGIL_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
-  const child = startChild("vigil", [...nodeArgs, "--import", "tsx", "src/main.ts"], env, options.stopTimeoutMs)
+  // Vigil's own node flags, as `npm start` and the Dockerfile run it.
+  const vigilFlags = ["--max-semi-space-size=64"]
+  const child = startChild("vigil", [...vigilFlags, ...nodeArgs, "--import", "tsx", "src/main.ts"], env, options.stopTimeoutMs)
   onCleanup("stop vigil", child.stop)
   const httpUrl = `http://${HOST}:${port}`
   const startedAt = performance.now()
