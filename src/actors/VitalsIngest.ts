@@ -5,7 +5,7 @@
  * still to run: the NATS consumer acknowledges in between, HTTP handlers wait for it.
  */
 import { SqlClient } from "@effect/sql"
-import { Array as Arr, Cause, Duration, Effect, Exit, Option, Schema } from "effect"
+import { Array as Arr, Cause, Deferred, Duration, Effect, Exit, FiberId, Option, Schema } from "effect"
 import type { Alert } from "../domain/Alert.ts"
 import type { DeviceId } from "../domain/Device.ts"
 import type { PatientId, TrialSubject } from "../domain/Patient.ts"
@@ -60,12 +60,19 @@ export interface Committed<A> {
   readonly result: A
   /** Runs the stored readings through their PatientMonitors. Never fails: a monitor that cannot evaluate now catches up later. */
   readonly evaluate: Effect.Effect<AlertSummary>
+  /**
+   * `evaluate` in two steps: the outer effect puts the readings in line at their monitors (after
+   * any evaluation started before it), the inner one waits for them; to overlap evaluations in order.
+   */
+  readonly startEvaluation: Effect.Effect<Effect.Effect<AlertSummary>>
 }
 
 /** A measurement set for a known patient (seed 003's measurements, the API). */
 export type MeasurementValues = Omit<VitalReading, "id" | "patient_id" | "device_id" | "source" | "visit_name" | "measured_at">
 
 const MONITOR_TIMEOUT = Duration.seconds(10)
+/** Monitor calls running at once, across all evaluations. */
+const MONITOR_CALLS_AT_ONCE = 32
 
 export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIngest", {
   effect: Effect.gen(function*() {
@@ -76,38 +83,71 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
     const devices = yield* Device.client
     const registry = yield* DeviceRepo
 
-    const evaluate = (stored: ReadonlyArray<StoredReading>): Effect.Effect<AlertSummary> =>
-      Effect.gen(function*() {
-        const summary = { raised: [] as Array<Alert>, updated: [] as Array<Alert>, resolved: [] as Array<Alert> }
-        const byPatient = Arr.groupBy(stored, (reading) => reading.patient_id)
-        // One time limit for the batch, not one per call: a timeout per actor call doubles its CPU cost.
-        yield* Effect.forEach(Object.entries(byPatient), ([patientId, readings]) =>
-          monitors(patientId).RecordVitals({ readings }).pipe(
-            Effect.matchCauseEffect({
-              onFailure: (cause) =>
-                Effect.logWarning("readings stored but not evaluated yet; the monitor catches up when it reloads", cause).pipe(
-                  Effect.annotateLogs({ patientId, readings: readings.length })
-                ),
-              onSuccess: (changes) =>
-                Effect.sync(() => {
-                  summary.raised.push(...changes.raised)
-                  summary.updated.push(...changes.updated)
-                  summary.resolved.push(...changes.resolved)
+    /**
+     * Each patient's evaluations form a chain: a monitor call waits for the patient's previous one
+     * (so a monitor gets its readings in the order evaluations began), but never for other
+     * patients'. A batch whose one patient writes an alert slowly holds up that patient only.
+     */
+    const chains = new Map<string, Deferred.Deferred<void>>()
+    const calls = yield* Effect.makeSemaphore(MONITOR_CALLS_AT_ONCE)
+
+    /**
+     * Puts the readings on their patients' chains now, and answers the effect that evaluates them.
+     * Evaluations started one after another reach each monitor in that order, however they overlap.
+     */
+    const startEvaluation = (stored: ReadonlyArray<StoredReading>): Effect.Effect<Effect.Effect<AlertSummary>> =>
+      Effect.sync(() => {
+        const links = Object.entries(Arr.groupBy(stored, (reading) => reading.patient_id)).map(([patientId, readings]) => {
+          const previous = chains.get(patientId)
+          const done = Deferred.unsafeMake<void>(FiberId.none)
+          chains.set(patientId, done)
+          return { patientId, readings, previous, done }
+        })
+        /** Ends the links however the evaluation ended (a link not ended would hold its patient's chain forever). */
+        const release = Effect.sync(() => {
+          for (const link of links) {
+            Deferred.unsafeDone(link.done, Exit.void)
+            if (chains.get(link.patientId) === link.done) chains.delete(link.patientId)
+          }
+        })
+        return Effect.gen(function*() {
+          const summary = { raised: [] as Array<Alert>, updated: [] as Array<Alert>, resolved: [] as Array<Alert> }
+          // One time limit for the batch, not one per call: a timeout per actor call doubles its CPU cost.
+          yield* Effect.forEach(links, ({ done, patientId, previous, readings }) =>
+            Effect.zipRight(
+              previous === undefined ? Effect.void : Deferred.await(previous),
+              calls.withPermits(1)(monitors(patientId).RecordVitals({ readings }).pipe(
+                Effect.matchCauseEffect({
+                  onFailure: (cause) =>
+                    Effect.logWarning("readings stored but not evaluated yet; the monitor catches up when it reloads", cause).pipe(
+                      Effect.annotateLogs({ patientId, readings: readings.length })
+                    ),
+                  onSuccess: (changes) =>
+                    Effect.sync(() => {
+                      summary.raised.push(...changes.raised)
+                      summary.updated.push(...changes.updated)
+                      summary.resolved.push(...changes.resolved)
+                    })
                 })
-            })
-          ), { concurrency: 32, discard: true }).pipe(
-          Effect.timeoutTo({
-            duration: MONITOR_TIMEOUT,
-            onSuccess: () => Effect.void,
-            onTimeout: () =>
-              Effect.logWarning("monitors did not answer in time; their readings are stored and caught up when they reload").pipe(
-                Effect.annotateLogs({ readings: stored.length })
-              )
-          }),
-          Effect.flatten
-        )
-        return summary
+              ))
+            ).pipe(Effect.ensuring(Deferred.done(done, Exit.void))), { concurrency: "unbounded", discard: true }).pipe(
+            Effect.timeoutTo({
+              duration: MONITOR_TIMEOUT,
+              onSuccess: () => Effect.void,
+              onTimeout: () =>
+                Effect.logWarning("monitors did not answer in time; their readings are stored and caught up when they reload").pipe(
+                  Effect.annotateLogs({ readings: stored.length })
+                )
+            }),
+            Effect.flatten
+          )
+          return summary
+        }).pipe(Effect.ensuring(release))
       })
+
+    /** Interruptible only once its readings are in line (their links are then ended however it ends). */
+    const evaluate = (stored: ReadonlyArray<StoredReading>): Effect.Effect<AlertSummary> =>
+      Effect.uninterruptibleMask((restore) => Effect.flatMap(startEvaluation(stored), restore))
 
     /** Database failures become `IngestUnavailable` (nothing stored: the work is one statement or one transaction). */
     const storing = <A>(work: Effect.Effect<A>) =>
@@ -219,7 +259,8 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
               ? { _tag: "Stored", reading: byId.get(outcome)! }
               : { _tag: "Duplicate", readingId: outcome }
           ),
-          evaluate: evaluate(stored)
+          evaluate: evaluate(stored),
+          startEvaluation: startEvaluation(stored)
         } satisfies Committed<ReadonlyArray<Outcome>>
       })
       return { store }
@@ -265,7 +306,7 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
           measured_at: record.measuredAt ?? now
         })))
       }).pipe(Effect.orDie))
-      return { result: stored, evaluate: evaluate(stored) } satisfies Committed<ReadonlyArray<StoredReading>>
+      return { result: stored, evaluate: evaluate(stored), startEvaluation: startEvaluation(stored) } satisfies Committed<ReadonlyArray<StoredReading>>
     })
 
     /** One measurement set for a patient who must exist (the caller checks). `None` result: a duplicate id. */
@@ -284,7 +325,7 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
         visit_name: null,
         measured_at: options.measuredAt ?? new Date()
       }]))
-      return { result: stored[0], evaluate: evaluate(stored) } satisfies Committed<StoredReading | undefined>
+      return { result: stored[0], evaluate: evaluate(stored), startEvaluation: startEvaluation(stored) } satisfies Committed<StoredReading | undefined>
     })
 
     return { prepareDeviceReadings, recordDeviceReadings, storeTrialVitals, recordMeasurement } as const

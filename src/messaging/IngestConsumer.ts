@@ -4,9 +4,10 @@
  *
  * Messages are taken in batches (whatever has arrived, up to `INGEST_BATCH_SIZE`) and stored in
  * one statement per batch, up to `INGEST_STORES_IN_FLIGHT` batches at once. Each batch's places in
- * the store (`seq`) are drawn in the order batches are taken, and batches are acknowledged and
- * evaluated in that order, so the PatientMonitors' catch-up watermark (a `seq`) holds. A message is acknowledged only after its reading is committed (or
- * found already stored: a redelivery). A message that can never be stored (not JSON, not a valid
+ * the store (`seq`) are drawn in the order batches are taken; batches are acknowledged in that
+ * order and reach each patient's monitor in that order (evaluations overlap across patients), so
+ * the PatientMonitors' catch-up watermark (a `seq`) holds. A message is acknowledged only after
+ * its reading is committed (or found already stored: a redelivery). A message that can never be stored (not JSON, not a valid
  * reading, an unknown or unlinked device) is dead-lettered to `<prefix>.deadletter.ingest...`
  * with its reason in the `Vigil-Dead-Letter-Reason` header, then acknowledged: it is never
  * retried forever. When the database is down, the batch is negatively acknowledged with a delay
@@ -23,6 +24,8 @@ import { Nats, NatsError } from "./NatsBus.ts"
 import { deadLetterSubject, ingestStream } from "./Subjects.ts"
 
 export const CONSUMER = "vigil-ingest-vitals"
+/** Committed batches whose evaluations run at once (each patient's readings still in order). */
+const EVALUATIONS_IN_FLIGHT = 4
 export const REASON_HEADER = "Vigil-Dead-Letter-Reason"
 
 const IngestConfig = Config.all({
@@ -180,7 +183,7 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
       })
       yield* Effect.all(rejected, { discard: true })
       // Evaluated in order, batch after batch, while the next batches are taken and stored.
-      yield* Queue.offer(evaluations, committed.evaluate)
+      yield* Queue.offer(evaluations, committed.startEvaluation)
       return []
     }).pipe(Effect.catchAllCause((cause) => Effect.as(nakAll(batch, "ingest batch failed; its messages will be redelivered")(cause), [])))
 
@@ -219,14 +222,29 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
     }
   })
 
-  // At most two committed batches wait for their evaluation: beyond that, storing waits too.
-  const evaluations = yield* Queue.bounded<Effect.Effect<unknown>>(2)
+  // Committed batches are put in line at their monitors in order (each `start` does that and
+  // answers the evaluation to run), and up to EVALUATIONS_IN_FLIGHT of them run at once: a patient
+  // whose monitor writes an alert holds up its own later readings, not the other patients'. At most
+  // two more wait to start: beyond that, storing waits too.
+  const evaluations = yield* Queue.bounded<Effect.Effect<Effect.Effect<unknown>>>(2)
+  const evaluating = yield* Effect.makeSemaphore(EVALUATIONS_IN_FLIGHT)
   const evaluator = yield* Queue.take(evaluations).pipe(
-    Effect.flatten,
-    Effect.catchAllCause((cause) => Effect.logWarning("batch evaluation failed; its monitors catch up when they reload", cause)),
+    Effect.flatMap((start) =>
+      Effect.uninterruptible(Effect.flatMap(start, (run) =>
+        Effect.zipRight(
+          evaluating.take(1),
+          Effect.forkDaemon(run.pipe(
+            Effect.catchAllCause((cause) => Effect.logWarning("batch evaluation failed; its monitors catch up when they reload", cause)),
+            Effect.ensuring(evaluating.release(1))
+          ))
+        )))
+    ),
     Effect.forever,
     Effect.forkDaemon
   )
+  /** A `start` whose evaluation runs once every evaluation started before it has finished. */
+  const afterEvaluations = (then: Effect.Effect<unknown>) =>
+    Effect.as(evaluating.withPermits(EVALUATIONS_IN_FLIGHT)(Effect.void), then)
 
   /** What has arrived, up to a batch; when that is less, what else arrives within the linger. */
   const nextBatch = Effect.gen(function*() {
@@ -266,7 +284,7 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
       Effect.zipRight(Fiber.join(worker)),
       Effect.zipRight(Fiber.join(completing)),
       Effect.zipRight(Deferred.make<void>()),
-      Effect.tap((drained) => Queue.offer(evaluations, Deferred.succeed(drained, undefined))),
+      Effect.tap((drained) => Queue.offer(evaluations, afterEvaluations(Deferred.succeed(drained, undefined)))),
       Effect.flatMap(Deferred.await),
       Effect.timeout("10 seconds"),
       Effect.ignore,

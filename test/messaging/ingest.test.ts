@@ -7,7 +7,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { jetstream, jetstreamManager, type StoredMsg } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Effect, Layer, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import * as TestApp from "../support/test-app.ts"
 import { deleteStreams, requireNats, resolveNats, unique } from "../support/nats-server.ts"
@@ -241,6 +241,61 @@ describe.skipIf(!runNats)("ingest over NATS, batches stored concurrently", () =>
         expect(snapshot.latest.heart_rate.value).toBe(70 + (399 % 10))
         const alerts = yield* sql<{ status: string; peak: number }>`SELECT status, peak FROM alerts WHERE patient_id = ${patientId}`
         expect(alerts).toEqual([{ status: "resolved", peak: 150 }])
+      }))
+
+    it.effect("a patient whose alert cannot be written yet holds up only its own readings, not other patients'", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const slow = yield* setUp
+        const other = yield* setUp
+        const send = (deviceId: string, heart_rate: number) =>
+          Effect.promise(async () => {
+            const nc = await connect({ servers: natsUrl })
+            try {
+              const id = randomUUID()
+              await jetstream(nc).publish(`${own.subjectPrefix}.ingest.vitals.${deviceId}`, JSON.stringify({ reading_id: id, heart_rate }))
+              return id
+            } finally {
+              await nc.close()
+            }
+          })
+        const seqOf = (id: string) =>
+          eventually(Effect.flatMap(sql<{ seq: string }>`SELECT seq::text AS seq FROM vital_signs WHERE id = ${id}`, ([row]) =>
+            row === undefined ? Effect.fail("not stored yet") : Effect.succeed(Number(row.seq))))
+        const evaluatedThrough = (patientId: string) =>
+          Effect.map(call("GET", `/api/v1/patients/${patientId}/snapshot`), (response) => response.body.evaluated_through as number)
+        // Both monitors active, with nothing to write.
+        yield* seqOf(yield* send(slow.deviceId, 70))
+        yield* seqOf(yield* send(other.deviceId, 70))
+
+        // Alerts cannot be written while this transaction holds its lock.
+        const release = yield* Deferred.make<void>()
+        const locked = yield* Deferred.make<void>()
+        const holder = yield* sql.withTransaction(Effect.gen(function*() {
+          yield* sql`LOCK TABLE alerts IN EXCLUSIVE MODE`
+          yield* Deferred.succeed(locked, undefined)
+          yield* Deferred.await(release)
+        })).pipe(Effect.fork)
+        yield* Deferred.await(locked)
+
+        const breach = yield* seqOf(yield* send(slow.deviceId, 150))
+        const after = yield* seqOf(yield* send(other.deviceId, 72))
+        // The other patient's reading is evaluated while the first patient's alert still waits
+        // (well within the 10 s after which an evaluation stops waiting for a monitor).
+        yield* Effect.retry(
+          Effect.flatMap(evaluatedThrough(other.patientId), (through) =>
+            through >= after ? Effect.void : Effect.fail("the other patient's reading is not evaluated yet")),
+          Schedule.spaced("100 millis").pipe(Schedule.upTo("4 seconds"))
+        )
+        const [{ n }] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM alerts WHERE patient_id = ${slow.patientId}`
+        expect(n).toBe(0)
+
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        yield* eventually(Effect.flatMap(evaluatedThrough(slow.patientId), (through) =>
+          through >= breach ? Effect.void : Effect.fail("the breach is not evaluated yet")))
+        const alerts = yield* sql<{ status: string; peak: number }>`SELECT status, peak FROM alerts WHERE patient_id = ${slow.patientId}`
+        expect(alerts).toEqual([{ status: "open", peak: 150 }])
       }))
   })
 })
