@@ -26,6 +26,8 @@ import { deadLetterSubject, ingestStream } from "./Subjects.ts"
 export const CONSUMER = "vigil-ingest-vitals"
 /** Committed batches whose evaluations run at once (each patient's readings still in order). */
 const EVALUATIONS_IN_FLIGHT = 4
+/** Batches smaller than this (or than a full batch) are stored alone, without drawing their places in the store first. */
+const OVERLAP_FROM = 64
 export const REASON_HEADER = "Vigil-Dead-Letter-Reason"
 
 const IngestConfig = Config.all({
@@ -121,9 +123,11 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
     )
 
   type Valid = Extract<Decoded, { _tag: "Valid" }>
-  /** A batch routed, its places in the store drawn, and its store running. */
+  /** A batch routed, its places in the store drawn (or it stores alone), and its store running. */
   interface InFlight {
     readonly batch: Chunk.Chunk<JsMsg>
+    /** The slots it holds: one, or all of them when it is stored alone. */
+    readonly slots: number
     readonly valid: ReadonlyArray<Valid>
     readonly storing: Fiber.Fiber<Committed<ReadonlyArray<Outcome>>, IngestUnavailable>
   }
@@ -143,19 +147,20 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
   /**
    * Stage one, in the order batches are taken: dead-letters what cannot be read, routes the rest
    * and starts storing them. `undefined`: nothing left in flight (all dead-lettered, or the batch
-   * was handed back for redelivery).
+   * was handed back for redelivery). A batch stored `alone` (nothing else in flight until it
+   * completes) takes its places at insert, which saves the round trip that draws them.
    */
-  const prepare = (batch: Chunk.Chunk<JsMsg>): Effect.Effect<InFlight | undefined> =>
+  const prepare = (batch: Chunk.Chunk<JsMsg>, slots: number, alone: boolean): Effect.Effect<InFlight | undefined> =>
     Effect.gen(function*() {
       const decoded = Chunk.toReadonlyArray(batch).map(decode)
       const valid = decoded.filter((d): d is Valid => d._tag === "Valid")
       yield* Effect.forEach(decoded, (d) => d._tag === "Invalid" ? deadLetter(d.msg, d.reason) : Effect.void, { discard: true })
       if (valid.length === 0) return undefined
-      const prepared = yield* ingest.prepareDeviceReadings(valid.map((d) => d.submission), { drawSeqs: true }).pipe(
+      const prepared = yield* ingest.prepareDeviceReadings(valid.map((d) => d.submission), { drawSeqs: !alone }).pipe(
         Effect.catchTag("IngestUnavailable", (error) => Effect.as(redeliver(valid, error.reason), undefined))
       )
       if (prepared === undefined) return undefined
-      return { batch, valid, storing: yield* Effect.fork(prepared.store) }
+      return { batch, slots, valid, storing: yield* Effect.fork(prepared.store) }
     }).pipe(Effect.catchAllCause((cause) => Effect.as(nakAll(batch, "ingest batch failed; its messages will be redelivered")(cause), undefined)))
 
   /**
@@ -189,7 +194,7 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
 
   /** One batch from start to end, with nothing else in flight (the one-at-a-time retry). */
   const processAlone = (batch: Chunk.Chunk<JsMsg>) =>
-    Effect.flatMap(prepare(batch), (entry) => entry === undefined ? Effect.void : Effect.asVoid(complete(entry)))
+    Effect.flatMap(prepare(batch, 0, true), (entry) => entry === undefined ? Effect.void : Effect.asVoid(complete(entry)))
 
   // Batches between the two stages (each holds a slot from taken to completed). Stage one draws
   // places in the store under `drawing`; a one-at-a-time retry takes it too, so its readings are
@@ -203,7 +208,7 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
       const entry = yield* Queue.take(inFlight)
       if (entry === null) return
       const retry = [...yield* complete(entry)]
-      yield* slots.release(1)
+      yield* slots.release(entry.slots)
       if (retry.length === 0) continue
       const ended = yield* drawing.withPermits(1)(Effect.gen(function*() {
         let ended = false
@@ -213,7 +218,7 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
             continue
           }
           retry.push(...yield* complete(next))
-          yield* slots.release(1)
+          yield* slots.release(next.slots)
         }
         yield* Effect.forEach(retry, (msg) => processAlone(Chunk.of(msg)), { discard: true })
         return ended
@@ -253,13 +258,19 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
     yield* Effect.sleep(config.linger)
     return Chunk.appendAll(first, yield* Queue.takeUpTo(inbox, config.batchSize - first.length))
   })
-  /** Stage one's loop: a batch waits for a slot, then is prepared and handed to stage two. */
-  const take = (msgs: Chunk.Chunk<JsMsg>) =>
-    Effect.zipRight(
-      slots.take(1),
-      drawing.withPermits(1)(Effect.flatMap(prepare(msgs), (entry): Effect.Effect<void> =>
-        entry === undefined ? Effect.asVoid(slots.release(1)) : Effect.asVoid(Queue.offer(inFlight, entry))))
+  /**
+   * Stage one's loop: a batch waits for a slot, then is prepared and handed to stage two. A small
+   * batch (light load: overlapping stores gain nothing) takes every slot and is stored alone.
+   */
+  const take = (msgs: Chunk.Chunk<JsMsg>) => {
+    const alone = config.storesInFlight === 1 || Chunk.size(msgs) < Math.min(OVERLAP_FROM, config.batchSize)
+    const held = alone ? config.storesInFlight : 1
+    return Effect.zipRight(
+      slots.take(held),
+      drawing.withPermits(1)(Effect.flatMap(prepare(msgs, held, alone), (entry): Effect.Effect<void> =>
+        entry === undefined ? Effect.asVoid(slots.release(held)) : Effect.asVoid(Queue.offer(inFlight, entry))))
     )
+  }
   const work: Effect.Effect<void> = nextBatch.pipe(Effect.flatMap((batch) => {
     const msgs = Chunk.filter(batch, (msg): msg is JsMsg => msg !== null)
     const ended = Chunk.size(msgs) < Chunk.size(batch)
