@@ -149,6 +149,12 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
     const evaluate = (stored: ReadonlyArray<StoredReading>): Effect.Effect<AlertSummary> =>
       Effect.uninterruptibleMask((restore) => Effect.flatMap(startEvaluation(stored), restore))
 
+    const committed = <A>(result: A, stored: ReadonlyArray<StoredReading>): Committed<A> => ({
+      result,
+      evaluate: evaluate(stored),
+      startEvaluation: startEvaluation(stored)
+    })
+
     /** Database failures become `IngestUnavailable` (nothing stored: the work is one statement or one transaction). */
     const storing = <A>(work: Effect.Effect<A>) =>
       work.pipe(
@@ -251,17 +257,16 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
         const { offline, stored } = yield* storing(vitals.insertFromDevices(readings, seen, seqs).pipe(Effect.orDie))
         if (offline.length > 0) yield* markOnline(offline)
         const byId = new Map(stored.map((reading) => [reading.id, reading]))
-        return {
-          result: outcomes.map((outcome): Outcome =>
+        return committed(
+          outcomes.map((outcome): Outcome =>
             typeof outcome !== "string"
               ? outcome
               : byId.has(outcome)
               ? { _tag: "Stored", reading: byId.get(outcome)! }
               : { _tag: "Duplicate", readingId: outcome }
           ),
-          evaluate: evaluate(stored),
-          startEvaluation: startEvaluation(stored)
-        } satisfies Committed<ReadonlyArray<Outcome>>
+          stored
+        )
       })
       return { store }
     })
@@ -306,7 +311,7 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
           measured_at: record.measuredAt ?? now
         })))
       }).pipe(Effect.orDie))
-      return { result: stored, evaluate: evaluate(stored), startEvaluation: startEvaluation(stored) } satisfies Committed<ReadonlyArray<StoredReading>>
+      return committed(stored, stored)
     })
 
     /** One measurement set for a patient who must exist (the caller checks). `None` result: a duplicate id. */
@@ -325,7 +330,7 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
         visit_name: null,
         measured_at: options.measuredAt ?? new Date()
       }]))
-      return { result: stored[0], evaluate: evaluate(stored), startEvaluation: startEvaluation(stored) } satisfies Committed<StoredReading | undefined>
+      return committed(stored[0], stored)
     })
 
     return { prepareDeviceReadings, recordDeviceReadings, storeTrialVitals, recordMeasurement } as const

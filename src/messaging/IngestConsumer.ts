@@ -5,13 +5,13 @@
  * Messages are taken in batches (whatever has arrived, up to `INGEST_BATCH_SIZE`) and stored in
  * one statement per batch, up to `INGEST_STORES_IN_FLIGHT` batches at once. Each batch's places in
  * the store (`seq`) are drawn in the order batches are taken; batches are acknowledged in that
- * order and reach each patient's monitor in that order (evaluations overlap across patients), so
- * the PatientMonitors' catch-up watermark (a `seq`) holds. A message is acknowledged only after
- * its reading is committed (or found already stored: a redelivery). A message that can never be stored (not JSON, not a valid
- * reading, an unknown or unlinked device) is dead-lettered to `<prefix>.deadletter.ingest...`
- * with its reason in the `Vigil-Dead-Letter-Reason` header, then acknowledged: it is never
- * retried forever. When the database is down, the batch is negatively acknowledged with a delay
- * and comes back.
+ * order and reach each patient's monitor in that order (a slow monitor's batch may overlap the
+ * next), so the PatientMonitors' catch-up watermark (a `seq`) holds. A message is acknowledged
+ * only after its reading is committed (or found already stored: a redelivery). A message that can
+ * never be stored (not JSON, not a valid reading, an unknown or unlinked device) is dead-lettered
+ * to `<prefix>.deadletter.ingest...` with its reason in the `Vigil-Dead-Letter-Reason` header,
+ * then acknowledged: it is never retried forever. When the database is down, the batch is
+ * negatively acknowledged with a delay and comes back.
  */
 import { AckPolicy, type JsMsg } from "@nats-io/jetstream"
 import { headers as natsHeaders } from "@nats-io/nats-core"
@@ -45,7 +45,7 @@ const IngestConfig = Config.all({
   ),
   /**
    * Batches stored at once. Each batch's places in the store (`seq`) are drawn in the order
-   * batches are taken, and batches are acknowledged and evaluated in that order too.
+   * batches are taken, and batches are acknowledged and put in line at their monitors in that order.
    */
   storesInFlight: Config.integer("INGEST_STORES_IN_FLIGHT").pipe(
     Config.validate({ message: "INGEST_STORES_IN_FLIGHT must be from 1 to 8", validation: (n) => n >= 1 && n <= 8 }),
