@@ -167,7 +167,9 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
         Effect.catchTag("IngestUnavailable", (error) => Effect.as(redeliver(valid, error.reason), undefined))
       )
       if (prepared === undefined) return undefined
-      return { batch, slots, valid, storing: yield* Effect.fork(prepared.store) }
+      // A daemon: a child of the worker would be interrupted when the worker ends (at shutdown,
+      // with its last batches still storing); stage two always waits for it.
+      return { batch, slots, valid, storing: yield* Effect.forkDaemon(prepared.store) }
     }).pipe(Effect.catchAllCause((cause) => Effect.as(nakAll(batch, "ingest batch failed; its messages will be redelivered")(cause), undefined)))
 
   /**
