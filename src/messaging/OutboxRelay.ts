@@ -121,7 +121,9 @@ export const make = Effect.gen(function*() {
           yield* prune
           lastPrune = Date.now()
         }
-        if (!(unstamped.length > 0 && (yield* woken(STAMP_DELAY)))) {
+        // A wake-up soon lets the next fetch carry the stamp; otherwise stamp now, then wait.
+        const wokeSoon = unstamped.length > 0 && (yield* woken(STAMP_DELAY))
+        if (!wokeSoon) {
           yield* stampNow
           yield* woken(config.pollInterval)
         }

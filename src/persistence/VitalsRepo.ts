@@ -143,8 +143,8 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
     const drawSeqs = Effect.fn("VitalsRepo.drawSeqs")(function*(n: number) {
       if (n === 0) return [] as Array<string>
       const [row] = yield* sql<{ seqs: string }>`
-        SELECT string_agg(nextval(pg_get_serial_sequence('vital_signs', 'seq'))::text, ',' ORDER BY g) AS seqs
-        FROM generate_series(1, ${n}::int) AS g`
+        WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('vital_signs', 'seq')::regclass AS id)
+        SELECT string_agg(nextval(s.id)::text, ',' ORDER BY g) AS seqs FROM s, generate_series(1, ${n}::int) AS g`
       return row!.seqs.split(",")
     })
 
