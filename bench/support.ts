@@ -422,6 +422,15 @@ export interface VigilOptions {
  * Starts Vigil (`node --import tsx src/main.ts`) on free ports of 127.0.0.1, with a cleanup step
  * that stops it; resolves once `GET /ready` answers 200.
  */
+/** The node flags `npm start` runs Vigil with (package.json's `start` script), so a benchmark runs it the same way. */
+const startFlags = (): Array<string> => {
+  const start: string = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts.start
+  const words = start.split(/\s+/)
+  const imported = words.indexOf("--import")
+  if (words[0] !== "node" || imported < 1) throw new Error(`package.json's start script is not "node [flags] --import tsx ...": ${start}`)
+  return words.slice(1, imported)
+}
+
 export const startVigil = async (options: VigilOptions): Promise<Vigil> => {
   const [port, grpcPort] = [await freePort(), await freePort()]
   const env: NodeJS.ProcessEnv = { ...process.env }
@@ -437,9 +446,7 @@ export const startVigil = async (options: VigilOptions): Promise<Vigil> => {
   log(`starting Vigil (${options.describe({ port, grpcPort })})`)
   // BENCH_VIGIL_NODE_ARGS: extra node flags for Vigil's process only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env["BENCH_VIGIL_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
-  // Vigil's own node flags, as `npm start` and the Dockerfile run it.
-  const vigilFlags = ["--max-semi-space-size=64"]
-  const child = startChild("vigil", [...vigilFlags, ...nodeArgs, "--import", "tsx", "src/main.ts"], env, options.stopTimeoutMs)
+  const child = startChild("vigil", [...startFlags(), ...nodeArgs, "--import", "tsx", "src/main.ts"], env, options.stopTimeoutMs)
   onCleanup("stop vigil", child.stop)
   const httpUrl = `http://${HOST}:${port}`
   const startedAt = performance.now()
