@@ -1,14 +1,16 @@
 /**
- * NATS for tests, in the order DEVELOPERS.md gives: `NATS_URL` when set; otherwise a
- * `nats-server` binary on PATH (or /usr/sbin), started with JetStream in a temporary directory.
+ * NATS for tests, in the order DEVELOPERS.md gives: `NATS_URL` when set; otherwise one
+ * `nats-server` from PATH (or /usr/sbin) for the whole run, started by the global setup with
+ * JetStream in a temporary directory and stopped when the run ends (`reaper.ts`: however it ends).
  * Without either, NATS tests skip with a loud message, except under `CI=true`, where that is a
- * failure. Tests that must stop and restart NATS always start their own server.
+ * failure. Tests that must stop and restart NATS start their own server and stop it themselves.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { createConnection, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
+import { type Reaper, reapWhenGone } from "./reaper.ts"
 
 export const natsServerBinary = (): string | undefined => {
   const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/bin"]
@@ -44,6 +46,7 @@ const waitForPort = async (port: number, timeoutMillis: number) => {
 /** A nats-server of the test's own, which it may stop and start again on the same port and store. */
 export class OwnNatsServer {
   private process: ChildProcess | undefined
+  private reaper: Reaper | undefined
   readonly storeDir = mkdtempSync(join(tmpdir(), "vigil-test-nats-"))
   private constructor(readonly binary: string, readonly port: number) {}
 
@@ -60,14 +63,18 @@ export class OwnNatsServer {
   }
 
   async resume(): Promise<void> {
-    this.process = spawn(this.binary, ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir], {
+    const child = spawn(this.binary, ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir], {
       stdio: "ignore"
     })
+    this.process = child
+    this.reaper = reapWhenGone({ pid: child.pid!, signal: "TERM", dirs: [this.storeDir] })
     await waitForPort(this.port, 10_000)
   }
 
   async pause(): Promise<void> {
     const child = this.process
+    this.reaper?.cancel()
+    this.reaper = undefined
     if (child === undefined || child.exitCode !== null) return
     await new Promise<void>((resolve) => {
       child.once("exit", () => resolve())
@@ -86,8 +93,8 @@ export type NatsAvailability =
   | { readonly available: true; readonly url: string; readonly own?: OwnNatsServer }
   | { readonly available: false; readonly reason: string }
 
-/** The run's NATS: the env's, or one started here. */
-export const resolveNats = async (): Promise<NatsAvailability> => {
+/** For the global setup: the run's NATS, the env's or one started for the whole run. */
+export const startRunNats = async (): Promise<NatsAvailability> => {
   const url = process.env.NATS_URL
   if (url !== undefined && url !== "") return { available: true, url }
   if (natsServerBinary() !== undefined) {
@@ -95,6 +102,14 @@ export const resolveNats = async (): Promise<NatsAvailability> => {
     return { available: true, url: own.url, own }
   }
   return { available: false, reason: "neither NATS_URL nor a nats-server binary is available" }
+}
+
+/** In a test file: the run's NATS, as the global setup found it. */
+export const resolveNats = async (): Promise<NatsAvailability> => {
+  // Imported here: the global setup loads this module too, and vitest's test API is not there.
+  const { inject } = await import("vitest")
+  const url = inject("natsUrl")
+  return url !== "" ? { available: true, url } : { available: false, reason: inject("natsUnavailableReason") }
 }
 
 /** For a suite that needs NATS: skip loudly when there is none, fail under CI. */

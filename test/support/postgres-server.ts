@@ -5,10 +5,11 @@
  * own database on it (see `test-database.ts`), so runs and files never share state.
  */
 import { loadServerClass } from "../../src/persistence/EmbeddedPostgres.ts"
-import { chmodSync, mkdtempSync, rmSync } from "node:fs"
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { reapWhenGone } from "./reaper.ts"
 
 export interface PostgresServer {
   /** A URL to a database on the server from which new databases can be created. */
@@ -66,12 +67,21 @@ const startEmbedded = async (): Promise<PostgresServer> => {
     onLog: () => {},
     onError: () => {}
   })
-  await server.initialise()
-  await server.start()
+  try {
+    await server.initialise()
+    await server.start()
+  } catch (error) {
+    rmSync(root, { recursive: true, force: true })
+    throw error
+  }
+  // The postmaster's pid is the first line of its pid file.
+  const pid = Number(readFileSync(join(root, "data", "postmaster.pid"), "utf8").split("\n")[0])
+  const reaper = reapWhenGone({ pid, signal: "INT", dirs: [root] })
   return {
     adminUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     kind: "embedded",
     stop: async () => {
+      reaper.cancel()
       await server.stop()
       rmSync(root, { recursive: true, force: true })
     }
