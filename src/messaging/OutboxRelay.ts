@@ -12,8 +12,8 @@
  * - Published rows older than `OUTBOX_RETENTION` are deleted, every `OUTBOX_PRUNE_INTERVAL`.
  */
 import { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
-import { Config, Data, Duration, Effect, Layer, Queue, Schedule, Stream } from "effect"
+import { Config, Data, Duration, Effect, Layer, Queue, Schedule } from "effect"
+import { Notifications } from "../persistence/Notifications.ts"
 import { EventBus } from "./EventBus.ts"
 
 export const RelayConfig = Config.all({
@@ -40,15 +40,17 @@ interface OutboxRow {
 
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const pg = yield* PgClient.PgClient
+  const notifications = yield* Notifications
   const bus = yield* EventBus
   const config = yield* RelayConfig
   const encoder = new TextEncoder()
   const wake = yield* Queue.sliding<void>(1)
 
-  yield* pg.listen("vigil_outbox").pipe(
-    Stream.runForEach(() => Queue.offer(wake, undefined)),
-    Effect.retry(Schedule.spaced("1 second")),
+  // A commit's notice, or notices perhaps missed (the listening connection is back): look now.
+  const notices = yield* notifications.subscribe("vigil_outbox")
+  yield* Queue.take(notices).pipe(
+    Effect.flatMap((notice) => notice._tag === "Lost" ? Effect.void : Queue.offer(wake, undefined)),
+    Effect.forever,
     Effect.forkScoped
   )
 
@@ -157,4 +159,4 @@ export const make = Effect.gen(function*() {
   )
 })
 
-export const layer = Layer.scopedDiscard(make)
+export const layer = Layer.scopedDiscard(make).pipe(Layer.provide(Notifications.Default))

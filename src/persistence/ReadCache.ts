@@ -3,7 +3,14 @@
  * invalidation never stores its (possibly stale) result: every invalidation bumps a generation
  * counter, and a load stores only if the counter has not moved since it began. Misses are cached
  * only with `cacheMisses` (for a table whose inserts notify too, like `threshold_profiles`:
- * most patients have no profile, and each of their readings asks).
+ * most patients have no profile, and each of their readings asks). While `suspended` (its
+ * invalidations are not arriving) it stores nothing and serves nothing: every lookup loads.
+ *
+ * Why not Effect's `Cache`: its lookup stores its result even when the key was invalidated while
+ * the lookup ran (`lookupValueOf` sets the entry unconditionally, effect 3.22), which is exactly
+ * the stale entry an invalidation must prevent; and it has no synchronous `peek`, which routing a
+ * device's readings uses. A hit also costs more: 3.3-3.8 us against 0.9-1.0 us here (0.07-0.15
+ * us for `peek`), 200,000 hits on 1,000 keys, three rounds, effect 3.22.4 on Node 20.
  */
 import { Effect, Option } from "effect"
 
@@ -15,6 +22,7 @@ interface Entry<A> {
 export class ReadCache<A> {
   private readonly entries = new Map<string, Entry<A>>()
   private generation = 0
+  private suspended = false
 
   constructor(readonly capacity: number, readonly ttlMillis: number, readonly options: { readonly cacheMisses?: boolean } = {}) {}
 
@@ -39,6 +47,18 @@ export class ReadCache<A> {
     return entry !== undefined && entry.expiresAt > Date.now() ? entry.value : undefined
   }
 
+  /** Stops caching (and forgets everything) until `resume`. */
+  suspend(): void {
+    this.suspended = true
+    this.clear()
+  }
+
+  /** Caches again, from empty. */
+  resume(): void {
+    this.suspended = false
+    this.clear()
+  }
+
   invalidate(key: string): void {
     this.generation++
     this.entries.delete(key)
@@ -54,7 +74,7 @@ export class ReadCache<A> {
   }
 
   private store(key: string, value: Option.Option<A>): void {
-    if (this.capacity <= 0) return
+    if (this.capacity <= 0 || this.suspended) return
     this.entries.delete(key)
     // Between 3/4 of the time to live and all of it: entries loaded together (a warm-up, a burst of
     // new devices) do not all expire, and reload, in the same moment.

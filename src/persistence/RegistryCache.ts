@@ -2,16 +2,17 @@
  * Caches of the registry's hot lookups (patient by id, device by id, threshold profile by
  * patient), shared by REST and gRPC. Every Vigil process listens on the `vigil_registry_changed`
  * channel, which the database's triggers notify on each update or delete (and, for threshold
- * profiles, insert: their misses are cached), so a change made by any
- * process is dropped from every process's cache. If the listening connection is lost, the caches
- * are cleared on reconnect (notices may have been missed); entries also expire after
- * `REGISTRY_CACHE_TTL`, which bounds staleness should a notice ever be lost.
+ * profiles, insert: their misses are cached), so a change made by any process is dropped from
+ * every process's cache. The caches cache only while those notices arrive: until the channel is
+ * listened on, and from the moment the listening connection is lost until it is back, every
+ * lookup goes to the database (and fails with it), and the caches start empty again. Entries also
+ * expire after `REGISTRY_CACHE_TTL`.
  */
-import { PgClient } from "@effect/sql-pg"
-import { Config, Duration, Effect, Schedule, Stream } from "effect"
+import { Config, Duration, Effect, Queue } from "effect"
 import type { Device } from "../domain/Device.ts"
 import type { Patient } from "../domain/Patient.ts"
 import type { ThresholdProfile } from "../domain/ThresholdProfile.ts"
+import { type Notice, Notifications } from "./Notifications.ts"
 import { ReadCache } from "./ReadCache.ts"
 
 export const CHANNEL = "vigil_registry_changed"
@@ -23,7 +24,7 @@ const CacheConfig = Config.all({
 
 export class RegistryCache extends Effect.Service<RegistryCache>()("vigil/RegistryCache", {
   scoped: Effect.gen(function*() {
-    const pg = yield* PgClient.PgClient
+    const notifications = yield* Notifications
     const { capacity, ttl } = yield* CacheConfig
     const ttlMillis = Duration.toMillis(ttl)
     const patients = new ReadCache<Patient>(capacity, ttlMillis)
@@ -35,21 +36,35 @@ export class RegistryCache extends Effect.Service<RegistryCache>()("vigil/Regist
       devices,
       threshold_profiles: thresholds
     } as Record<string, ReadCache<unknown>>
-    const clearAll = () => Object.values(byTable).forEach((cache) => cache.clear())
-    const onNotice = (payload: string) => {
-      const separator = payload.indexOf(":")
-      const cache = byTable[payload.slice(0, separator)]
-      if (cache === undefined) return
-      cache.invalidate(payload.slice(separator + 1))
+    const caches = Object.values(byTable)
+    for (const cache of caches) cache.suspend()
+    let connected = false
+    const apply = (notice: Notice) => {
+      switch (notice._tag) {
+        case "Listening":
+          connected = true
+          return caches.forEach((cache) => cache.resume())
+        case "Lost":
+          connected = false
+          return caches.forEach((cache) => cache.suspend())
+        case "Notice": {
+          const separator = notice.payload.indexOf(":")
+          byTable[notice.payload.slice(0, separator)]?.invalidate(notice.payload.slice(separator + 1))
+        }
+      }
     }
 
-    yield* Effect.sync(clearAll).pipe(
-      Effect.zipRight(pg.listen(CHANNEL).pipe(Stream.runForEach((payload) => Effect.sync(() => onNotice(payload))))),
-      Effect.tapErrorCause((cause) => Effect.logWarning("registry cache listener lost; caches cleared, retrying", cause)),
-      Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.union(Schedule.spaced("10 seconds")))),
-      Effect.interruptible,
-      Effect.forkScoped
-    )
-    return { patients, devices, thresholds } as const
-  })
+    const notices = yield* notifications.subscribe(CHANNEL)
+    // What has come already (`Listening`, when the connection is up) applies before the caches are used.
+    for (const notice of yield* Queue.takeAll(notices)) apply(notice)
+    yield* Queue.take(notices).pipe(Effect.map(apply), Effect.forever, Effect.interruptible, Effect.forkScoped)
+    return {
+      patients,
+      devices,
+      thresholds,
+      /** `connected` while the caches hear of every change, and so cache. */
+      status: () => (connected ? "connected" as const : "disconnected" as const)
+    } as const
+  }),
+  dependencies: [Notifications.Default]
 }) {}

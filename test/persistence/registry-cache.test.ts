@@ -83,6 +83,39 @@ layer(Repos, { timeout: 60_000, excludeTestServices: true })("RegistryCache", (i
       expect(Option.map(reloaded, (p) => p.full_name)).toEqual(Option.some("Changed"))
     }))
 
+  it.effect("hears every change again after its listening connection is lost: nothing stale is served for the cache's lifetime", () =>
+    Effect.gen(function*() {
+      const repo = yield* PatientRepo
+      const cache = yield* RegistryCache
+      const sql = yield* SqlClient.SqlClient
+      const patient = yield* repo.insert({ full_name: "Before the loss", age: 30, sex: "F" })
+      yield* repo.findById(patient.id)
+      expect(cache.patients.size).toBeGreaterThan(0)
+      // What a database restart does to every connection, to this database's listener alone.
+      const [ended] = yield* sql<{ n: string }>`
+        SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+        WHERE application_name = 'vigil-listen' AND datname = current_database()`
+      expect(ended!.n).toBe("1")
+      // Changed while nobody listens, or just after: either way it must not be served stale.
+      yield* sql`UPDATE patients SET full_name = 'After the loss' WHERE id = ${patient.id}`
+      const name = yield* repo.findById(patient.id).pipe(
+        Effect.map(Option.map((p) => p.full_name)),
+        Effect.flatMap((name) => Option.contains(name, "After the loss") ? Effect.succeed(name) : Effect.fail(`still ${String(name)}`)),
+        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds")))
+      )
+      expect(name).toEqual(Option.some("After the loss"))
+      // Listening again: it caches, and a change drops the entry.
+      yield* Effect.suspend(() => (cache.status() === "connected" ? Effect.void : Effect.fail("not listening yet"))).pipe(
+        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds")))
+      )
+      yield* repo.findById(patient.id)
+      expect(cache.patients.peek(patient.id)).toBeDefined()
+      yield* sql`UPDATE patients SET full_name = 'Later' WHERE id = ${patient.id}`
+      yield* Effect.suspend(() => (cache.patients.peek(patient.id) === undefined ? Effect.void : Effect.fail("still cached"))).pipe(
+        Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("5 seconds")))
+      )
+    }))
+
   it.effect("never caches an unknown id", () =>
     Effect.gen(function*() {
       const repo = yield* PatientRepo
