@@ -75,17 +75,28 @@ export const thresholdProfileView = (profile: ThresholdProfile): typeof Threshol
   return view as typeof ThresholdProfileResponse.Type
 }
 
+const Connection = Schema.Literal("connected", "disconnected")
+const MessagingStatus = Schema.Struct({
+  status: Schema.Literal("connected", "reconnecting", "disconnected", "in-process")
+})
+
+/**
+ * Seed 000's fields (`status`, `timestamp`, `service`) and seed 002's (`database`, `cache`: the
+ * strings its clients read), with Vigil's own details beside them under `details`.
+ */
 export const HealthResponse = Schema.Struct({
   status: Schema.Literal("healthy", "degraded"),
   timestamp: Timestamp,
   service: Schema.String,
   version: Schema.String,
-  database: Schema.Struct({
-    status: Schema.Literal("connected", "unavailable"),
-    mode: Schema.Literal("embedded", "connected")
-  }),
-  messaging: Schema.Struct({
-    status: Schema.Literal("connected", "reconnecting", "disconnected", "in-process")
+  database: Connection,
+  /** The registry's read cache: `connected` while it hears of every change (and so caches). */
+  cache: Connection,
+  messaging: MessagingStatus,
+  details: Schema.Struct({
+    database: Schema.Struct({ status: Connection, mode: Schema.Literal("embedded", "connected") }),
+    cache: Schema.Struct({ status: Connection, entries: Schema.Number }),
+    messaging: MessagingStatus
   })
 }).annotations({ identifier: "HealthResponse" })
 
