@@ -58,6 +58,39 @@ const vitalsOf = (patientId: string) =>
   })
 
 layer(TestApp.layer(), { timeout: 60_000, excludeTestServices: true })("store-vitals", (it) => {
+  it.effect("answers seed 002's own verification queries, run as its document writes them, with exactly that subject's rows", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      // Another subject's readings first: the second query must not return them.
+      stored(yield* storeVitals([record("TEST-002"), record("TEST-002", { VisitName: "Week 4" })]))
+      // The document's "Test Database Write", as written.
+      const write = yield* call(
+        "POST",
+        "/store-vitals",
+        `{"records": [{"SubjectID": "TEST-001", "VisitName": "Screening", "TreatmentArm": "Active", "SystolicBP": 120, "DiastolicBP": 80, "HeartRate": 70, "Temperature": 36.6}]}`,
+        { "content-type": "application/json" }
+      )
+      expect(stored(write).records_stored).toBe(1)
+
+      // The document's "Verify in Database", verbatim.
+      const patients = yield* sql.unsafe<Record<string, unknown>>(`SELECT * FROM patients WHERE subject_number = 'TEST-001';`)
+      expect(patients).toHaveLength(1)
+      expect(patients[0]).toMatchObject({ subject_number: "TEST-001", treatment_arm: "Active" })
+      expect(patients[0]!.patient_id).toBe(patients[0]!.id)
+      const vitals = yield* sql.unsafe<Record<string, unknown>>(
+        `SELECT * FROM vital_signs WHERE patient_id IN (SELECT patient_id FROM patients WHERE subject_number = 'TEST-001');`
+      )
+      expect(vitals).toHaveLength(1)
+      expect(vitals[0]).toMatchObject({
+        patient_id: patients[0]!.id,
+        visit_name: "Screening",
+        systolic_bp: 120,
+        diastolic_bp: 80,
+        heart_rate: 70,
+        temperature: 36.6
+      })
+    }))
+
   it.effect("stores the seed's curl example and creates the trial subject", () =>
     Effect.gen(function*() {
       // The seed's exact body.
