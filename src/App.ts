@@ -1,5 +1,6 @@
 /**
- * Vigil's composition: the database (migrated), the registry, and the HTTP and gRPC doors. The
+ * Vigil's composition: the database (migrated), messaging, the outbox relay, monitoring, and the
+ * doors (HTTP, gRPC, NATS ingest). The
  * demo data is seeded on the first start of an embedded database, or whenever
  * `SEED_DEMO_DATA=true` (it is idempotent).
  */
@@ -10,7 +11,7 @@ import { Database } from "./persistence/Database.ts"
 import * as DatabaseLayer from "./persistence/Database.ts"
 import * as DemoData from "./persistence/DemoData.ts"
 import { EventBus } from "./messaging/EventBus.ts"
-import * as IngestConsumer from "./messaging/IngestConsumer.ts"
+import * as IngestConsumer from "./ingest/IngestConsumer.ts"
 import * as Messaging from "./messaging/Messaging.ts"
 import * as OutboxRelay from "./messaging/OutboxRelay.ts"
 import * as Monitoring from "./Monitoring.ts"

@@ -9,6 +9,7 @@ import * as Entity from "@effect/cluster/Entity"
 import * as Rpc from "@effect/rpc/Rpc"
 import { Effect, Option, Schema } from "effect"
 import { DeviceId } from "../domain/Device.ts"
+import { Unavailable } from "../domain/Errors.ts"
 import { DeviceRepo } from "../persistence/DeviceRepo.ts"
 
 export class DeviceUnknown extends Schema.TaggedError<DeviceUnknown>()("DeviceUnknown", { deviceId: Schema.String }) {}
@@ -17,7 +18,7 @@ export const Route = Schema.Struct({ patient_id: Schema.NullOr(Schema.String) })
 
 export const Device = Entity.make("Device", [
   /** Readings of this device arrived: where do they go? */
-  Rpc.make("Reading", { success: Route, error: DeviceUnknown })
+  Rpc.make("Reading", { success: Route, error: Schema.Union(DeviceUnknown, Unavailable) })
 ]).annotate(ClusterSchema.ClientTracingEnabled, false)
 
 export const layer = Device.toLayer(
@@ -27,10 +28,14 @@ export const layer = Device.toLayer(
     const devices = yield* DeviceRepo
     return Device.of({
       Reading: () =>
-        Effect.flatMap(devices.findById(deviceId), Option.match({
-          onNone: () => Effect.fail(new DeviceUnknown({ deviceId })),
-          onSome: (device) => Effect.succeed({ patient_id: device.patient_id })
-        }))
+        devices.findById(deviceId).pipe(
+          // A read the database refuses is a bug here: the id was checked before the call.
+          Effect.catchTag("DataRefused", Effect.die),
+          Effect.flatMap(Option.match({
+            onNone: () => Effect.fail(new DeviceUnknown({ deviceId })),
+            onSome: (device) => Effect.succeed({ patient_id: device.patient_id })
+          }))
+        )
     })
   }),
   { disableFatalDefects: true }

@@ -3,12 +3,21 @@
  * (through the alert's PatientMonitor, which owns it) and detection of silent devices. Each run is
  * idempotent, so several Vigil processes may run them side by side; a failed run is logged and
  * the next one comes at the next interval.
+ *
+ * Time comes from Effect's `Clock` (when a sweep runs, and how far back "too long" reaches), so a
+ * test steps it with `TestClock`. The times compared with it (`last_seen_at`, `critical_since`)
+ * are the database's `now()`: one clock for every process's writes; a sweep's own clock differs
+ * from it by the host's clock error, which NTP keeps far below the minutes these sweeps measure.
  */
-import { Effect, Layer, Schedule } from "effect"
+import { Clock, Duration, Effect, Layer, Schedule } from "effect"
 import { AlertRepo } from "../persistence/AlertRepo.ts"
 import { DeviceRepo } from "../persistence/DeviceRepo.ts"
+import { callActor } from "./ActorCalls.ts"
 import { AlertConfig } from "./AlertConfig.ts"
 import { PatientMonitor } from "./PatientMonitor.ts"
+
+/** `duration` before the clock's now. */
+const ago = (duration: Duration.Duration) => Effect.map(Clock.currentTimeMillis, (now) => new Date(now - Duration.toMillis(duration)))
 
 export const layer = Layer.scopedDiscard(Effect.gen(function*() {
   const config = yield* AlertConfig
@@ -17,10 +26,9 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
   const monitors = yield* PatientMonitor.client
 
   const escalate = Effect.gen(function*() {
-    const due = yield* alerts.dueForEscalation(config.escalateAfter)
+    const due = yield* alerts.dueForEscalation(yield* ago(config.escalateAfter))
     const escalated = yield* Effect.forEach(due, (alert) =>
-      monitors(alert.patient_id).EscalateAlert({ alert_id: alert.id }).pipe(
-        Effect.timeout("10 seconds"),
+      callActor(monitors(alert.patient_id).EscalateAlert({ alert_id: alert.id })).pipe(
         Effect.catchAllCause((cause) => Effect.as(Effect.logWarning("escalation deferred to the next sweep", cause), false))
       ), { concurrency: 8 })
     const count = escalated.filter(Boolean).length
@@ -28,13 +36,13 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
   })
 
   const detectOffline = Effect.gen(function*() {
-    const offline = yield* devices.markOffline(config.deviceOfflineAfter)
+    const offline = yield* devices.markOffline(yield* ago(config.deviceOfflineAfter))
     if (offline.length > 0) {
       yield* Effect.logInfo("devices reported offline").pipe(Effect.annotateLogs({ devices: offline.map((d) => d.id).join(",") }))
     }
   })
 
-  const every = (name: string, run: Effect.Effect<void>) =>
+  const every = (name: string, run: Effect.Effect<void, unknown>) =>
     run.pipe(
       Effect.catchAllCause((cause) => Effect.logWarning(`${name} sweep failed; retrying at the next interval`, cause)),
       Effect.repeat(Schedule.spaced(config.sweepInterval)),

@@ -1,6 +1,7 @@
 /** An alert as stored and shown: one vital sign of one patient outside its bounds, until resolved. */
 import { Schema } from "effect"
-import { Severity, VitalSign } from "./Alerting.ts"
+import { Severity } from "./Alerting.ts"
+import { VitalSign } from "./VitalSign.ts"
 import { PatientId } from "./Patient.ts"
 import { Uuid } from "./Validation.ts"
 
@@ -52,3 +53,9 @@ export class AlertStateConflict extends Schema.TaggedError<AlertStateConflict>()
   alertId: Schema.String,
   status: AlertStatus
 }) {}
+
+/**
+ * An alert write found the alert no longer as its writer's state had it (another process's monitor
+ * of the same patient changed it): that state is stale and must be reloaded.
+ */
+export class StaleAlertState extends Schema.TaggedError<StaleAlertState>()("StaleAlertState", { alertId: Schema.String }) {}

@@ -14,16 +14,6 @@
  */
 import { Schema } from "effect"
 
-export const VitalSign = Schema.Literal(
-  "heart_rate",
-  "spo2",
-  "temperature",
-  "systolic_bp",
-  "diastolic_bp",
-  "respiratory_rate"
-)
-export type VitalSign = typeof VitalSign.Type
-
 export const Severity = Schema.Literal("warning", "critical")
 export type Severity = typeof Severity.Type
 

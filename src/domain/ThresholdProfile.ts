@@ -5,7 +5,8 @@
  * profile (`ALERT_DEFAULT_PROFILE`).
  */
 import { Schema } from "effect"
-import type { Bounds, VitalSign } from "./Alerting.ts"
+import type { Bounds } from "./Alerting.ts"
+import type { VitalSign } from "./VitalSign.ts"
 import { PatientId } from "./Patient.ts"
 import { ErrorType, FiniteNumber, Uuid, atLeast, atMost } from "./Validation.ts"
 

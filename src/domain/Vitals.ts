@@ -5,33 +5,21 @@
  * stored and alerted on (the patient's threshold profile decides what is abnormal).
  */
 import { Schema } from "effect"
-import type { VitalSign } from "./Alerting.ts"
 import { DeviceId } from "./Device.ts"
 import { PatientId } from "./Patient.ts"
 import { BoundedText, ErrorType, FiniteNumber, Uuid, atLeast, atMost } from "./Validation.ts"
+import { noVitalValues, perVitalSign, plausibleRanges, type VitalSign, vitalSigns, type VitalValues, vitalValueFields } from "./VitalSign.ts"
 
 export const ReadingId = Uuid.pipe(Schema.brand("ReadingId"))
 export type ReadingId = typeof ReadingId.Type
 
-/** Plausible range of each alerting vital sign (the database checks the same ranges). */
-export const plausible: Record<VitalSign, readonly [number, number]> = {
-  heart_rate: [0, 350],
-  spo2: [0, 100],
-  temperature: [20, 46],
-  systolic_bp: [0, 350],
-  diastolic_bp: [0, 300],
-  respiratory_rate: [0, 150]
-}
-
-export const vitalSigns: ReadonlyArray<VitalSign> = Object.keys(plausible) as Array<VitalSign>
-
-export const Plausible = (sign: VitalSign) => FiniteNumber.pipe(atLeast(plausible[sign][0]), atMost(plausible[sign][1]))
+export const Plausible = (sign: VitalSign) => FiniteNumber.pipe(atLeast(plausibleRanges[sign][0]), atMost(plausibleRanges[sign][1]))
 /** Seed 002's integer fields (pydantic `int`: 120.0 passes, 120.5 does not). */
 const PlausibleInt = (sign: VitalSign) =>
   FiniteNumber.pipe(
     Schema.int({ [ErrorType]: "int_from_float", message: () => "Input should be a valid integer, got a number with a fractional part" }),
-    atLeast(plausible[sign][0]),
-    atMost(plausible[sign][1])
+    atLeast(plausibleRanges[sign][0]),
+    atMost(plausibleRanges[sign][1])
   )
 export const WeightKg = FiniteNumber.pipe(Schema.greaterThan(0, { [ErrorType]: "greater_than", message: () => "Input should be greater than 0" }), atMost(700))
 export const HeightCm = FiniteNumber.pipe(Schema.greaterThan(0, { [ErrorType]: "greater_than", message: () => "Input should be greater than 0" }), atMost(300))
@@ -78,12 +66,7 @@ const readingRules = (reading: { readonly measured_at?: Date | undefined } & { r
 export const DeviceReading = Schema.Struct({
   reading_id: ReadingId,
   measured_at: Schema.optional(IsoDateTime),
-  heart_rate: Schema.optional(Plausible("heart_rate")),
-  spo2: Schema.optional(Plausible("spo2")),
-  temperature: Schema.optional(Plausible("temperature")),
-  systolic_bp: Schema.optional(Plausible("systolic_bp")),
-  diastolic_bp: Schema.optional(Plausible("diastolic_bp")),
-  respiratory_rate: Schema.optional(Plausible("respiratory_rate"))
+  ...perVitalSign((sign) => Schema.optional(Plausible(sign)))
 }).pipe(Schema.filter(readingRules, { [ErrorType]: "value_error" }), Schema.annotations({ identifier: "DeviceReading" }))
 export type DeviceReading = typeof DeviceReading.Type
 
@@ -115,18 +98,12 @@ export const StoreVitalsRequest = Schema.Struct({
 export type Source = "device" | "trial" | "measurement" | "api"
 
 /** A reading as stored: one measurement set, any vital sign may be missing. */
-export interface VitalReading {
+export interface VitalReading extends VitalValues {
   readonly id: ReadingId
   readonly patient_id: PatientId
   readonly device_id: DeviceId | null
   readonly source: Source
   readonly visit_name: string | null
-  readonly heart_rate: number | null
-  readonly spo2: number | null
-  readonly temperature: number | null
-  readonly systolic_bp: number | null
-  readonly diastolic_bp: number | null
-  readonly respiratory_rate: number | null
   readonly weight_kg: number | null
   readonly height_cm: number | null
   readonly stroke: boolean | null
@@ -140,12 +117,7 @@ export interface StoredReading extends VitalReading {
 }
 
 export const emptyValues = {
-  heart_rate: null,
-  spo2: null,
-  temperature: null,
-  systolic_bp: null,
-  diastolic_bp: null,
-  respiratory_rate: null,
+  ...noVitalValues,
   weight_kg: null,
   height_cm: null,
   stroke: null,
@@ -159,12 +131,7 @@ export const VitalReadingResponse = Schema.Struct({
   device_id: Schema.NullOr(Schema.String),
   source: Schema.String,
   visit_name: Schema.NullOr(Schema.String),
-  heart_rate: Schema.NullOr(Schema.Number),
-  spo2: Schema.NullOr(Schema.Number),
-  temperature: Schema.NullOr(Schema.Number),
-  systolic_bp: Schema.NullOr(Schema.Number),
-  diastolic_bp: Schema.NullOr(Schema.Number),
-  respiratory_rate: Schema.NullOr(Schema.Number),
+  ...vitalValueFields,
   weight_kg: Schema.NullOr(Schema.Number),
   height_cm: Schema.NullOr(Schema.Number),
   stroke: Schema.NullOr(Schema.Boolean),

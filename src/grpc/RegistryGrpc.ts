@@ -5,7 +5,8 @@
  *
  * Seed behaviour kept: a missing record answers OK with `status = STATUS_NOT_FOUND`; every
  * response carries `version = "1.0.0"` and a UTC timestamp ending in `Z`. Seed behaviour fixed:
- * a malformed id is `INVALID_ARGUMENT` naming the field (the original answered INTERNAL).
+ * a malformed id is `INVALID_ARGUMENT` naming the field (the original answered INTERNAL); the
+ * database unavailable is `UNAVAILABLE` (retry); only a bug is `INTERNAL`, logged with its cause.
  */
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
@@ -15,6 +16,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-
 import { fileURLToPath } from "node:url"
 import { listenPort } from "../ConfigValues.ts"
 import { DeviceId } from "../domain/Device.ts"
+import type { DataRefused, Unavailable } from "../domain/Errors.ts"
 import { PatientId } from "../domain/Patient.ts"
 import { DeviceRepo } from "../persistence/DeviceRepo.ts"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
@@ -47,12 +49,8 @@ const invalidArgument = (issue: ParseResult.ParseIssue): grpc.ServiceError => {
   return Object.assign(new Error(details), { code: grpc.status.INVALID_ARGUMENT, details, metadata: new grpc.Metadata() })
 }
 
-const internalError = (): grpc.ServiceError =>
-  Object.assign(new Error("internal error"), {
-    code: grpc.status.INTERNAL,
-    details: "internal error",
-    metadata: new grpc.Metadata()
-  })
+const serviceError = (code: grpc.status, details: string): grpc.ServiceError =>
+  Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() })
 
 const GetDeviceRequest = Schema.Struct({ version: Schema.String, device_id: DeviceId })
 const GetPatientRequest = Schema.Struct({ version: Schema.String, patient_id: PatientId })
@@ -80,7 +78,7 @@ export const make = Effect.gen(function*() {
   /** Decodes the request, runs the lookup, and answers through the callback. */
   const unary = <I, A, Res>(
     schema: Schema.Schema<A, I>,
-    lookup: (request: A) => Effect.Effect<Res>
+    lookup: (request: A) => Effect.Effect<Res, Unavailable | DataRefused>
   ): grpc.handleUnaryCall<unknown, Res> => {
     const decode = ParseResult.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })
     return (call, callback) => {
@@ -91,8 +89,16 @@ export const make = Effect.gen(function*() {
       fiber.addObserver((exit) => {
         if (Exit.isSuccess(exit)) return callback(null, exit.value)
         if (Cause.isInterruptedOnly(exit.cause)) return
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isSome(failure)) {
+          const error = failure.value
+          return callback(error._tag === "Unavailable"
+            ? serviceError(grpc.status.UNAVAILABLE, `service unavailable: ${error.reason}; retry later`)
+            : serviceError(grpc.status.INVALID_ARGUMENT, `the database refused the request: ${error.reason}`))
+        }
+        // A bug: logged with its cause, never disguised.
         runFork(Effect.logError("gRPC call failed", exit.cause).pipe(Effect.annotateLogs("rpc", call.getPath())))
-        callback(internalError())
+        callback(serviceError(grpc.status.INTERNAL, "internal error"))
       })
     }
   }

@@ -9,7 +9,8 @@ import { DeviceCreate, DeviceId, DeviceLink, DeviceUpdate } from "../domain/Devi
 import { displayName, type Patient, PatientCreate, PatientId, Sex } from "../domain/Patient.ts"
 import { type OptionalLimit, optionalLimits, type ThresholdProfile, ThresholdProfileCreate, ThresholdProfileId } from "../domain/ThresholdProfile.ts"
 import { atLeast, atMost, BoundedText, IntFromString } from "../domain/Validation.ts"
-import { ConflictResponse, NotFoundResponse } from "./Errors.ts"
+import { ConflictResponse, DataRefusedResponse, NotFoundResponse, UnavailableResponse } from "./Errors.ts"
+import type { ApiError, GroupHandlers } from "./Handlers.ts"
 import { IsoTimestamp, MAX_LIMIT, Pagination } from "./Params.ts"
 import { MonitoringGroup } from "./MonitoringApi.ts"
 import { PainkillerGroup } from "./PainkillerApi.ts"
@@ -258,6 +259,9 @@ export class VigilApi extends HttpApi.make("vigil")
   .add(AuditGroup)
   .add(MonitoringGroup)
   .add(PainkillerGroup)
+  // Every route may find the database unavailable, or have its data refused by it.
+  .addError(UnavailableResponse)
+  .addError(DataRefusedResponse)
   .annotateContext(OpenApi.annotations({
     title: "Vigil",
     version: "0.1.0",
@@ -265,3 +269,6 @@ export class VigilApi extends HttpApi.make("vigil")
     transform: documentValidationErrors
   }))
 {}
+
+/** The handlers of one of `VigilApi`'s groups: its endpoints' errors, its own, and the API's. */
+export type Handlers<G extends HttpApiGroup.HttpApiGroup.Any> = GroupHandlers<G, never, ApiError<typeof VigilApi>>

@@ -1,8 +1,7 @@
 /** Handlers of the `audit` group. */
 import { Effect } from "effect"
 import { AuditRepo } from "../persistence/AuditRepo.ts"
-import type { AuditGroup } from "./Api.ts"
-import type { GroupHandlers } from "./ApiServer.ts"
+import type { AuditGroup, Handlers } from "./Api.ts"
 
 export const make = Effect.gen(function*() {
   const audit = yield* AuditRepo
@@ -18,5 +17,5 @@ export const make = Effect.gen(function*() {
         limit: urlParams.limit
       }),
     verify: () => audit.verify()
-  } satisfies GroupHandlers<typeof AuditGroup, never>
+  } satisfies Handlers<typeof AuditGroup>
 })

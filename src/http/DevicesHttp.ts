@@ -3,8 +3,7 @@ import { Effect, Option } from "effect"
 import { type Device, DeviceUpdate } from "../domain/Device.ts"
 import { DeviceRepo } from "../persistence/DeviceRepo.ts"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
-import type { DevicesGroup } from "./Api.ts"
-import type { GroupHandlers } from "./ApiServer.ts"
+import type { DevicesGroup, Handlers } from "./Api.ts"
 import { Conflict, NotFound } from "./Errors.ts"
 
 const deviceNotFound = () => new NotFound({ detail: "Device not found" })
@@ -43,5 +42,5 @@ export const make = Effect.gen(function*() {
           }))
         )
       })
-  } satisfies GroupHandlers<typeof DevicesGroup, never>
+  } satisfies Handlers<typeof DevicesGroup>
 })

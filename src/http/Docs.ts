@@ -9,7 +9,7 @@ import type { ServerResponse } from "node:http"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import { VigilApi } from "./Api.ts"
-import type { RawRoute } from "./ApiServer.ts"
+import type { RawRoute } from "./Handlers.ts"
 
 const require = createRequire(import.meta.url)
 const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`))

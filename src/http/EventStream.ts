@@ -7,7 +7,8 @@
 import { Effect, Fiber, Runtime, Stream } from "effect"
 import type { ServerResponse } from "node:http"
 import { EventBus } from "../messaging/EventBus.ts"
-import { type RawRoute, sendJson } from "./ApiServer.ts"
+import type { RawRoute } from "./Handlers.ts"
+import { sendJson } from "./server/Responses.ts"
 
 export const PATH = "/api/v1/events/stream"
 const HEARTBEAT_MILLIS = 15_000

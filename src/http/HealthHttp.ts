@@ -8,8 +8,7 @@ import { Effect } from "effect"
 import { EventBus } from "../messaging/EventBus.ts"
 import { Database, ping } from "../persistence/Database.ts"
 import { RegistryCache } from "../persistence/RegistryCache.ts"
-import type { HealthGroup } from "./Api.ts"
-import type { GroupHandlers } from "./ApiServer.ts"
+import type { HealthGroup, Handlers } from "./Api.ts"
 
 export const VERSION = "0.1.0"
 
@@ -45,5 +44,5 @@ export const make = Effect.gen(function*() {
         const body = { ready: up, database: up ? "connected" as const : "unavailable" as const }
         return up ? Effect.succeed(body) : Effect.fail(body)
       }))
-  } satisfies GroupHandlers<typeof HealthGroup, never>
+  } satisfies Handlers<typeof HealthGroup>
 })

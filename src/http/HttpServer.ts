@@ -2,7 +2,7 @@
 import { Config, Context, Effect, Layer } from "effect"
 import { listenPort } from "../ConfigValues.ts"
 import { VigilApi } from "./Api.ts"
-import * as ApiServer from "./ApiServer.ts"
+import * as ApiServer from "./server/ApiServer.ts"
 import * as AuditHttp from "./AuditHttp.ts"
 import * as DevicesHttp from "./DevicesHttp.ts"
 import * as Docs from "./Docs.ts"

@@ -4,16 +4,17 @@
  */
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Option, Schema } from "effect"
-import { snapshotFields } from "../actors/PatientMonitor.ts"
 import { AlertResponse, AlertStatus } from "../domain/Alert.ts"
-import { Severity, VitalSign } from "../domain/Alerting.ts"
+import { Severity } from "../domain/Alerting.ts"
+import { VitalSign } from "../domain/VitalSign.ts"
 import { DeviceId } from "../domain/Device.ts"
 import { decodeKeyset, type KeysetKey } from "../domain/Keyset.ts"
 import { PatientId } from "../domain/Patient.ts"
+import { snapshotFields } from "../domain/Snapshot.ts"
 import { BoundedText, ErrorType, IntFromString, Uuid, atLeast, atMost } from "../domain/Validation.ts"
 import { DeviceReading, StoreVitalsRequest, VitalReadingResponse } from "../domain/Vitals.ts"
 import { IsoTimestamp, MAX_LIMIT } from "./Params.ts"
-import { ConflictResponse, NotFoundResponse, ServiceUnavailableResponse } from "./Errors.ts"
+import { ConflictResponse, NotFoundResponse } from "./Errors.ts"
 
 const Timestamp = Schema.Date.annotations({ description: "ISO 8601, UTC, ending in Z" })
 
@@ -75,7 +76,6 @@ export class MonitoringGroup extends HttpApiGroup.make("monitoring")
     HttpApiEndpoint.post("storeVitals", "/store-vitals")
       .setPayload(StoreVitalsRequest)
       .addSuccess(StoreVitalsResponse)
-      .addError(ServiceUnavailableResponse)
       .annotate(OpenApi.Description, "Seed 002: stores a batch of trial vitals in one transaction, creating trial subjects by SubjectID")
   )
   .add(
@@ -85,7 +85,6 @@ export class MonitoringGroup extends HttpApiGroup.make("monitoring")
       .addSuccess(ReadingAccepted, { status: 201 })
       .addError(NotFoundResponse)
       .addError(ConflictResponse)
-      .addError(ServiceUnavailableResponse)
       .annotate(OpenApi.Description, "A device's reading over HTTP, as over NATS; a repeated reading_id is stored once")
   )
   .add(
@@ -100,7 +99,6 @@ export class MonitoringGroup extends HttpApiGroup.make("monitoring")
       .setPath(PatientPath)
       .addSuccess(SnapshotResponse)
       .addError(NotFoundResponse)
-      .addError(ServiceUnavailableResponse)
   )
   .add(
     HttpApiEndpoint.get("alerts", "/api/v1/alerts")
@@ -114,7 +112,6 @@ export class MonitoringGroup extends HttpApiGroup.make("monitoring")
       .addSuccess(AlertResponse)
       .addError(NotFoundResponse)
       .addError(ConflictResponse)
-      .addError(ServiceUnavailableResponse)
   )
   .add(
     HttpApiEndpoint.post("resolve", "/api/v1/alerts/:alert_id/resolve")
@@ -122,7 +119,6 @@ export class MonitoringGroup extends HttpApiGroup.make("monitoring")
       .addSuccess(AlertResponse)
       .addError(NotFoundResponse)
       .addError(ConflictResponse)
-      .addError(ServiceUnavailableResponse)
   )
   .annotate(OpenApi.Description, "Vital signs in, alerts out")
 {}

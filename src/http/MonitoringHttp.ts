@@ -1,30 +1,22 @@
 /** Handlers of the `monitoring` group. */
 import { Effect, Option } from "effect"
-import { AlertId } from "../domain/Alert.ts"
+import { callActor } from "../actors/ActorCalls.ts"
 import { PatientMonitor } from "../actors/PatientMonitor.ts"
-import { VitalsIngest } from "../actors/VitalsIngest.ts"
-import { CurrentActor } from "../persistence/ChangeLog.ts"
+import { AlertId } from "../domain/Alert.ts"
 import { decodeKeyset } from "../domain/Keyset.ts"
 import { AlertRepo } from "../persistence/AlertRepo.ts"
+import { CurrentActor } from "../persistence/ChangeLog.ts"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
 import { readingView, VitalsRepo } from "../persistence/VitalsRepo.ts"
-import type { GroupHandlers } from "./ApiServer.ts"
-import { Conflict, NotFound, ServiceUnavailable } from "./Errors.ts"
+import { EvaluationScheduler } from "../services/EvaluationScheduler.ts"
+import { VitalsIngest } from "../services/VitalsIngest.ts"
+import type { Handlers } from "./Api.ts"
+import { Conflict, NotFound } from "./Errors.ts"
 import type { MonitoringGroup } from "./MonitoringApi.ts"
-
-const CALL_TIMEOUT = "10 seconds"
-const unavailable = () => Effect.fail(new ServiceUnavailable({ detail: "The patient's monitor is unavailable; retry later" }))
-/** Every way a call to an actor can fail for reasons that are not the caller's. */
-const clusterUnavailable = {
-  MonitorUnavailable: unavailable,
-  TimeoutException: unavailable,
-  MailboxFull: unavailable,
-  AlreadyProcessingMessage: unavailable,
-  PersistenceError: unavailable
-} as const
 
 export const make = Effect.gen(function*() {
   const ingest = yield* VitalsIngest
+  const scheduler = yield* EvaluationScheduler
   const patients = yield* PatientRepo
   const vitals = yield* VitalsRepo
   const alerts = yield* AlertRepo
@@ -39,14 +31,11 @@ export const make = Effect.gen(function*() {
       const alert = yield* alerts.findById(AlertId.make(alertId))
       if (Option.isNone(alert)) return yield* Effect.fail(new NotFound({ detail: "Alert not found" }))
       const by = yield* CurrentActor
-      return yield* monitors(alert.value.patient_id)[command]({ alert_id: alertId, by }).pipe(
-        Effect.timeout(CALL_TIMEOUT),
+      return yield* callActor(monitors(alert.value.patient_id)[command]({ alert_id: alertId, by })).pipe(
         Effect.catchTags({
           AlertNotFound: () => Effect.fail(new NotFound({ detail: "Alert not found" })),
-          AlertStateConflict: (error) => Effect.fail(new Conflict({ detail: `Alert is ${error.status}` })),
-          ...clusterUnavailable
-        }),
-        Effect.catchAllDefect(() => unavailable())
+          AlertStateConflict: (error) => Effect.fail(new Conflict({ detail: `Alert is ${error.status}` }))
+        })
       )
     })
 
@@ -65,10 +54,10 @@ export const make = Effect.gen(function*() {
           readingId: record.ReadingID,
           measuredAt: record.MeasuredAt
         })))
-        yield* committed.evaluate
+        yield* scheduler.evaluate(committed.stored)
         // As the seed: the records of the batch that are now stored (a retried ReadingID counts once).
         return { success: true as const, records_stored: committed.result.length, timestamp: new Date() }
-      }).pipe(Effect.catchTag("IngestUnavailable", () => Effect.fail(new ServiceUnavailable({ detail: "Failed to store vitals: database unavailable" })))),
+      }),
 
     recordReading: ({ path, payload }) =>
       Effect.gen(function*() {
@@ -79,14 +68,14 @@ export const make = Effect.gen(function*() {
             ? Effect.fail(new NotFound({ detail: "Device not found" }))
             : Effect.fail(new Conflict({ detail: "Device is not linked to a patient" }))
         }
-        const alertChanges = yield* committed.evaluate
+        const alertChanges = yield* scheduler.evaluate(committed.stored)
         return {
           status: outcome._tag === "Stored" ? "stored" as const : "duplicate" as const,
           reading_id: payload.reading_id,
           patient_id: outcome._tag === "Stored" ? outcome.reading.patient_id : null,
           alerts: alertChanges
         }
-      }).pipe(Effect.catchTag("IngestUnavailable", (error) => Effect.fail(new ServiceUnavailable({ detail: error.reason })))),
+      }),
 
     vitals: ({ path, urlParams }) =>
       Effect.gen(function*() {
@@ -106,11 +95,7 @@ export const make = Effect.gen(function*() {
     snapshot: ({ path }) =>
       Effect.gen(function*() {
         yield* patientMustExist(path.patient_id)
-        return yield* monitors(path.patient_id).GetSnapshot().pipe(
-          Effect.timeout(CALL_TIMEOUT),
-          Effect.catchTags(clusterUnavailable),
-          Effect.catchAllDefect(() => unavailable())
-        )
+        return yield* callActor(monitors(path.patient_id).GetSnapshot())
       }),
 
     alerts: ({ urlParams }) =>
@@ -136,5 +121,5 @@ export const make = Effect.gen(function*() {
 
     acknowledge: ({ path }) => alertCommand(path.alert_id, "AcknowledgeAlert"),
     resolve: ({ path }) => alertCommand(path.alert_id, "ResolveAlert")
-  } satisfies GroupHandlers<typeof MonitoringGroup, never>
+  } satisfies Handlers<typeof MonitoringGroup>
 })

@@ -9,7 +9,7 @@ import { Schema } from "effect"
 import { PainkillerPatientCreate, PatientId } from "../domain/Patient.ts"
 import { ErrorType, Int, Uuid, atLeast, atMost } from "../domain/Validation.ts"
 import { HeightCm, Plausible, WeightKg } from "../domain/Vitals.ts"
-import { NotFoundResponse, ServiceUnavailableResponse } from "./Errors.ts"
+import { NotFoundResponse } from "./Errors.ts"
 import { Pagination } from "./Params.ts"
 
 const Bool = Schema.Boolean.annotations({ [ErrorType]: "bool_type", message: () => "Input should be a valid boolean" })
@@ -86,7 +86,6 @@ export class PainkillerGroup extends HttpApiGroup.make("painkiller")
       .setPayload(PatientMeasurementCreate)
       .addSuccess(MeasurementResponse, { status: 201 })
       .addError(NotFoundResponse)
-      .addError(ServiceUnavailableResponse)
   )
   .add(
     HttpApiEndpoint.get("listPatientMeasurements", "/api/v1/patient/:patient_id/measurements")
@@ -100,7 +99,6 @@ export class PainkillerGroup extends HttpApiGroup.make("painkiller")
       .setPayload(MeasurementCreate)
       .addSuccess(MeasurementResponse, { status: 201 })
       .addError(NotFoundResponse)
-      .addError(ServiceUnavailableResponse)
   )
   .add(HttpApiEndpoint.get("listMeasures", "/api/v1/measures/list").setUrlParams(Pagination).addSuccess(Schema.Array(MeasurementResponse)))
   .add(HttpApiEndpoint.get("listMeasurements", "/api/v1/measurements/list").setUrlParams(Pagination).addSuccess(Schema.Array(MeasurementResponse)))

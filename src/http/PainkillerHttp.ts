@@ -1,12 +1,13 @@
 /** Handlers of the `painkiller` group (seed 003). */
 import { Effect, Option } from "effect"
-import { VitalsIngest } from "../actors/VitalsIngest.ts"
 import type { Patient, PatientId } from "../domain/Patient.ts"
 import type { StoredReading } from "../domain/Vitals.ts"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
 import { VitalsRepo } from "../persistence/VitalsRepo.ts"
-import type { GroupHandlers } from "./ApiServer.ts"
-import { NotFound, ServiceUnavailable } from "./Errors.ts"
+import { EvaluationScheduler } from "../services/EvaluationScheduler.ts"
+import { VitalsIngest } from "../services/VitalsIngest.ts"
+import type { Handlers } from "./Api.ts"
+import { NotFound } from "./Errors.ts"
 import type { PainkillerGroup, PatientMeasurementCreate } from "./PainkillerApi.ts"
 
 const patientView = (patient: Patient) => ({
@@ -38,6 +39,7 @@ export const make = Effect.gen(function*() {
   const patients = yield* PatientRepo
   const vitals = yield* VitalsRepo
   const ingest = yield* VitalsIngest
+  const scheduler = yield* EvaluationScheduler
 
   const deletePatient = ({ path }: { readonly path: { readonly patient_id: PatientId } }) =>
     Effect.flatMap(patients.remove(path.patient_id), (removed) => removed ? Effect.succeed(null) : patientNotFound())
@@ -63,9 +65,9 @@ export const make = Effect.gen(function*() {
         stroke: payload.stroke,
         diabetes: payload.diabetes
       }, { source: "measurement" })
-      yield* committed.evaluate
+      yield* scheduler.evaluate(committed.stored)
       return measurementView(committed.result!)
-    }).pipe(Effect.catchTag("IngestUnavailable", (error) => Effect.fail(new ServiceUnavailable({ detail: error.reason }))))
+    })
 
   return {
     createPatient: ({ payload }) => Effect.map(patients.insertNamed(payload), patientView),
@@ -97,5 +99,5 @@ export const make = Effect.gen(function*() {
       Effect.map(vitals.listBySource("measurement", urlParams, path.patient_id), (rows) => rows.map(measurementView)),
     deleteMeasure,
     deleteMeasurementReadme: deleteMeasure
-  } satisfies GroupHandlers<typeof PainkillerGroup, never>
+  } satisfies Handlers<typeof PainkillerGroup>
 })

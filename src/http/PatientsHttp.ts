@@ -1,8 +1,7 @@
 /** Handlers of the `patients` group. */
 import { Effect, Option } from "effect"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
-import { type PatientsGroup, patientView } from "./Api.ts"
-import type { GroupHandlers } from "./ApiServer.ts"
+import { type PatientsGroup, patientView, type Handlers } from "./Api.ts"
 import { NotFound } from "./Errors.ts"
 
 export const make = Effect.gen(function*() {
@@ -17,5 +16,5 @@ export const make = Effect.gen(function*() {
           onSome: (patient) => Effect.succeed(patientView(patient))
         }))
       )
-  } satisfies GroupHandlers<typeof PatientsGroup, never>
+  } satisfies Handlers<typeof PatientsGroup>
 })

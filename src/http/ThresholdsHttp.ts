@@ -1,8 +1,7 @@
 /** Handlers of the `thresholds` group. */
 import { Effect, Option } from "effect"
 import { ThresholdProfileRepo } from "../persistence/ThresholdProfileRepo.ts"
-import { thresholdProfileView, type ThresholdsGroup } from "./Api.ts"
-import type { GroupHandlers } from "./ApiServer.ts"
+import { thresholdProfileView, type ThresholdsGroup, type Handlers } from "./Api.ts"
 import { Conflict, NotFound } from "./Errors.ts"
 
 export const make = Effect.gen(function*() {
@@ -21,5 +20,5 @@ export const make = Effect.gen(function*() {
           onSome: (profile) => Effect.succeed(thresholdProfileView(profile))
         }))
       )
-  } satisfies GroupHandlers<typeof ThresholdsGroup, never>
+  } satisfies Handlers<typeof ThresholdsGroup>
 })

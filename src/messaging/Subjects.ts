@@ -1,6 +1,6 @@
 /**
- * NATS subjects and JetStream streams. Subjects are written relative ("events.patient.created")
- * and given the configured prefix (`NATS_SUBJECT_PREFIX`, default `vigil`) when published; stream
+ * NATS subjects and JetStream streams. Subjects are written relative ("events.patient.created",
+ * named in `domain/Events.ts`) and given the configured prefix (`NATS_SUBJECT_PREFIX`, default `vigil`) when published; stream
  * names take `NATS_STREAM_PREFIX` (default `VIGIL`). Tests use their own prefixes, so runs on one
  * NATS server never share a stream.
  */
@@ -17,11 +17,6 @@ export const MessagingConfig = Config.all({
   )
 })
 export type MessagingConfig = Config.Config.Success<typeof MessagingConfig>
-
-/** `events.<aggregate>.<event>`: the domain event of a change. */
-export const eventSubject = (aggregate: string, event: string) => `events.${aggregate}.${event}`
-/** `audit.<entityType>.<action>`: the audit record of a change. */
-export const auditSubject = (entityType: string, action: string) => `audit.${entityType}.${action}`
 
 export interface StreamSpec {
   readonly name: string

@@ -4,10 +4,12 @@
  * at most one unresolved alert per patient and vital sign (`alerts_one_active_idx`).
  */
 import { SqlClient } from "@effect/sql"
+import { classified } from "./SqlErrors.ts"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Effect, Option, Schema } from "effect"
-import { Alert, type AlertId, type AlertStatus } from "../domain/Alert.ts"
-import type { Bounds, OpenAlert, Severity, VitalSign } from "../domain/Alerting.ts"
+import { Effect, Option, Schema } from "effect"
+import { Alert, type AlertId, type AlertStatus, StaleAlertState } from "../domain/Alert.ts"
+import type { Bounds, OpenAlert, Severity } from "../domain/Alerting.ts"
+import type { VitalSign } from "../domain/VitalSign.ts"
 import { encodeKeyset, type Keyset } from "../domain/Keyset.ts"
 import type { PatientId } from "../domain/Patient.ts"
 import { ChangeLog } from "./ChangeLog.ts"
@@ -33,52 +35,51 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
     const changes = yield* ChangeLog
 
     /**
-     * The one row an insert or update returned. None: the alert had already moved on (another
-     * process's monitor of the same patient changed it), so the caller's state is stale: a defect
-     * its PatientMonitor answers by reloading.
+     * The one row an insert or update of `alertId` returned. None: the alert had already moved on
+     * (another process's monitor of the same patient changed it), so the caller's state is stale.
      */
-    const decodeOne = (rows: ReadonlyArray<unknown>) =>
+    const decodeOne = (alertId: string) => (rows: ReadonlyArray<unknown>) =>
       Effect.flatMap(decodeAlerts(rows), (alerts) =>
-        alerts[0] !== undefined ? Effect.succeed(alerts[0]) : Effect.dieMessage("stale alert state: the alert changed elsewhere"))
+        alerts[0] !== undefined ? Effect.succeed(alerts[0]) : Effect.fail(new StaleAlertState({ alertId })))
 
     /** The patient's alerts that are not resolved (at most one per vital sign). */
     const active = Effect.fn("AlertRepo.active")(function*(patientId: PatientId) {
       return yield* decodeAlerts(yield* sql`SELECT * FROM alerts WHERE patient_id = ${patientId} AND status <> 'resolved'`)
-    }, Effect.orDie)
+    }, classified)
 
     const findById = Effect.fn("AlertRepo.findById")(function*(id: AlertId) {
       const [alert] = yield* decodeAlerts(yield* sql`SELECT * FROM alerts WHERE id = ${id}`)
       return Option.fromNullable(alert)
-    }, Effect.orDie)
+    }, classified)
 
     /** In the caller's transaction. */
     const raise = Effect.fn("AlertRepo.raise")(function*(patientId: PatientId, sign: VitalSign, alert: OpenAlert, bounds: Bounds) {
-      const created = yield* decodeOne(yield* sql`
+      const created = yield* decodeOne(`new ${sign} alert`)(yield* sql`
         INSERT INTO alerts (patient_id, vital_sign, severity, status, peak, count, bounds, first_seen, last_seen, critical_since)
         VALUES (${patientId}, ${sign}, ${alert.severity}, 'open', ${alert.peak}, ${alert.count}, ${pg.json(bounds)},
           ${alert.first_seen}, ${alert.last_seen}, CASE WHEN ${alert.severity}::text = 'critical' THEN now() END)
         RETURNING *`)
       yield* changes.record({ entityType: "alert", entityId: created.id, action: "raised", before: null, after: created })
       return created
-    }, Effect.orDie)
+    }, classified)
 
     /** A repeat breach (peak, count, last seen, maybe severity); in the caller's transaction. */
     const worsen = Effect.fn("AlertRepo.worsen")(function*(current: Alert, alert: OpenAlert) {
-      const updated = yield* decodeOne(yield* sql`
+      const updated = yield* decodeOne(current.id)(yield* sql`
         UPDATE alerts SET severity = ${alert.severity}, peak = ${alert.peak}, count = ${alert.count},
           last_seen = ${alert.last_seen}, updated_at = now(),
           critical_since = CASE WHEN ${alert.severity}::text = 'critical' THEN coalesce(critical_since, now()) END
         WHERE id = ${current.id} AND status <> 'resolved' RETURNING *`)
       yield* changes.record({ entityType: "alert", entityId: current.id, action: "updated", before: current, after: updated })
       return updated
-    }, Effect.orDie)
+    }, classified)
 
     /** Sets the status (and who and when); `action` names the change in the audit and the event. */
     const transition = Effect.fn("AlertRepo.transition")(function*(
       current: Alert,
       change: { readonly action: "acknowledged" | "resolved" | "escalated"; readonly by: string }
     ) {
-      const updated = yield* decodeOne(
+      const updated = yield* decodeOne(current.id)(
         change.action === "acknowledged"
           ? yield* sql`UPDATE alerts SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = ${change.by},
               updated_at = now() WHERE id = ${current.id} AND status = 'open' RETURNING *`
@@ -90,7 +91,7 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
       )
       yield* changes.record({ entityType: "alert", entityId: current.id, action: change.action, before: current, after: updated })
       return updated
-    }, Effect.orDie)
+    }, classified)
 
     const list = Effect.fn("AlertRepo.list")(function*(filter: AlertFilter) {
       const conditions = [
@@ -106,19 +107,16 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
         SELECT * FROM alerts WHERE ${sql.and(conditions)} ORDER BY created_at, id LIMIT ${filter.limit + 1}`)
       const items = rows.slice(0, filter.limit)
       return { items, next_cursor: rows.length > filter.limit ? encodeKeyset("created_at", items[items.length - 1]!.created_at, items[items.length - 1]!.id) : null }
-    }, Effect.orDie)
+    }, classified)
 
-    /**
-     * Critical alerts nobody acknowledged, critical for longer than `after` (by the database's
-     * clock, which every process shares), not yet escalated.
-     */
-    const dueForEscalation = Effect.fn("AlertRepo.dueForEscalation")(function*(after: Duration.Duration) {
+    /** Critical alerts nobody acknowledged, critical since before `criticalSince`, not yet escalated. */
+    const dueForEscalation = Effect.fn("AlertRepo.dueForEscalation")(function*(criticalSince: Date) {
       return yield* sql<{ id: AlertId; patient_id: PatientId }>`
         SELECT id, patient_id FROM alerts
         WHERE status = 'open' AND severity = 'critical' AND escalated_at IS NULL
-          AND critical_since < now() - ${Duration.toMillis(after)} * interval '1 millisecond'
+          AND critical_since < ${criticalSince}
         ORDER BY critical_since LIMIT 1000`
-    }, Effect.orDie)
+    }, classified)
 
     return { active, findById, raise, worsen, transition, list, dueForEscalation } as const
   }),

@@ -1,5 +1,6 @@
 /** Reads the audit trail: filtered keyset pages, and a check of the whole hash chain. */
 import { SqlClient } from "@effect/sql"
+import { classified } from "./SqlErrors.ts"
 import { Effect } from "effect"
 import { type AuditRow, auditView } from "./ChangeLog.ts"
 
@@ -50,7 +51,7 @@ export class AuditRepo extends Effect.Service<AuditRepo>()("vigil/AuditRepo", {
         items: page,
         next_cursor: rows.length > filter.limit ? String(page[page.length - 1]!.seq) : null
       }
-    }, Effect.orDie)
+    }, classified)
 
     /**
      * Recomputes every row's hash from its content and checks it chains onto the row before;
@@ -82,7 +83,7 @@ export class AuditRepo extends Effect.Service<AuditRepo>()("vigil/AuditRepo", {
         after = Number(rows[rows.length - 1]!.seq)
       }
       return { valid: true, checked, first_broken: null, head_hash: checked === 0 ? null : previousHash } satisfies ChainReport
-    }, Effect.orDie)
+    }, classified)
 
     return { list, verify } as const
   })

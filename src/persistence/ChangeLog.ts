@@ -6,10 +6,10 @@
  * them later.
  */
 import { SqlClient } from "@effect/sql"
+import { classified } from "./SqlErrors.ts"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect } from "effect"
-import * as CloudEvent from "../messaging/CloudEvent.ts"
-import { auditSubject, eventSubject } from "../messaging/Subjects.ts"
+import { auditSubject, eventSubject, makeEvent } from "../domain/Events.ts"
 
 /** Who is making the change. Until authentication lands, API callers are "anonymous". */
 export class CurrentActor extends Context.Reference<CurrentActor>()("vigil/CurrentActor", {
@@ -77,18 +77,18 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
       const time = audit!.occurred_at
       const domainEvent = {
         subject: eventSubject(change.entityType, change.action),
-        event: CloudEvent.make({ type: `vigil.${change.entityType}.${change.action}`, subject: change.entityId, data: after ?? before, time })
+        event: makeEvent({ type: `vigil.${change.entityType}.${change.action}`, subject: change.entityId, data: after ?? before, time })
       }
       const auditEvent = {
         subject: auditSubject(change.entityType, change.action),
         event: {
-          ...CloudEvent.make({ type: `vigil.audit.${change.entityType}.${change.action}`, subject: change.entityId, data: auditView(audit!), time }),
+          ...makeEvent({ type: `vigil.audit.${change.entityType}.${change.action}`, subject: change.entityId, data: auditView(audit!), time }),
           id: audit!.id
         }
       }
       const rows = [domainEvent, auditEvent].map(({ subject, event }) => ({ event_id: event.id, subject, event: pg.json(event) }))
       yield* sql`INSERT INTO outbox ${sql.insert(rows)}`
-    }, Effect.orDie)
+    }, classified)
 
     return { record } as const
   })

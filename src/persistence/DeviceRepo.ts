@@ -1,12 +1,12 @@
 /** SQL for the `devices` table, including links to patients. */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Duration, Effect, Option, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { Device, type DeviceCreate, type DeviceId, type DeviceUpdate } from "../domain/Device.ts"
-import { DuplicateSerial, PatientNotFound } from "../domain/Errors.ts"
+import { DuplicateSerial, PatientNotFound, type DataRefused, type Unavailable } from "../domain/Errors.ts"
 import type { PatientId } from "../domain/Patient.ts"
 import type { Page } from "./Page.ts"
-import { FOREIGN_KEY_VIOLATION, isViolation, UNIQUE_VIOLATION } from "./PgErrors.ts"
+import { classified, FOREIGN_KEY_VIOLATION, fromSqlError, isViolation, UNIQUE_VIOLATION } from "./SqlErrors.ts"
 import { ChangeLog } from "./ChangeLog.ts"
 import { RegistryCache } from "./RegistryCache.ts"
 
@@ -18,22 +18,23 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
     const { devices: cache } = yield* RegistryCache
     const changes = yield* ChangeLog
 
-    const unknownPatient = (patientId: PatientId | null | undefined) => (error: SqlError): Effect.Effect<never, PatientNotFound> =>
+    type WriteFailure = Effect.Effect<never, PatientNotFound | Unavailable | DataRefused>
+    const unknownPatient = (patientId: PatientId | null | undefined) => (error: SqlError): WriteFailure =>
       isViolation(error, FOREIGN_KEY_VIOLATION) && patientId
         ? Effect.fail(new PatientNotFound({ patientId }))
-        : Effect.die(error)
+        : fromSqlError(error)
 
     const insert = Effect.fn("DeviceRepo.insert")(function*(input: DeviceCreate) {
       return yield* sql.withTransaction(Effect.gen(function*() {
         const rows = yield* sql`
           INSERT INTO devices ${sql.insert({ serial: input.serial, firmware: input.firmware, patient_id: input.patient_id })}
           RETURNING *`.pipe(
-          Effect.catchTag("SqlError", (error): Effect.Effect<never, DuplicateSerial | PatientNotFound> =>
+          Effect.catchTag("SqlError", (error): Effect.Effect<never, DuplicateSerial | PatientNotFound | Unavailable | DataRefused> =>
             isViolation(error, UNIQUE_VIOLATION, "devices_serial_key")
               ? Effect.fail(new DuplicateSerial({ serial: input.serial }))
               : unknownPatient(input.patient_id)(error))
         )
-        const [device] = yield* Effect.orDie(decodeDevices(rows))
+        const [device] = yield* decodeDevices(rows)
         yield* changes.record({
           entityType: "device",
           entityId: device!.id,
@@ -42,18 +43,18 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
           after: device!
         })
         return device!
-      })).pipe(Effect.catchTag("SqlError", Effect.die))
+      })).pipe(classified)
     })
 
     const load = (id: DeviceId) =>
       sql`SELECT * FROM devices WHERE id = ${id}`.pipe(
         Effect.flatMap(decodeDevices),
         Effect.map((rows) => Option.fromNullable(rows[0])),
-        Effect.orDie,
+        classified,
         Effect.withSpan("DeviceRepo.load")
       )
 
-    const findById = (id: DeviceId): Effect.Effect<Option.Option<Device>> =>
+    const findById = (id: DeviceId): Effect.Effect<Option.Option<Device>, Unavailable | DataRefused> =>
       cache.getOrLoad(id, () => load(id))
 
     /** The device as the cache holds it now, without loading (`undefined`: not cached). */
@@ -62,7 +63,7 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
     const list = Effect.fn("DeviceRepo.list")(function*(page: Page) {
       const rows = yield* sql`SELECT * FROM devices ORDER BY created_at, id OFFSET ${page.skip} LIMIT ${page.limit}`
       return yield* decodeDevices(rows)
-    }, Effect.orDie)
+    }, classified)
 
     /**
      * Applies the fields present in `patch`; `None` when the device does not exist. A change of
@@ -71,9 +72,7 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
      */
     const update = Effect.fn("DeviceRepo.update")(function*(id: DeviceId, patch: DeviceUpdate) {
       const updated = yield* sql.withTransaction(Effect.gen(function*() {
-        const [current] = yield* Effect.orDie(
-          sql`SELECT * FROM devices WHERE id = ${id} FOR UPDATE`.pipe(Effect.flatMap(decodeDevices))
-        )
+        const [current] = yield* sql`SELECT * FROM devices WHERE id = ${id} FOR UPDATE`.pipe(Effect.flatMap(decodeDevices))
         if (current === undefined) return Option.none<Device>()
         const relink = patch.patient_id !== undefined && patch.patient_id !== current.patient_id
         const refirm = patch.firmware !== undefined && patch.firmware !== current.firmware
@@ -85,7 +84,7 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
           UPDATE devices SET ${sql.update(fields)}, updated_at = now() WHERE id = ${id} RETURNING *`.pipe(
           Effect.catchTag("SqlError", unknownPatient(patch.patient_id))
         )
-        const [device] = yield* Effect.orDie(decodeDevices(rows))
+        const [device] = yield* decodeDevices(rows)
         yield* changes.record({
           entityType: "device",
           entityId: id,
@@ -95,19 +94,18 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
           after: device!
         })
         return Option.some(device!)
-      })).pipe(Effect.catchTag("SqlError", Effect.die))
+      })).pipe(classified)
       cache.invalidate(id)
       return updated
     })
 
-    /** Marks devices silent since before `silentSince` offline, each audited with an event; answers them. */
-    /** Devices heard from before but silent for longer than `after` (by the database's clock): offline, audited. */
-    const markOffline = Effect.fn("DeviceRepo.markOffline")(function*(after: Duration.Duration) {
+    /** Devices heard from, but last before `silentSince`: offline (from the database's now), audited. */
+    const markOffline = Effect.fn("DeviceRepo.markOffline")(function*(silentSince: Date) {
       return yield* sql.withTransaction(Effect.gen(function*() {
         const rows = yield* sql<Record<string, unknown> & { id: string }>`
           UPDATE devices SET offline_since = now()
           WHERE id IN (SELECT id FROM devices WHERE offline_since IS NULL
-                         AND last_seen_at < now() - ${Duration.toMillis(after)} * interval '1 millisecond'
+                         AND last_seen_at < ${silentSince}
                        ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED)
           RETURNING *`
         for (const device of rows) {
@@ -115,9 +113,21 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
         }
         return rows
       }))
-    }, Effect.orDie)
+    }, classified)
 
-    return { insert, findById, cached, list, update, markOffline } as const
+    /** Devices heard from again after being reported offline: back online, each audited with an event. */
+    const markOnline = Effect.fn("DeviceRepo.markOnline")(function*(ids: ReadonlyArray<DeviceId>) {
+      return yield* sql.withTransaction(Effect.gen(function*() {
+        const back = yield* sql<Record<string, unknown> & { id: string }>`
+          UPDATE devices SET offline_since = NULL WHERE id = ANY(${ids}::uuid[]) AND offline_since IS NOT NULL RETURNING *`
+        for (const device of back) {
+          yield* changes.record({ entityType: "device", entityId: device.id, action: "online", before: null, after: device })
+        }
+        return back
+      }))
+    }, classified)
+
+    return { insert, findById, cached, list, update, markOffline, markOnline } as const
   }),
   dependencies: [RegistryCache.Default, ChangeLog.Default]
 }) {}

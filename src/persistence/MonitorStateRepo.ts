@@ -3,16 +3,12 @@
  * the sustained-rule and hysteresis counters per vital sign and the last reading it evaluated.
  */
 import { SqlClient } from "@effect/sql"
+import { classified } from "./SqlErrors.ts"
 import { PgClient } from "@effect/sql-pg"
 import { Effect } from "effect"
-import type { OpenAlert, VitalSign } from "../domain/Alerting.ts"
+import type { OpenAlert } from "../domain/Alerting.ts"
+import type { Counters } from "../domain/BatchEvaluation.ts"
 import type { PatientId } from "../domain/Patient.ts"
-
-export interface Counter {
-  readonly pending: OpenAlert | null
-  readonly inRange: number
-}
-export type Counters = Partial<Record<VitalSign, Counter>>
 
 interface CounterJson {
   readonly pending: (Omit<OpenAlert, "first_seen" | "last_seen"> & { first_seen: string; last_seen: string }) | null
@@ -38,7 +34,7 @@ export class MonitorStateRepo extends Effect.Service<MonitorStateRepo>()("vigil/
       const [row] = yield* sql<{ last_seq: string; counters: Record<string, CounterJson> }>`
         SELECT last_seq, counters FROM patient_monitors WHERE patient_id = ${patientId}`
       return row === undefined ? { lastSeq: 0, counters: {} } : { lastSeq: Number(row.last_seq), counters: revive(row.counters) }
-    }, Effect.orDie)
+    }, classified)
 
     /** In the caller's transaction. `lastSeq` only moves forward. */
     const save = Effect.fn("MonitorStateRepo.save")(function*(patientId: PatientId, lastSeq: number, counters: Counters) {
@@ -46,7 +42,7 @@ export class MonitorStateRepo extends Effect.Service<MonitorStateRepo>()("vigil/
         INSERT INTO patient_monitors (patient_id, last_seq, counters) VALUES (${patientId}, ${lastSeq}, ${pg.json(counters)})
         ON CONFLICT (patient_id) DO UPDATE SET last_seq = GREATEST(patient_monitors.last_seq, EXCLUDED.last_seq),
           counters = EXCLUDED.counters, updated_at = now()`
-    }, Effect.orDie)
+    }, classified)
 
     return { load, save } as const
   })

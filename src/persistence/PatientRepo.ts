@@ -4,8 +4,10 @@
  * path, and a span (with its captured stack) costs more than the hit itself.
  */
 import { SqlClient } from "@effect/sql"
+import { classified } from "./SqlErrors.ts"
 import { Effect, Option, Schema } from "effect"
-import { type PainkillerPatientCreate, Patient, type PatientCreate, type PatientId } from "../domain/Patient.ts"
+import { type PainkillerPatientCreate, Patient, type PatientCreate, type PatientId, type TrialSubject } from "../domain/Patient.ts"
+import type { DataRefused, Unavailable } from "../domain/Errors.ts"
 import type { Page } from "./Page.ts"
 import { ChangeLog } from "./ChangeLog.ts"
 import { RegistryCache } from "./RegistryCache.ts"
@@ -33,17 +35,17 @@ export class PatientRepo extends Effect.Service<PatientRepo>()("vigil/PatientRep
         })
         return patient!
       }))
-    }, Effect.orDie)
+    }, classified)
 
     const load = (id: PatientId) =>
       sql`SELECT * FROM patients WHERE id = ${id}`.pipe(
         Effect.flatMap(decodePatients),
         Effect.map((rows) => Option.fromNullable(rows[0])),
-        Effect.orDie,
+        classified,
         Effect.withSpan("PatientRepo.load")
       )
 
-    const findById = (id: PatientId): Effect.Effect<Option.Option<Patient>> =>
+    const findById = (id: PatientId): Effect.Effect<Option.Option<Patient>, Unavailable | DataRefused> =>
       cache.getOrLoad(id, () => load(id))
 
     const exists = Effect.fn("PatientRepo.exists")(function*(id: PatientId) {
@@ -54,7 +56,7 @@ export class PatientRepo extends Effect.Service<PatientRepo>()("vigil/PatientRep
       const rows = yield* sql`
         SELECT * FROM patients ORDER BY created_at, id OFFSET ${page.skip} LIMIT ${page.limit}`
       return yield* decodePatients(rows)
-    }, Effect.orDie)
+    }, classified)
 
     /** Seed 003's create: a patient with first and last name, age and condition. */
     const insertNamed = Effect.fn("PatientRepo.insertNamed")(function*(input: PainkillerPatientCreate) {
@@ -66,7 +68,7 @@ export class PatientRepo extends Effect.Service<PatientRepo>()("vigil/PatientRep
         yield* changes.record({ entityType: "patient", entityId: patient!.id, action: "created", before: null, after: patient! })
         return patient!
       }))
-    }, Effect.orDie)
+    }, classified)
 
     /** Removes the patient with everything that is theirs (readings, alerts, profile); `false` if unknown. */
     const remove = Effect.fn("PatientRepo.remove")(function*(id: PatientId) {
@@ -78,9 +80,31 @@ export class PatientRepo extends Effect.Service<PatientRepo>()("vigil/PatientRep
       }))
       cache.invalidate(id)
       return removed
-    }, Effect.orDie)
+    }, classified)
 
-    return { insert, insertNamed, remove, findById, exists, list } as const
+    /**
+     * Seed 002's trial subjects by subject number, each created (site `SITE001`, protocol
+     * `PROTO-001`, its treatment arm, audited) unless it exists; answers every subject's patient
+     * id. In the caller's transaction.
+     */
+    const ensureTrialSubjects = Effect.fn("PatientRepo.ensureTrialSubjects")(function*(subjects: ReadonlyArray<TrialSubject>) {
+      const arms = new Map<string, string>()
+      for (const subject of subjects) if (!arms.has(subject.subject_number)) arms.set(subject.subject_number, subject.treatment_arm)
+      const numbers = [...arms.keys()]
+      const created = yield* sql<Record<string, unknown> & { id: string }>`
+        INSERT INTO patients (subject_number, treatment_arm, site_id, protocol_id)
+        SELECT n, a, 'SITE001', 'PROTO-001' FROM unnest(${numbers}::text[], ${numbers.map((n) => arms.get(n)!)}::text[]) AS s(n, a)
+        ON CONFLICT (subject_number) DO NOTHING
+        RETURNING *`
+      for (const patient of created) {
+        yield* changes.record({ entityType: "patient", entityId: patient.id, action: "created", before: null, after: patient })
+      }
+      const rows = yield* sql<{ id: PatientId; subject_number: string }>`
+        SELECT id, subject_number FROM patients WHERE subject_number = ANY(${numbers}::text[])`
+      return new Map(rows.map((row) => [row.subject_number, row.id]))
+    }, classified)
+
+    return { insert, insertNamed, ensureTrialSubjects, remove, findById, exists, list } as const
   }),
   dependencies: [RegistryCache.Default, ChangeLog.Default]
 }) {}

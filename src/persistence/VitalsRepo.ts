@@ -3,14 +3,16 @@
  * `unnest`), idempotent by reading id, and the reads the PatientMonitor and the API need.
  */
 import { SqlClient } from "@effect/sql"
+import { classified } from "./SqlErrors.ts"
 import { Effect } from "effect"
-import type { VitalSign } from "../domain/Alerting.ts"
+import type { VitalSign } from "../domain/VitalSign.ts"
+import type { LatestValues } from "../domain/BatchEvaluation.ts"
 import type { DeviceId } from "../domain/Device.ts"
 import { encodeKeyset, type Keyset } from "../domain/Keyset.ts"
 import type { PatientId } from "../domain/Patient.ts"
-import { type ReadingId, type Source, type StoredReading, type VitalReading, vitalSigns } from "../domain/Vitals.ts"
-import * as CloudEvent from "../messaging/CloudEvent.ts"
-import { eventSubject } from "../messaging/Subjects.ts"
+import { type ReadingId, type Source, type StoredReading, type VitalReading } from "../domain/Vitals.ts"
+import { vitalSigns } from "../domain/VitalSign.ts"
+import { eventSubject, SOURCE } from "../domain/Events.ts"
 import { ChangeLog } from "./ChangeLog.ts"
 
 /** A row as the driver returns it: ids and `source` unbranded, `seq` (bigint) as text. */
@@ -33,12 +35,6 @@ const fromRow = (row: ReadingRow): StoredReading => ({
 
 /** The wire form of a reading (events, API): no store-internal `seq`. */
 export const readingView = ({ seq: _seq, ...reading }: StoredReading) => reading
-
-export interface LatestValue {
-  readonly value: number
-  readonly measured_at: Date
-}
-export type LatestValues = Partial<Record<VitalSign, LatestValue>>
 
 export interface ReadingFilter {
   readonly from?: Date | undefined
@@ -105,7 +101,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
           ), events AS (
             INSERT INTO outbox (event_id, subject, event)
             SELECT event_id, ${eventSubject("vitals", "recorded")}, jsonb_build_object(
-              'specversion', '1.0', 'id', event_id, 'source', ${CloudEvent.SOURCE}::text, 'type', 'vigil.vitals.recorded',
+              'specversion', '1.0', 'id', event_id, 'source', ${SOURCE}::text, 'type', 'vigil.vitals.recorded',
               'time', ${time}::text, 'subject', patient_id, 'datacontenttype', 'application/json',
               'data', jsonb_build_object('patient_id', patient_id, 'readings', readings))
             FROM recorded
@@ -124,7 +120,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
     /** `store` without devices; in the caller's transaction when there is one. */
     const insert = Effect.fn("VitalsRepo.insert")(function*(readings: ReadonlyArray<VitalReading>) {
       return (yield* store(readings, [])).stored
-    }, Effect.orDie)
+    }, classified)
 
     /**
      * Device readings and their devices' last-seen times in one statement. `seqs` (from `drawSeqs`,
@@ -137,7 +133,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
       seqs?: ReadonlyArray<string>
     ) {
       return yield* store(readings, seen, seqs)
-    })
+    }, classified)
 
     /** `n` new places in the store (`seq` values, ascending; text, as bigint comes back), for `insertFromDevices`. */
     const drawSeqs = Effect.fn("VitalsRepo.drawSeqs")(function*(n: number) {
@@ -146,14 +142,14 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
         WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('vital_signs', 'seq')::regclass AS id)
         SELECT string_agg(nextval(s.id)::text, ',' ORDER BY g) AS seqs FROM s, generate_series(1, ${n}::int) AS g`
       return row!.seqs.split(",")
-    })
+    }, classified)
 
     /** Readings stored after `seq` (a PatientMonitor catching up after a restart), oldest first. */
     const after = Effect.fn("VitalsRepo.after")(function*(patientId: PatientId, seq: number, limit: number) {
       const rows = yield* sql<ReadingRow>`
         SELECT * FROM vital_signs WHERE patient_id = ${patientId} AND seq > ${seq} ORDER BY seq LIMIT ${limit}`
       return rows.map(fromRow)
-    }, Effect.orDie)
+    }, classified)
 
     /** The latest value of each vital sign (by measurement time). */
     const latest = Effect.fn("VitalsRepo.latest")(function*(patientId: PatientId) {
@@ -161,7 +157,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
       const values: LatestValues = {}
       for (const row of rows) values[row.sign] = { value: row.value, measured_at: row.measured_at }
       return values
-    }, Effect.orDie)
+    }, classified)
 
     const list = Effect.fn("VitalsRepo.list")(function*(patientId: PatientId, filter: ReadingFilter) {
       const conditions = [
@@ -177,7 +173,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
         SELECT * FROM vital_signs WHERE ${sql.and(conditions)} ORDER BY measured_at, id LIMIT ${filter.limit + 1}`).map(fromRow)
       const items = rows.slice(0, filter.limit)
       return { items, next_cursor: rows.length > filter.limit ? encodeKeyset("measured_at", items[items.length - 1]!.measured_at, items[items.length - 1]!.id) : null }
-    }, Effect.orDie)
+    }, classified)
 
     /** Readings of one source (seed 003's measurements), oldest first, offset pages. */
     const listBySource = Effect.fn("VitalsRepo.listBySource")(function*(
@@ -189,12 +185,12 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
         SELECT * FROM vital_signs WHERE source = ${source} ${patientId === undefined ? sql`` : sql`AND patient_id = ${patientId}`}
         ORDER BY created_at, seq OFFSET ${page.skip} LIMIT ${page.limit}`
       return rows.map(fromRow)
-    }, Effect.orDie)
+    }, classified)
 
     const findById = Effect.fn("VitalsRepo.findById")(function*(id: string) {
       const [row] = yield* sql<ReadingRow>`SELECT * FROM vital_signs WHERE id = ${id}`
       return row === undefined ? undefined : fromRow(row)
-    }, Effect.orDie)
+    }, classified)
 
     /** Deletes one reading of `source` (seed 003 deletes measurements), audited; `false` if there is none. */
     const remove = Effect.fn("VitalsRepo.remove")(function*(id: string, source: Source) {
@@ -205,7 +201,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
         yield* changes.record({ entityType: "measurement", entityId: id, action: "deleted", before: reading, after: null })
         return true
       }))
-    }, Effect.orDie)
+    }, classified)
 
     return { insert, insertFromDevices, drawSeqs, after, latest, list, listBySource, findById, remove } as const
   }),

@@ -72,7 +72,11 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
         "/thresholds/{patient_id}"
       ])
       const create = body.paths["/patients"].post
-      expect(Object.keys(create.responses).sort()).toEqual(["201", "422"])
+      expect(Object.keys(create.responses).sort()).toEqual(["201", "422", "503"])
+      // Every route may find the database unavailable: 503 is part of every operation's contract.
+      for (const [path, item] of Object.entries(body.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>)) {
+        for (const [method, operation] of Object.entries(item)) expect(operation.responses["503"], `${method} ${path}`).toBeDefined()
+      }
       expect(body.components.schemas.HTTPValidationError).toBeDefined()
       expect(body.paths["/devices"].post.responses["409"]).toBeDefined()
     }))

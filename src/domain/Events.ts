@@ -1,0 +1,38 @@
+/**
+ * The envelope of every event Vigil publishes, CloudEvents 1.0 in JSON (DESIGN.md section 6), and
+ * the subject names of domain and audit events. Here, at the bottom, because the outbox writer
+ * (persistence) builds them and the relay and the subscribers (messaging) read them.
+ * `id` is also the JetStream `Nats-Msg-Id`, so a republished event is dropped as a duplicate.
+ * Subjects are relative ("events.patient.created"); the messaging layer adds the configured prefix.
+ */
+import { Schema } from "effect"
+
+export const CloudEvent = Schema.Struct({
+  specversion: Schema.Literal("1.0"),
+  id: Schema.UUID,
+  source: Schema.String,
+  type: Schema.String,
+  time: Schema.String,
+  subject: Schema.String,
+  datacontenttype: Schema.Literal("application/json"),
+  data: Schema.Unknown
+}).annotations({ identifier: "CloudEvent" })
+export type CloudEvent = typeof CloudEvent.Type
+
+export const SOURCE = "vigil"
+
+export const makeEvent = (options: { readonly type: string; readonly subject: string; readonly data: unknown; readonly time?: Date }): CloudEvent => ({
+  specversion: "1.0",
+  id: crypto.randomUUID(),
+  source: SOURCE,
+  type: options.type,
+  time: (options.time ?? new Date()).toISOString(),
+  subject: options.subject,
+  datacontenttype: "application/json",
+  data: options.data
+})
+
+/** `events.<aggregate>.<event>`: the domain event of a change. */
+export const eventSubject = (aggregate: string, event: string) => `events.${aggregate}.${event}`
+/** `audit.<entityType>.<action>`: the audit record of a change. */
+export const auditSubject = (entityType: string, action: string) => `audit.${entityType}.${action}`
