@@ -73,8 +73,17 @@ type StoreFailure = Unavailable | DataRefused
 
 const isUnavailable = (error: StoreFailure) => error._tag === "Unavailable"
 
-/** The error a failure carries, for a dead letter's reason. */
-const describe = (cause: Cause.Cause<unknown>) => Cause.pretty(cause).split("\n")[0] ?? "unknown error"
+/** The error a failure carries, with the errors it wraps (a database's own message and SQLSTATE), for a dead letter's reason. */
+const describe = (cause: Cause.Cause<unknown>): string => {
+  const parts: Array<string> = []
+  let error: unknown = [...Cause.failures(cause), ...Cause.defects(cause)][0]
+  for (let depth = 0; depth < 4 && typeof error === "object" && error !== null; depth++) {
+    const { code, message } = error as { readonly code?: unknown; readonly message?: unknown }
+    if (typeof message === "string" && message.length > 0) parts.push(typeof code === "string" ? `${message} (${code})` : message)
+    error = (error as { readonly cause?: unknown }).cause
+  }
+  return parts.length > 0 ? parts.join(": ") : Cause.pretty(cause).split("\n")[0] ?? "unknown error"
+}
 
 export const layer = Layer.scopedDiscard(Effect.gen(function*() {
   const nats = yield* Nats

@@ -5,7 +5,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.ts"
 import * as Migrator from "./Migrator.ts"
 
@@ -40,6 +40,9 @@ export const redactUrl = (url: string): string => {
   }
 }
 
+/** How long opening a connection may take before the database counts as unavailable (pg waits for ever otherwise). */
+const CONNECT_TIMEOUT = Duration.seconds(5)
+
 /**
  * A PgClient for `url`. Column names stay snake_case, as in the API, so no name transforms are
  * configured (they would also rewrite keys inside jsonb values).
@@ -49,7 +52,8 @@ export const clientLayer = (url: Redacted.Redacted, poolSize: number) =>
     url,
     maxConnections: poolSize,
     applicationName: "vigil",
-    transformJson: false
+    transformJson: false,
+    connectTimeout: CONNECT_TIMEOUT
   })
 
 /** PgClient + SqlClient + Database on `url`, migrated before the layer is built. */

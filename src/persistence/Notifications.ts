@@ -52,7 +52,7 @@ export class Notifications extends Effect.Service<Notifications>()("vigil/Notifi
       syncing.withPermits(1)(Effect.gen(function*() {
         for (const [channel, queues] of subscribers) {
           if (!current.listened.has(channel)) {
-            yield* Effect.tryPromise(() => current.connection.query(`LISTEN ${pg.escapeIdentifier(channel)}`))
+            yield* Effect.tryPromise({ try: () => current.connection.query(`LISTEN ${pg.escapeIdentifier(channel)}`), catch: (cause) => cause })
             current.listened.add(channel)
           }
           if (live !== current) return
@@ -87,7 +87,7 @@ export class Notifications extends Effect.Service<Notifications>()("vigil/Notifi
         for (const queue of queues) Queue.unsafeOffer(queue, notice)
       })
       yield* Effect.addFinalizer(() => Effect.promise(() => connection.end().catch(() => undefined)).pipe(Effect.timeoutOption(1000)))
-      yield* Effect.tryPromise(() => connection.connect())
+      yield* Effect.tryPromise({ try: () => connection.connect(), catch: (cause) => cause })
       const current: Live = { connection, listened: new Set(), told: new Set() }
       live = current
       yield* Effect.addFinalizer(() =>
@@ -98,7 +98,7 @@ export class Notifications extends Effect.Service<Notifications>()("vigil/Notifi
       )
       yield* sync(current)
       yield* Deferred.succeed(firstConnection, undefined)
-      const check = Effect.tryPromise(() => connection.query("SELECT 1")).pipe(
+      const check = Effect.tryPromise({ try: () => connection.query("SELECT 1"), catch: (cause) => cause }).pipe(
         Effect.timeoutFail({ duration: CHECK_TIMEOUT, onTimeout: () => new Error("the listening connection did not answer") }),
         Effect.delay(CHECK_INTERVAL),
         Effect.forever

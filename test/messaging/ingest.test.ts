@@ -60,7 +60,12 @@ const setUp = Effect.gen(function*() {
 describe.skipIf(!runNats)("ingest over NATS", () => {
   if (!nats.available) return
   const teardown = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.promise(() => deleteStreams(nats.url, scope.streamPrefix)).pipe(Effect.ignore)))
-  const app = TestApp.layer({ NATS_URL: nats.url, NATS_SUBJECT_PREFIX: scope.subjectPrefix, NATS_STREAM_PREFIX: scope.streamPrefix })
+  const app = TestApp.layer({
+    NATS_URL: nats.url,
+    NATS_SUBJECT_PREFIX: scope.subjectPrefix,
+    NATS_STREAM_PREFIX: scope.streamPrefix,
+    INGEST_MAX_DELIVER: "3"
+  })
   const subject = (deviceId: string) => `${scope.subjectPrefix}.ingest.vitals.${deviceId}`
 
   layer(Layer.merge(app, teardown), { timeout: 60_000, excludeTestServices: true })("ingest", (it) => {
@@ -192,6 +197,47 @@ describe.skipIf(!runNats)("ingest over NATS", () => {
         const stored = yield* sql<{ id: string }>`SELECT id::text AS id FROM vital_signs WHERE id IN ${sql.in(ids)}`
         expect(stored.map((row) => row.id).sort()).toEqual([ids[0], ids[2]].sort())
       }).pipe(Effect.scoped))
+
+    it.effect("dead-letters a message that fails on a bug at every delivery, with its delivery count and last error, after INGEST_MAX_DELIVER deliveries, and stores the others", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { deviceId } = yield* setUp
+        // A bug only this reading meets: the insert fails with SQLSTATE XX000 (internal error),
+        // which is neither an outage nor data the database refuses.
+        yield* Effect.acquireRelease(
+          sql.unsafe(`
+            CREATE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.heart_rate = 66.6 THEN RAISE EXCEPTION 'test poison: a bug' USING ERRCODE = 'XX000'; END IF;
+              RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_poison BEFORE INSERT ON vital_signs FOR EACH ROW EXECUTE FUNCTION test_poison();`),
+          () => Effect.orDie(sql.unsafe(`DROP TRIGGER test_poison ON vital_signs; DROP FUNCTION test_poison();`))
+        )
+        const ids = [randomUUID(), randomUUID(), randomUUID()]
+        yield* Effect.all(
+          [71, 66.6, 73].map((heart_rate, i) => publish(subject(deviceId), { reading_id: ids[i], heart_rate })),
+          { concurrency: "unbounded" }
+        )
+        const poisoned = yield* Effect.retry(
+          Effect.flatMap(streamMessages(`${scope.streamPrefix}_DEADLETTER`), ({ messages }) => {
+            const mine = messages.filter((m) => m.header?.get("Vigil-Original-Subject") === subject(deviceId))
+            return mine.length > 0 ? Effect.succeed(mine) : Effect.fail("not dead-lettered yet")
+          }),
+          Schedule.spaced("200 millis").pipe(Schedule.upTo("30 seconds"))
+        )
+        expect(poisoned).toHaveLength(1)
+        expect(poisoned[0]!.json<any>().reading_id).toBe(ids[1])
+        expect(poisoned[0]!.header?.get("Vigil-Delivery-Count")).toBe("3")
+        const reason = poisoned[0]!.header?.get("Vigil-Dead-Letter-Reason") ?? ""
+        expect(reason).toContain("3 deliveries")
+        expect(reason).toContain("test poison: a bug")
+        // Gone from the work queue, and the good readings of its batch are stored.
+        yield* eventually(Effect.flatMap(streamMessages(`${scope.streamPrefix}_INGEST`), ({ count }) =>
+          count === 0 ? Effect.void : Effect.fail("still queued")))
+        const stored = yield* sql<{ id: string }>`SELECT id::text AS id FROM vital_signs WHERE id IN ${sql.in(ids)}`
+        expect(stored.map((row) => row.id).sort()).toEqual([ids[0], ids[2]].sort())
+      }).pipe(Effect.scoped), 60_000)
   })
 })
 

@@ -1,0 +1,207 @@
+/**
+ * The database stopped under a running Vigil (a PostgreSQL server of this test's own, stopped
+ * and started again on the same port): every route answers 503 with `Retry-After` (none 500, none
+ * past its time limit), gRPC answers `UNAVAILABLE`, readings published to NATS meanwhile are held;
+ * once the database is back, Vigil serves again without a restart, and nothing acknowledged before,
+ * during or after the outage is lost.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { jetstream } from "@nats-io/jetstream"
+import { connect } from "@nats-io/transport-node"
+import { Effect, Layer, Redacted, Schedule } from "effect"
+import * as grpc from "@grpc/grpc-js"
+import { randomUUID } from "node:crypto"
+import * as App from "../../src/App.ts"
+import { loadPackageDefinition } from "../../src/grpc/RegistryGrpc.ts"
+import { VigilApi } from "../../src/http/Api.ts"
+import * as Database from "../../src/persistence/Database.ts"
+import { deleteStreams, requireNats, resolveNats, unique } from "../support/nats-server.ts"
+import { OwnPostgresServer } from "../support/own-postgres.ts"
+import * as TestApp from "../support/test-app.ts"
+
+const nats = await resolveNats()
+const runNats = requireNats(nats, "database outage")
+const { call } = TestApp
+const scope = { subjectPrefix: unique("out").toLowerCase(), streamPrefix: unique("OUT").toUpperCase() }
+
+/** Longer than any of Vigil's own time limits (an actor call's 10 s): an answer after this is a hang. */
+const ROUTE_TIME_LIMIT_MS = 15_000
+
+let server: OwnPostgresServer | undefined
+const database = Layer.unwrapScoped(Effect.map(
+  Effect.acquireRelease(
+    Effect.promise(async () => (server = await OwnPostgresServer.start("vigil"))),
+    (own) => Effect.promise(() => own.stop())
+  ),
+  (own) => Database.layerFromUrl(Redacted.make(own.url("vigil")), { mode: "connected", created: true, poolSize: 5 })
+))
+const streams = Layer.scopedDiscard(Effect.addFinalizer(() =>
+  nats.available ? Effect.promise(() => deleteStreams(nats.url, scope.streamPrefix)).pipe(Effect.ignore) : Effect.void
+))
+const app = App.make(database).pipe(
+  Layer.provide(TestApp.config({
+    NATS_URL: nats.available ? nats.url : "",
+    NATS_SUBJECT_PREFIX: scope.subjectPrefix,
+    NATS_STREAM_PREFIX: scope.streamPrefix,
+    OUTBOX_POLL_INTERVAL: "200 millis"
+  })),
+  Layer.merge(streams)
+)
+
+const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, seconds = 30) =>
+  Effect.retry(effect, Schedule.spaced("200 millis").pipe(Schedule.upTo(`${seconds} seconds`)))
+
+const expectStatus = (response: TestApp.JsonResponse, status: number) => {
+  expect(response.status, JSON.stringify(response.body)).toBe(status)
+  return response.body
+}
+
+const publishReading = (deviceId: string, readingId: string, heartRate: number) =>
+  Effect.promise(async () => {
+    const nc = await connect({ servers: nats.available ? nats.url : "" })
+    try {
+      // JetStream's acknowledgement: from here on the reading is accepted and must not be lost.
+      await jetstream(nc).publish(`${scope.subjectPrefix}.ingest.vitals.${deviceId}`, JSON.stringify({ reading_id: readingId, heart_rate: heartRate }))
+    } finally {
+      await nc.close()
+    }
+  })
+
+/** One request per route of the contract, with ids of records that exist. */
+const requests = (ids: { patient: string; device: string; alert: string; measure: string }) => {
+  const reading = { reading_id: randomUUID(), heart_rate: 80 }
+  const measurement = { temperature_celsius: 36.6, blood_pressure_sys: 120, blood_pressure_dias: 80, body_weight: 70, height_cm: 175, stroke: false, diabetes: false }
+  const profile = { patient_id: ids.patient, hr_min: 50, hr_max: 110, spo2_min: 92, temp_min: 36, temp_max: 38 }
+  const trial = { records: [{ SubjectID: "OUT-1", VisitName: "Screening", TreatmentArm: "Active", SystolicBP: 120, DiastolicBP: 80, HeartRate: 70, Temperature: 36.6 }] }
+  return {
+    "health.health": ["GET", "/health"],
+    "health.ready": ["GET", "/ready"],
+    "patients.create": ["POST", "/patients", { full_name: "During", age: 40, sex: "F" }],
+    "patients.list": ["GET", "/patients"],
+    "patients.get": ["GET", `/patients/${ids.patient}`],
+    "devices.create": ["POST", "/devices", { serial: unique("OUT"), firmware: "v1" }],
+    "devices.list": ["GET", "/devices"],
+    "devices.link": ["POST", "/devices/link", { device_id: ids.device, patient_id: ids.patient }],
+    "devices.get": ["GET", `/devices/${ids.device}`],
+    "devices.update": ["PATCH", `/devices/${ids.device}`, { firmware: "v9" }],
+    "thresholds.create": ["POST", "/thresholds", profile],
+    "thresholds.list": ["GET", "/thresholds"],
+    "thresholds.get": ["GET", `/thresholds/${ids.patient}`],
+    "audit.list": ["GET", "/api/v1/audit"],
+    "audit.verify": ["GET", "/api/v1/audit/verify"],
+    "monitoring.storeVitals": ["POST", "/store-vitals", trial],
+    "monitoring.recordReading": ["POST", `/api/v1/devices/${ids.device}/readings`, reading],
+    "monitoring.vitals": ["GET", `/api/v1/patients/${ids.patient}/vitals`],
+    "monitoring.snapshot": ["GET", `/api/v1/patients/${ids.patient}/snapshot`],
+    "monitoring.alerts": ["GET", "/api/v1/alerts"],
+    "monitoring.alert": ["GET", `/api/v1/alerts/${ids.alert}`],
+    "monitoring.acknowledge": ["POST", `/api/v1/alerts/${ids.alert}/acknowledge`],
+    "monitoring.resolve": ["POST", `/api/v1/alerts/${ids.alert}/resolve`],
+    "painkiller.createPatient": ["POST", "/api/v1/patient", { first_name: "A", last_name: "B", age: 30, condition: null }],
+    "painkiller.listPatients": ["GET", "/api/v1/patient/list"],
+    "painkiller.listPatientsReadme": ["POST", "/api/v1/patient/list"],
+    "painkiller.getPatient": ["GET", `/api/v1/patient/${ids.patient}`],
+    "painkiller.deletePatient": ["DELETE", `/api/v1/patient/delete/${ids.patient}`],
+    "painkiller.deletePatientReadme": ["POST", `/api/v1/patient/delete/${ids.patient}`],
+    "painkiller.addPatientMeasurement": ["POST", `/api/v1/patient/${ids.patient}/measurements`, measurement],
+    "painkiller.listPatientMeasurements": ["GET", `/api/v1/patient/${ids.patient}/measurements`],
+    "painkiller.addMeasurement": ["POST", "/api/v1/measures", { ...measurement, patient_id: ids.patient }],
+    "painkiller.listMeasures": ["GET", "/api/v1/measures/list"],
+    "painkiller.listMeasurements": ["GET", "/api/v1/measurements/list"],
+    "painkiller.listMeasurementsReadme": ["POST", "/api/v1/measurements/list"],
+    "painkiller.getMeasure": ["GET", `/api/v1/measures/list/${ids.measure}`],
+    "painkiller.listMeasuresOfPatient": ["GET", `/api/v1/measures/${ids.patient}/list`],
+    "painkiller.deleteMeasure": ["DELETE", `/api/v1/measures/delete/${ids.measure}`],
+    "painkiller.deleteMeasurementReadme": ["POST", `/api/v1/measurements/delete/${ids.measure}`]
+  } satisfies Record<string, readonly [string, string, unknown?]>
+}
+
+/** Every route of the contract, `group.endpoint`. */
+const contractRoutes = Object.values((VigilApi as any).groups).flatMap((group: any) =>
+  Object.values(group.endpoints).map((endpoint: any) => `${group.identifier}.${endpoint.name}`)
+)
+
+const grpcLookup = (address: string, method: string, request: object) =>
+  Effect.async<grpc.status>((resume) => {
+    const loaded = grpc.loadPackageDefinition(loadPackageDefinition()) as any
+    const client = new loaded.registry.Registry(address, grpc.credentials.createInsecure())
+    client[method](request, { deadline: Date.now() + ROUTE_TIME_LIMIT_MS }, (error: grpc.ServiceError | null) => {
+      client.close()
+      resume(Effect.succeed(error === null ? grpc.status.OK : error.code))
+    })
+  })
+
+describe.skipIf(!runNats)("database outage", () => {
+  layer(app, { timeout: 180_000, excludeTestServices: true })("outage", (it) => {
+    it.effect("answers 503 with Retry-After on every route while the database is down, and serves again, nothing acknowledged lost, once it is back", () =>
+      Effect.gen(function*() {
+        const own = server!
+        // Records to name, and writes acknowledged before the outage.
+        const patient = expectStatus(yield* call("POST", "/patients", { full_name: "Before", age: 50, sex: "M" }), 201)
+        const device = expectStatus(yield* call("POST", "/devices", { serial: unique("OUT"), firmware: "v1", patient_id: patient.id }), 201)
+        const breach = expectStatus(yield* call("POST", `/api/v1/devices/${device.id}/readings`, { reading_id: randomUUID(), heart_rate: 140 }), 201)
+        const alert = breach.alerts.raised[0]
+        const measure = expectStatus(yield* call("POST", `/api/v1/patient/${patient.id}/measurements`, {
+          temperature_celsius: 36.6, blood_pressure_sys: 120, blood_pressure_dias: 80, body_weight: 70, height_cm: 175, stroke: false, diabetes: false
+        }), 201)
+        const ids = { patient: patient.id, device: device.id, alert: alert.id, measure: measure.id }
+        const table = requests(ids)
+        expect(Object.keys(table).sort(), "a request for every route of the contract").toEqual([...contractRoutes].sort())
+        const before = randomUUID()
+        yield* publishReading(device.id, before, 81)
+        yield* eventually(Effect.flatMap(call("GET", `/api/v1/patients/${patient.id}/vitals?limit=1000`), (r) =>
+          r.body.items.some((item: { id: string }) => item.id === before) ? Effect.void : Effect.fail("not stored yet")))
+
+        yield* Effect.promise(() => own.pause())
+        // The registry cache stops serving the moment its notices stop.
+        yield* eventually(Effect.flatMap(call("GET", "/health"), (r) => r.body.cache === "disconnected" ? Effect.void : Effect.fail("cache still connected")), 10)
+
+        // NATS takes readings meanwhile: accepted, so they must be stored once the database is back.
+        const during = [randomUUID(), randomUUID()]
+        for (const id of during) yield* publishReading(device.id, id, 82)
+
+        for (const [route, [method, path, body]] of Object.entries(table)) {
+          const started = Date.now()
+          const response = yield* call(method, path, body)
+          const elapsed = Date.now() - started
+          expect(elapsed, `${route} answered in time`).toBeLessThan(ROUTE_TIME_LIMIT_MS)
+          if (route === "health.health") {
+            // Liveness stays 200 (an orchestrator must not restart Vigil for its database) and says why.
+            expect(response.status).toBe(200)
+            expect(response.body).toMatchObject({ status: "degraded", database: "disconnected", cache: "disconnected" })
+            continue
+          }
+          expect(response.status, `${route}: ${JSON.stringify(response.body)}`).toBe(503)
+          expect(response.headers.get("retry-after"), route).toBe("5")
+        }
+        const address = yield* TestApp.grpcAddress
+        for (const [method, request] of [
+          ["GetPatient", { version: "1.0.0", patient_id: ids.patient }],
+          ["GetDevice", { version: "1.0.0", device_id: ids.device }],
+          ["GetThresholdProfile", { version: "1.0.0", patient_id: ids.patient, device_id: ids.device }]
+        ] as const) {
+          expect(yield* grpcLookup(address, method, request), method).toBe(grpc.status.UNAVAILABLE)
+        }
+
+        yield* Effect.promise(() => own.resume())
+        // Back without a restart.
+        yield* eventually(Effect.flatMap(call("GET", "/ready"), (r) => r.status === 200 ? Effect.void : Effect.fail("not ready")))
+        yield* eventually(Effect.flatMap(call("GET", "/health"), (r) => r.body.cache === "connected" ? Effect.void : Effect.fail("cache not back")))
+        const after = expectStatus(yield* call("POST", "/patients", { full_name: "After", age: 51, sex: "F" }), 201)
+        expectStatus(yield* call("GET", `/patients/${after.id}`), 200)
+        expect(expectStatus(yield* call("POST", `/api/v1/devices/${device.id}/readings`, { reading_id: randomUUID(), heart_rate: 83 }), 201).status)
+          .toBe("stored")
+        expect(yield* grpcLookup(address, "GetPatient", { version: "1.0.0", patient_id: ids.patient })).toBe(grpc.status.OK)
+
+        // Nothing acknowledged was lost: the records from before, and every reading NATS accepted.
+        expectStatus(yield* call("GET", `/patients/${patient.id}`), 200)
+        expectStatus(yield* call("GET", `/api/v1/alerts/${alert.id}`), 200)
+        const stored = yield* eventually(Effect.flatMap(call("GET", `/api/v1/patients/${patient.id}/vitals?limit=1000`), (r) => {
+          const found = new Set(r.body.items.map((item: { id: string }) => item.id))
+          return [before, ...during].every((id) => found.has(id)) ? Effect.succeed(found) : Effect.fail("not all stored yet")
+        }))
+        expect(stored.has(breach.reading_id)).toBe(true)
+        expect(expectStatus(yield* call("GET", "/api/v1/audit/verify"), 200).valid).toBe(true)
+      }), 180_000)
+  })
+})
