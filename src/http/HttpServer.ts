@@ -1,6 +1,6 @@
 /** The REST front door: `VigilApi` served on `PORT`, with the docs pages and the event stream beside it. */
 import { Config, Context, Effect, Layer } from "effect"
-import { listenPort } from "../ConfigValues.ts"
+import { listenPort } from "../domain/ConfigValues.ts"
 import { VigilApi } from "./Api.ts"
 import * as ApiServer from "./server/ApiServer.ts"
 import * as AuditHttp from "./AuditHttp.ts"
