@@ -4,8 +4,10 @@
  */
 import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import * as ClusterMetrics from "@effect/cluster/ClusterMetrics"
+import { Effect, Metric } from "effect"
 import { randomUUID } from "node:crypto"
+import { eventually } from "../support/eventually.ts"
 import * as TestApp from "../support/test-app.ts"
 
 const { call } = TestApp
@@ -40,6 +42,9 @@ const record = (deviceId: string, values: Record<string, unknown>) =>
 const snapshot = (patientId: string) => Effect.map(call("GET", `/api/v1/patients/${patientId}/snapshot`), (response) => expectStatus(response, 200))
 const getAlert = (id: string) => Effect.map(call("GET", `/api/v1/alerts/${id}`), (response) => expectStatus(response, 200))
 
+/** How many PatientMonitors are in memory in this process (the cluster's own gauge). */
+const activeMonitors = Effect.map(Metric.value(ClusterMetrics.entities.pipe(Metric.tagged("type", "PatientMonitor"))), (state) => state.value)
+
 /** A reading committed but never handed to its monitor, as when the process died in between. */
 const insertUnevaluated = (patientId: string, values: { heart_rate?: number; spo2?: number }) =>
   Effect.gen(function*() {
@@ -60,8 +65,10 @@ layer(TestApp.layer({ ACTOR_MAX_IDLE_TIME: "1 second" }), { timeout: 60_000, exc
       expect((yield* record(deviceId, { heart_rate: 80 })).alerts.resolved).toEqual([])
       const before = yield* snapshot(patientId)
 
-      // Idle for longer than ACTOR_MAX_IDLE_TIME plus the reaper's 5 s resolution.
-      yield* Effect.sleep("7 seconds")
+      // Idle for longer than ACTOR_MAX_IDLE_TIME, the cluster's reaper passivates it (it looks every
+      // 5 s). The gauge is refreshed every second: first see the monitor counted, then gone.
+      yield* eventually(activeMonitors.pipe(Effect.filterOrFail((active) => active > 0n, () => "not counted yet")), 5)
+      yield* eventually(activeMonitors.pipe(Effect.filterOrFail((active) => active === 0n, () => "still active")), 15)
 
       // Proof of passivation: a reading committed meanwhile (an unrelated sign) is only seen by a
       // monitor that activates afresh and catches up; a monitor still in memory would not see it.

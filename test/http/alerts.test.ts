@@ -7,6 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
+import { eventually } from "../support/eventually.ts"
 import * as TestApp from "../support/test-app.ts"
 
 const { call } = TestApp
@@ -63,16 +64,9 @@ const auditActions = (entityType: string, entityId: string) =>
     (response) => expectStatus<{ items: Array<{ action: string; actor: string }> }>(response, 200).items.map((row) => row.action)
   )
 
-/** Repeats `effect` every 100 ms until `done` holds or `seconds` pass; returns the last value either way. */
-const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean, seconds = 10) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + seconds * 1000
-    while (true) {
-      const value = yield* effect
-      if (done(value) || Date.now() > deadline) return value
-      yield* Effect.sleep("100 millis")
-    }
-  })
+/** `effect` again until its answer satisfies `done` (the suite's one way of waiting). */
+const until = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean, seconds = 10) =>
+  eventually(Effect.filterOrFail(effect, done, () => "not yet"), seconds)
 
 const minutesAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000)
 
@@ -507,13 +501,14 @@ layer(
       const alert = (yield* record(deviceId, { heart_rate: 140 })).alerts.raised[0]
       expect(alert).toMatchObject({ severity: "critical", escalated_at: null })
 
-      const escalated = yield* eventually(getAlert(alert.id), (a) => a.escalated_at !== null, 10)
-      expect(escalated.escalated_at).not.toBeNull()
+      const escalated = yield* until(getAlert(alert.id), (a) => a.escalated_at !== null)
       expect(escalated.status).toBe("open")
       expect(Date.parse(escalated.escalated_at) - Date.parse(alert.created_at)).toBeGreaterThanOrEqual(1000)
 
-      // Later sweeps leave it alone: one escalation per alert.
-      yield* Effect.sleep("1 second")
+      // Later sweeps leave it alone: one escalation per alert. A witness raised now is escalated
+      // by a later sweep; by then the first alert has been left alone at least once.
+      const witness = (yield* record((yield* monitored()).deviceId, { heart_rate: 141 })).alerts.raised[0]
+      yield* until(getAlert(witness.id), (a) => a.escalated_at !== null)
       expect((yield* auditActions("alert", alert.id)).filter((a) => a === "escalated")).toHaveLength(1)
       expect((yield* getAlert(alert.id)).escalated_at).toBe(escalated.escalated_at)
       // An escalated alert can still be acknowledged.
@@ -531,12 +526,13 @@ layer(
       const warning = (yield* record(warningPatient.deviceId, { heart_rate: 115 })).alerts.raised[0]
       expect(warning.severity).toBe("warning")
 
-      // A witness: a critical alert raised now is escalated, so the sweeps ran meanwhile.
-      const witnessPatient = yield* monitored()
-      const witness = (yield* record(witnessPatient.deviceId, { spo2: 85 })).alerts.raised[0]
-      expect(witness.severity).toBe("critical")
-      expect((yield* eventually(getAlert(witness.id), (a) => a.escalated_at !== null, 10)).escalated_at).not.toBeNull()
-      yield* Effect.sleep("1 second")
+      // Witnesses: a critical alert raised now is escalated, so the sweeps ran with the others due;
+      // a second, raised once the first is escalated, makes sure that sweep has finished.
+      for (const spo2 of [85, 86]) {
+        const witness = (yield* record((yield* monitored()).deviceId, { spo2 })).alerts.raised[0]
+        expect(witness.severity).toBe("critical")
+        yield* until(getAlert(witness.id), (a) => a.escalated_at !== null)
+      }
 
       expect((yield* getAlert(critical.id)).escalated_at).toBeNull()
       expect((yield* getAlert(warning.id)).escalated_at).toBeNull()
@@ -548,14 +544,16 @@ layer(
     Effect.gen(function*() {
       const { deviceId } = yield* monitored()
       const warning = (yield* record(deviceId, { heart_rate: 115 })).alerts.raised[0]
-      // Older than ALERT_ESCALATE_AFTER, but only a warning so far.
-      yield* Effect.sleep("1500 millis")
+      // A witness, critical and raised after the warning, is escalated: the warning is then older
+      // than ALERT_ESCALATE_AFTER and a sweep has run, but it is only a warning so far.
+      const witness = (yield* record((yield* monitored()).deviceId, { heart_rate: 142 })).alerts.raised[0]
+      yield* until(getAlert(witness.id), (a) => a.escalated_at !== null)
+      expect(Date.now() - Date.parse(warning.created_at)).toBeGreaterThanOrEqual(1000)
       expect((yield* getAlert(warning.id)).escalated_at).toBeNull()
 
       const critical = (yield* record(deviceId, { heart_rate: 140 })).alerts.updated[0]
       expect(critical).toMatchObject({ id: warning.id, severity: "critical" })
-      const escalated = yield* eventually(getAlert(warning.id), (a) => a.escalated_at !== null, 10)
-      expect(escalated.escalated_at).not.toBeNull()
+      const escalated = yield* until(getAlert(warning.id), (a) => a.escalated_at !== null)
       // "How long a critical alert may stay unacknowledged before it is escalated" (AlertConfig).
       expect(Date.parse(escalated.escalated_at) - Date.parse(critical.updated_at)).toBeGreaterThanOrEqual(1000)
     }))
@@ -572,10 +570,12 @@ layer(
       yield* record(deviceId, { heart_rate: 80 })
       expect(yield* deviceAudit).not.toContain("offline")
 
-      const offline = yield* eventually(deviceAudit, (actions) => actions.includes("offline"), 10)
+      const offline = yield* until(deviceAudit, (actions) => actions.includes("offline"))
       expect(offline.filter((a) => a === "offline")).toHaveLength(1)
-      // Still silent: not reported a second time.
-      yield* Effect.sleep("600 millis")
+      // Still silent: not reported a second time, though a witness that fell silent later has been.
+      const witness = yield* monitored()
+      yield* record(witness.deviceId, { heart_rate: 80 })
+      yield* until(auditActions("device", witness.deviceId), (actions) => actions.includes("offline"))
       expect((yield* deviceAudit).filter((a) => a === "offline")).toHaveLength(1)
 
       yield* record(deviceId, { heart_rate: 81 })
@@ -590,7 +590,7 @@ layer(
       const { deviceId } = yield* monitored()
       yield* record(deviceId, { heart_rate: 80 })
       // The witness goes offline, so the sweep ran; the silent device is not reported.
-      yield* eventually(auditActions("device", deviceId), (actions) => actions.includes("offline"), 10)
+      yield* until(auditActions("device", deviceId), (actions) => actions.includes("offline"))
       expect(yield* auditActions("device", silent.id)).not.toContain("offline")
     }))
 })

@@ -8,7 +8,7 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { jetstream } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Effect, Layer, Redacted, Schedule } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import * as grpc from "@grpc/grpc-js"
 import { randomUUID } from "node:crypto"
 import * as App from "../../src/App.ts"
@@ -18,6 +18,7 @@ import * as Database from "../../src/persistence/Database.ts"
 import { deleteStreams, requireNats, resolveNats, unique } from "../support/nats-server.ts"
 import { OwnPostgresServer } from "../support/own-postgres.ts"
 import * as TestApp from "../support/test-app.ts"
+import { eventually } from "../support/eventually.ts"
 
 const nats = await resolveNats()
 const runNats = requireNats(nats, "database outage")
@@ -48,8 +49,6 @@ const app = App.make(database).pipe(
   Layer.merge(streams)
 )
 
-const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, seconds = 30) =>
-  Effect.retry(effect, Schedule.spaced("200 millis").pipe(Schedule.upTo(`${seconds} seconds`)))
 
 const expectStatus = (response: TestApp.JsonResponse, status: number) => {
   expect(response.status, JSON.stringify(response.body)).toBe(status)

@@ -4,12 +4,12 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Effect, Schedule } from "effect"
+import { Effect } from "effect"
 import * as TestApp from "../support/test-app.ts"
+import { eventually } from "../support/eventually.ts"
 
 const { call } = TestApp
 /** Other processes' changes arrive by NOTIFY: soon, not at once. */
-const eventually = Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds"))
 
 layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTestServices: true })("HTTP server", (it) => {
   it.effect("answers 404 for unknown paths and 405 for known paths with another method", () =>
@@ -112,13 +112,13 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
         const d = (yield* call("GET", `/devices/${device.id}`)).body
         if (p.full_name !== "After" || d.firmware !== "v2") return yield* Effect.fail("stale")
         return [p, d]
-      }).pipe(Effect.retry(eventually), Effect.either)
+      }).pipe((check) => eventually(check, 5), Effect.either)
       expect(seen._tag).toBe("Right")
       yield* sql`DELETE FROM patients WHERE id = ${patient.id}`
       const gone = yield* Effect.gen(function*() {
         const { status } = yield* call("GET", `/patients/${patient.id}`)
         if (status !== 404) return yield* Effect.fail("stale")
-      }).pipe(Effect.retry(eventually), Effect.either)
+      }).pipe((check) => eventually(check, 5), Effect.either)
       expect(gone._tag).toBe("Right")
     }))
 })

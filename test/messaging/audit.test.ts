@@ -5,8 +5,10 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Deferred, Effect, Fiber, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Stream } from "effect"
+import { EventBus } from "../../src/messaging/EventBus.ts"
 import { ChangeLog } from "../../src/persistence/ChangeLog.ts"
+import { eventually } from "../support/eventually.ts"
 import { outboxDrained } from "../support/outbox.ts"
 import * as TestApp from "../support/test-app.ts"
 
@@ -140,16 +142,40 @@ layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test", OUTBOX_POLL_INTERVAL: "
       })
     }))
 
-  it.effect("publishes every outbox row to the bus and marks it", () =>
+  it.effect("publishes every outbox row to the bus once, in outbox order, and marks it published", () =>
     Effect.gen(function*() {
-      yield* createPatient("Relayed")
+      const bus = yield* EventBus
       const sql = yield* SqlClient.SqlClient
+      const decoder = new TextDecoder()
+      const heard: Array<{ readonly subject: string; readonly event: { readonly id: string; readonly subject: string } }> = []
+      yield* bus.subscribe(`${bus.subjectPrefix}.>`).pipe(
+        Stream.runForEach((message) => Effect.sync(() => heard.push({ subject: message.subject, event: JSON.parse(decoder.decode(message.data)) }))),
+        Effect.forkScoped
+      )
+      // The subscription is live once it hears of a first change.
+      const first = yield* createPatient("Heard")
+      yield* eventually(Effect.suspend(() => heard.some((m) => m.event.subject === first.id) ? Effect.void : Effect.fail("not heard yet")))
+      const [{ since }] = yield* sql<{ since: string }>`SELECT max(seq)::text AS since FROM outbox`
+
+      const patient = yield* createPatient("Relayed")
+      const device = (yield* call("POST", "/devices", { serial: `REL-${Date.now()}`, firmware: "v1", patient_id: patient.id })).body
+      yield* call("PATCH", `/devices/${device.id}`, { firmware: "v2" })
       yield* outboxDrained(5)
+      const rows = yield* sql<{ event_id: string; subject: string; published_at: Date | null }>`
+        SELECT event_id::text, subject, published_at FROM outbox WHERE seq > ${since} ORDER BY seq`
+      // Each change: its event and its audit record.
+      expect(rows.map((row) => row.subject)).toEqual([
+        "events.patient.created", "audit.patient.created", "events.device.created", "audit.device.created", "events.device.updated", "audit.device.updated"
+      ])
+      const ids = new Set(rows.map((row) => row.event_id))
+      const delivered = heard.filter((m) => ids.has(m.event.id))
+      expect(delivered.map((m) => `${m.subject}#${m.event.id}`)).toEqual(rows.map((row) => `${bus.subjectPrefix}.${row.subject}#${row.event_id}`))
+      for (const row of rows) expect(row.published_at, row.subject).not.toBeNull()
+      // And the audit trail and its events agree, row for row.
       const [counts] = yield* sql<{ events: string; audits: string }>`
-        SELECT count(*) FILTER (WHERE subject LIKE 'events.%') AS events, count(*) FILTER (WHERE subject LIKE 'audit.%') AS audits FROM outbox`
-      const [audits] = yield* sql<{ n: string }>`SELECT count(*) AS n FROM audit_events`
-      expect(counts!.audits).toBe(audits!.n)
-    }))
+        SELECT count(*) FILTER (WHERE subject LIKE 'audit.%') AS audits, (SELECT count(*) FROM audit_events) AS events FROM outbox`
+      expect(counts!.audits).toBe(counts!.events)
+    }).pipe(Effect.scoped))
 
   it.effect("wakes the relay on commit: an event is published within a second, not at the next poll", () =>
     Effect.gen(function*() {
@@ -161,7 +187,7 @@ layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test", OUTBOX_POLL_INTERVAL: "
           SELECT bool_and(published_at IS NOT NULL) AS published FROM outbox WHERE event->>'subject' = ${patient.id}`.pipe(
           Effect.flatMap(([row]) => (row!.published ? Effect.void : Effect.fail("pending")))
         )
-      ).pipe(Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("3 seconds"))))
+      ).pipe((check) => eventually(check, 3))
       expect(Date.now() - started).toBeLessThan(1000)
     }))
 

@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url"
 import pg from "pg"
 import { inject } from "vitest"
 import { databaseUrl } from "../support/test-database.ts"
+import { until } from "../support/eventually.ts"
 import { deleteStreams, freePort, requireNats, resolveNats, unique } from "../support/nats-server.ts"
 
 const nats = await resolveNats()
@@ -26,18 +27,6 @@ const PATIENTS = 20
 const READINGS = 6_000
 /** Readings published again with the same reading_id (a device's retries). */
 const RETRIES = 300
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** Polls `check` until it answers a value, or fails after `timeoutMs`. */
-const until = async <A>(what: string, timeoutMs: number, check: () => Promise<A | undefined>): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const value = await check()
-    if (value !== undefined) return value
-    await sleep(100)
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-}
 
 describe.skipIf(!runNats)("SIGKILL during NATS ingest", () => {
   const database = `vigil_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`

@@ -7,10 +7,11 @@ import { describe, expect, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { jetstream, jetstreamManager, type StoredMsg } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import * as TestApp from "../support/test-app.ts"
 import { deleteStreams, requireNats, resolveNats, unique } from "../support/nats-server.ts"
+import { eventually } from "../support/eventually.ts"
 
 const nats = await resolveNats()
 const runNats = requireNats(nats, "device ingest over NATS")
@@ -48,8 +49,6 @@ const streamMessages = (stream: string) =>
     }
   })
 
-const eventually = <A, E, R>(check: Effect.Effect<A, E, R>) =>
-  Effect.retry(check, Schedule.spaced("100 millis").pipe(Schedule.upTo("15 seconds")))
 
 const setUp = Effect.gen(function*() {
   const patient = (yield* call("POST", "/patients", { full_name: "Over NATS", age: 61, sex: "F" })).body
@@ -219,12 +218,12 @@ describe.skipIf(!runNats)("ingest over NATS", () => {
           [71, 66.6, 73].map((heart_rate, i) => publish(subject(deviceId), { reading_id: ids[i], heart_rate })),
           { concurrency: "unbounded" }
         )
-        const poisoned = yield* Effect.retry(
+        const poisoned = yield* eventually(
           Effect.flatMap(streamMessages(`${scope.streamPrefix}_DEADLETTER`), ({ messages }) => {
             const mine = messages.filter((m) => m.header?.get("Vigil-Original-Subject") === subject(deviceId))
             return mine.length > 0 ? Effect.succeed(mine) : Effect.fail("not dead-lettered yet")
           }),
-          Schedule.spaced("200 millis").pipe(Schedule.upTo("30 seconds"))
+          30
         )
         expect(poisoned).toHaveLength(1)
         expect(poisoned[0]!.json<any>().reading_id).toBe(ids[1])
@@ -330,10 +329,10 @@ describe.skipIf(!runNats)("ingest over NATS, batches stored concurrently", () =>
         const after = yield* seqOf(yield* send(other.deviceId, 72))
         // The other patient's reading is evaluated while the first patient's alert still waits
         // (well within the 10 s after which an evaluation stops waiting for a monitor).
-        yield* Effect.retry(
+        yield* eventually(
           Effect.flatMap(evaluatedThrough(other.patientId), (through) =>
             through >= after ? Effect.void : Effect.fail("the other patient's reading is not evaluated yet")),
-          Schedule.spaced("100 millis").pipe(Schedule.upTo("4 seconds"))
+          4
         )
         const [{ n }] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM alerts WHERE patient_id = ${slow.patientId}`
         expect(n).toBe(0)

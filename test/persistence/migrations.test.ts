@@ -4,7 +4,9 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import * as DemoData from "../../src/persistence/DemoData.ts"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Migrator from "../../src/persistence/Migrator.ts"
+import { sqlState } from "../../src/persistence/SqlErrors.ts"
 import * as TestDatabase from "../support/test-database.ts"
 
 /** A database with nothing in it: not even migrated. */
@@ -40,14 +42,18 @@ layer(EmptyDatabase, { timeout: 60_000, excludeTestServices: true })("migrations
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* Migrator.migrate()
-      const refused = (statement: Effect.Effect<unknown, unknown>) => statement.pipe(Effect.flip, Effect.as(true), Effect.orElseSucceed(() => false))
-      expect(yield* refused(sql`INSERT INTO patients (full_name, age, sex) VALUES ('A', 151, 'M')`)).toBe(true)
-      expect(yield* refused(sql`INSERT INTO patients (full_name, age, sex) VALUES ('', 1, 'M')`)).toBe(true)
-      expect(yield* refused(sql`INSERT INTO patients (full_name, age, sex) VALUES ('A', 1, 'X')`)).toBe(true)
+      // The SQLSTATE a statement fails with (a typo would fail too, with another one).
+      const refusal = (statement: Effect.Effect<unknown, SqlError>) =>
+        statement.pipe(Effect.flip, Effect.map(sqlState), Effect.orElseSucceed(() => "accepted"))
+      const CHECK_VIOLATION = "23514"
+      expect(yield* refusal(sql`INSERT INTO patients (full_name, age, sex) VALUES ('A', 151, 'M')`)).toBe(CHECK_VIOLATION)
+      expect(yield* refusal(sql`INSERT INTO patients (full_name, age, sex) VALUES ('', 1, 'M')`)).toBe(CHECK_VIOLATION)
+      expect(yield* refusal(sql`INSERT INTO patients (full_name, age, sex) VALUES ('A', 1, 'X')`)).toBe(CHECK_VIOLATION)
+      expect(yield* refusal(sql`INSERT INTO patients (full_name, age, sex) VALUES ('A', 1, 'M')`)).toBe("accepted")
       const [patient] = yield* sql<{ id: string }>`INSERT INTO patients (full_name, age, sex) VALUES ('A', 1, 'M') RETURNING id`
       expect(
-        yield* refused(sql`INSERT INTO threshold_profiles (patient_id, hr_min, hr_max, spo2_min, temp_min, temp_max)
+        yield* refusal(sql`INSERT INTO threshold_profiles (patient_id, hr_min, hr_max, spo2_min, temp_min, temp_max)
           VALUES (${patient!.id}, 100, 90, 95, 36, 37)`)
-      ).toBe(true)
+      ).toBe(CHECK_VIOLATION)
     }))
 })

@@ -1,13 +1,14 @@
 /** The registry caches: read-through, dropped by any process's writes through NOTIFY. */
 import { describe, expect, it, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Effect, Layer, Option, Schedule } from "effect"
+import { Effect, Layer, Option } from "effect"
 import type { PatientId } from "../../src/domain/Patient.ts"
 import { PatientRepo } from "../../src/persistence/PatientRepo.ts"
 import { ReadCache } from "../../src/persistence/ReadCache.ts"
 import { ThresholdProfileRepo } from "../../src/persistence/ThresholdProfileRepo.ts"
 import { RegistryCache } from "../../src/persistence/RegistryCache.ts"
 import * as TestDatabase from "../support/test-database.ts"
+import { eventually } from "../support/eventually.ts"
 
 describe("ReadCache", () => {
   const load = (value: string) => Effect.succeed(Option.some(value))
@@ -77,7 +78,7 @@ layer(Repos, { timeout: 60_000, excludeTestServices: true })("RegistryCache", (i
       expect(cache.size).toBe(1)
       yield* sql`UPDATE patients SET full_name = 'Changed' WHERE id = ${patient.id}`
       yield* Effect.suspend(() => (cache.size === 0 ? Effect.void : Effect.fail("still cached"))).pipe(
-        Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("5 seconds")))
+        (check) => eventually(check, 5)
       )
       const reloaded = yield* repo.findById(patient.id)
       expect(Option.map(reloaded, (p) => p.full_name)).toEqual(Option.some("Changed"))
@@ -101,18 +102,18 @@ layer(Repos, { timeout: 60_000, excludeTestServices: true })("RegistryCache", (i
       const name = yield* repo.findById(patient.id).pipe(
         Effect.map(Option.map((p) => p.full_name)),
         Effect.flatMap((name) => Option.contains(name, "After the loss") ? Effect.succeed(name) : Effect.fail(`still ${String(name)}`)),
-        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds")))
+        (check) => eventually(check, 5)
       )
       expect(name).toEqual(Option.some("After the loss"))
       // Listening again: it caches, and a change drops the entry.
       yield* Effect.suspend(() => (cache.status() === "connected" ? Effect.void : Effect.fail("not listening yet"))).pipe(
-        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds")))
+        (check) => eventually(check, 5)
       )
       yield* repo.findById(patient.id)
       expect(cache.patients.peek(patient.id)).toBeDefined()
       yield* sql`UPDATE patients SET full_name = 'Later' WHERE id = ${patient.id}`
       yield* Effect.suspend(() => (cache.patients.peek(patient.id) === undefined ? Effect.void : Effect.fail("still cached"))).pipe(
-        Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("5 seconds")))
+        (check) => eventually(check, 5)
       )
     }))
 
@@ -137,7 +138,7 @@ layer(Repos, { timeout: 60_000, excludeTestServices: true })("RegistryCache", (i
         VALUES (${patient.id}, 55, 95, 93, 36, 37.5)`
       const found = yield* profiles.findByPatient(patient.id).pipe(
         Effect.flatMap((profile) => Option.isSome(profile) ? Effect.succeed(profile.value) : Effect.fail("still the cached miss")),
-        Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("5 seconds")))
+        (check) => eventually(check, 5)
       )
       expect(found.hr_max).toBe(95)
     }))
