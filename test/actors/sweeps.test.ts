@@ -7,7 +7,7 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Clock, ConfigProvider, Effect, Layer, TestClock, TestServices } from "effect"
+import { Chunk, Clock, ConfigProvider, Effect, Layer, TestClock, TestServices } from "effect"
 import * as Monitoring from "../../src/Monitoring.ts"
 import { eventually } from "../support/eventually.ts"
 import * as TestDatabase from "../support/test-database.ts"
@@ -29,12 +29,19 @@ const insertPatient = (sql: SqlClient.SqlClient) =>
 const auditActions = (sql: SqlClient.SqlClient, entityId: string) =>
   Effect.map(sql<{ action: string }>`SELECT action FROM audit_events WHERE entity_id = ${entityId} ORDER BY seq`, (rows) => rows.map((r) => r.action))
 
-/** Steps the clock `minutes` forward, a sweep interval at a time, letting each sweep run. */
+/**
+ * Steps the clock `minutes` forward, a sweep interval at a time: after each step both sweeps run,
+ * and the step is over once both are asleep again until the next (their database work is real).
+ */
 const advance = (minutes: number) =>
   Effect.gen(function*() {
+    // Read outside `until`, which runs on the live clock.
+    const clock = yield* TestClock.testClock()
     for (let i = 0; i < minutes; i++) {
       yield* TestClock.adjust("1 minute")
-      yield* TestServices.provideLive(Effect.sleep("5 millis"))
+      const next = (yield* Clock.currentTimeMillis) + 60_000
+      yield* until(Effect.flatMap(clock.sleeps, (sleeps) =>
+        Chunk.filter(sleeps, (at) => at === next).length >= 2 ? Effect.void : Effect.fail("a sweep is still running")))
     }
   })
 
