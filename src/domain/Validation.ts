@@ -83,3 +83,44 @@ export const IntFromString = StringInput.pipe(
   ),
   Schema.compose(Schema.NumberFromString)
 )
+
+const TIMESTAMP = /^(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.\d{1,9})?)?(Z|z|[+-]\d\d:?\d\d)?)?$/
+
+/** A timestamp's text as JavaScript reads it exactly: no offset is UTC, a date alone is its midnight UTC. */
+const normalise = (text: string): string => {
+  const zone = TIMESTAMP.exec(text)![7]
+  const date = text.slice(0, 10)
+  if (text.length === 10) return `${date}T00:00:00Z`
+  const time = text.slice(11, zone === undefined ? undefined : text.length - zone.length)
+  const offset = zone === undefined || zone === "z" ? "Z" : zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone
+  return `${date}T${time}${offset}`
+}
+
+/** Whether `text` is a timestamp whose date and time exist (JavaScript reads 2026-02-30 as 2 March). */
+const isTimestamp = (text: string): boolean => {
+  const match = TIMESTAMP.exec(text)
+  if (match === null) return false
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map((part) => (part === undefined ? 0 : Number(part))) as [
+    number, number, number, number, number, number
+  ]
+  const date = new Date(0)
+  date.setUTCFullYear(year, month - 1, day)
+  return year >= 1 && date.getUTCMonth() === month - 1 && date.getUTCDate() === day && hour <= 23 && minute <= 59 && second <= 59 &&
+    !Number.isNaN(Date.parse(normalise(text)))
+}
+
+/**
+ * A point in time as ISO 8601 (RFC 3339) text: a date and time with an offset (`Z`, `+02:00`), a
+ * date and time without one (read as UTC, never as the server's local time), or a date alone (its
+ * midnight UTC). The date must exist, in years 0001-9999 (what PostgreSQL and JavaScript both
+ * read alike). The one timestamp schema of every input; rules of their own (a reading's time not
+ * in the future) are refinements on top of it.
+ */
+export const Timestamp = StringInput.pipe(
+  Schema.filter<typeof StringInput>(isTimestamp, rule("datetime_parsing", "Input should be a valid datetime (ISO 8601, e.g. 2026-01-31T12:00:00Z)")),
+  Schema.compose(Schema.transform(Schema.String, Schema.DateFromSelf, {
+    strict: true,
+    decode: (text) => new Date(normalise(text)),
+    encode: (date) => date.toISOString()
+  }))
+)

@@ -7,7 +7,7 @@
 import { Schema } from "effect"
 import { DeviceId } from "./Device.ts"
 import { PatientId } from "./Patient.ts"
-import { BoundedText, ErrorType, FiniteNumber, Uuid, atLeast, atMost } from "./Validation.ts"
+import { BoundedText, ErrorType, FiniteNumber, Timestamp, Uuid, atLeast, atMost } from "./Validation.ts"
 import { noVitalValues, perVitalSign, plausibleRanges, type VitalSign, vitalSigns, type VitalValues, vitalValueFields } from "./VitalSign.ts"
 
 export const ReadingId = Uuid.pipe(Schema.brand("ReadingId"))
@@ -24,21 +24,8 @@ const PlausibleInt = (sign: VitalSign) =>
 export const WeightKg = FiniteNumber.pipe(Schema.greaterThan(0, { [ErrorType]: "greater_than", message: () => "Input should be greater than 0" }), atMost(700))
 export const HeightCm = FiniteNumber.pipe(Schema.greaterThan(0, { [ErrorType]: "greater_than", message: () => "Input should be greater than 0" }), atMost(300))
 
-/** Whether the text's date exists (JavaScript reads 2026-02-30 as 2 March). */
-const isCalendarDate = (s: string): boolean => {
-  const [year, month, day] = [Number(s.slice(0, 4)), Number(s.slice(5, 7)), Number(s.slice(8, 10))]
-  const date = new Date(Date.UTC(year, month - 1, day))
-  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day
-}
-
-/** An ISO 8601 timestamp with a time zone, as text. */
-export const IsoDateTime = Schema.String.pipe(
-  Schema.filter((s) => /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$/.test(s) && !Number.isNaN(Date.parse(s)) && isCalendarDate(s), {
-    [ErrorType]: "datetime_parsing",
-    message: () => "Input should be a valid ISO 8601 datetime with a time zone"
-  }),
-  Schema.compose(Schema.Date),
-  // A measurement from before 1900 is a device's unset clock, and year 0 is no date to PostgreSQL.
+/** A measurement's time: a timestamp, from 1900 on (earlier is a device's unset clock). */
+export const MeasurementTime = Timestamp.pipe(
   Schema.filter((date) => date.getUTCFullYear() >= 1900, {
     [ErrorType]: "value_error",
     message: () => "Value error, a measurement time before 1900"
@@ -65,7 +52,7 @@ const readingRules = (reading: { readonly measured_at?: Date | undefined } & { r
  */
 export const DeviceReading = Schema.Struct({
   reading_id: ReadingId,
-  measured_at: Schema.optional(IsoDateTime),
+  measured_at: Schema.optional(MeasurementTime),
   ...perVitalSign((sign) => Schema.optional(Plausible(sign)))
 }).pipe(Schema.filter(readingRules, { [ErrorType]: "value_error" }), Schema.annotations({ identifier: "DeviceReading" }))
 export type DeviceReading = typeof DeviceReading.Type
@@ -80,7 +67,7 @@ export const TrialVitalsRecord = Schema.Struct({
   HeartRate: PlausibleInt("heart_rate"),
   Temperature: Plausible("temperature"),
   ReadingID: Schema.optional(ReadingId),
-  MeasuredAt: Schema.optional(IsoDateTime)
+  MeasuredAt: Schema.optional(MeasurementTime)
 }).pipe(
   Schema.filter((r) => r.MeasuredAt === undefined || r.MeasuredAt.getTime() <= Date.now() + MAX_CLOCK_SKEW_MS ||
     { path: ["MeasuredAt"], message: "Value error, MeasuredAt lies in the future" }, { [ErrorType]: "value_error" }),

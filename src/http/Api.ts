@@ -8,17 +8,15 @@ import { Schema } from "effect"
 import { DeviceCreate, DeviceId, DeviceLink, DeviceUpdate } from "../domain/Device.ts"
 import { displayName, type Patient, PatientCreate, PatientId, Sex } from "../domain/Patient.ts"
 import { type OptionalLimit, optionalLimits, type ThresholdProfile, ThresholdProfileCreate, ThresholdProfileId } from "../domain/ThresholdProfile.ts"
-import { atLeast, atMost, BoundedText, IntFromString } from "../domain/Validation.ts"
+import { atLeast, BoundedText, IntFromString, Timestamp } from "../domain/Validation.ts"
 import { ConflictResponse, DataRefusedResponse, NotFoundResponse, UnavailableResponse } from "./Errors.ts"
 import type { ApiError, GroupHandlers } from "./Handlers.ts"
-import { IsoTimestamp, MAX_LIMIT, Pagination } from "./Params.ts"
+import { Limit, Pagination, UtcTime } from "./Params.ts"
 import { MonitoringGroup } from "./MonitoringApi.ts"
 import { PainkillerGroup } from "./PainkillerApi.ts"
 
-export { IsoTimestamp, MAX_LIMIT, Pagination }
 import { ValidationErrorBody } from "../domain/ValidationDetail.ts"
 
-const Timestamp = Schema.Date.annotations({ description: "ISO 8601, UTC, ending in Z" })
 
 /**
  * Seed 000's view of a patient. A patient created through another seed's routes (a trial subject,
@@ -29,7 +27,7 @@ export const PatientResponse = Schema.Struct({
   full_name: Schema.String,
   age: Schema.NullOr(Schema.Number),
   sex: Schema.NullOr(Sex),
-  created_at: Timestamp
+  created_at: UtcTime
 }).annotations({ identifier: "PatientResponse" })
 
 export const patientView = (patient: Patient): typeof PatientResponse.Type => ({
@@ -45,7 +43,7 @@ export const DeviceResponse = Schema.Struct({
   serial: Schema.String,
   firmware: Schema.String,
   patient_id: Schema.NullOr(PatientId),
-  created_at: Timestamp
+  created_at: UtcTime
 }).annotations({ identifier: "DeviceResponse" })
 
 export const ThresholdProfileResponse = Schema.Struct({
@@ -87,7 +85,7 @@ const MessagingStatus = Schema.Struct({
  */
 export const HealthResponse = Schema.Struct({
   status: Schema.Literal("healthy", "degraded"),
-  timestamp: Timestamp,
+  timestamp: UtcTime,
   service: Schema.String,
   version: Schema.String,
   database: Connection,
@@ -197,10 +195,10 @@ export const AuditQuery = Schema.Struct({
   entity_type: Schema.optional(BoundedText(64)),
   entity_id: Schema.optional(BoundedText(255)),
   action: Schema.optional(BoundedText(64)),
-  from: Schema.optional(IsoTimestamp),
-  to: Schema.optional(IsoTimestamp),
+  from: Schema.optional(Timestamp),
+  to: Schema.optional(Timestamp),
   cursor: Schema.optional(IntFromString.pipe(atLeast(0))),
-  limit: Schema.optionalWith(IntFromString.pipe(atLeast(1), atMost(MAX_LIMIT)), { default: () => 100 })
+  limit: Limit
 })
 
 export class AuditGroup extends HttpApiGroup.make("audit")

@@ -3,25 +3,24 @@
  * HTTP), vital signs and snapshots out, and the alerts they raise.
  */
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
-import { Option, Schema } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 import { AlertResponse, AlertStatus } from "../domain/Alert.ts"
 import { Severity } from "../domain/Alerting.ts"
 import { VitalSign } from "../domain/VitalSign.ts"
 import { DeviceId } from "../domain/Device.ts"
-import { decodeKeyset, type KeysetKey } from "../domain/Keyset.ts"
+import { KeysetCursor, type KeysetKey } from "../domain/Keyset.ts"
 import { PatientId } from "../domain/Patient.ts"
 import { snapshotFields } from "../domain/Snapshot.ts"
-import { BoundedText, ErrorType, IntFromString, Uuid, atLeast, atMost } from "../domain/Validation.ts"
+import { BoundedText, ErrorType, Timestamp, Uuid } from "../domain/Validation.ts"
 import { DeviceReading, StoreVitalsRequest, VitalReadingResponse } from "../domain/Vitals.ts"
-import { IsoTimestamp, MAX_LIMIT } from "./Params.ts"
+import { Limit, UtcTime } from "./Params.ts"
 import { ConflictResponse, NotFoundResponse } from "./Errors.ts"
 
-const Timestamp = Schema.Date.annotations({ description: "ISO 8601, UTC, ending in Z" })
 
 export const StoreVitalsResponse = Schema.Struct({
   success: Schema.Literal(true),
   records_stored: Schema.Number,
-  timestamp: Timestamp
+  timestamp: UtcTime
 }).annotations({ identifier: "StoreVitalsResponse" })
 
 const AlertChangesResponse = Schema.Struct({
@@ -37,19 +36,25 @@ export const ReadingAccepted = Schema.Struct({
   alerts: AlertChangesResponse
 }).annotations({ identifier: "ReadingAccepted" })
 
-const cursorOf = (key: KeysetKey, list: string) =>
-  BoundedText(512).pipe(
-    Schema.filter((text) => Option.isSome(decodeKeyset(key, text)), {
-      [ErrorType]: "value_error",
-      message: () => `Value error, not a cursor of ${list}: pass next_cursor from the previous page of the same list`
+/** A list's cursor: refused with one message whatever is wrong with it (it is opaque to clients). */
+const cursorOf = (key: KeysetKey, list: string) => {
+  const cursor = KeysetCursor[key]
+  const decode = ParseResult.decodeUnknownEither(cursor)
+  const encode = ParseResult.encodeUnknownEither(cursor)
+  const message = `Value error, not a cursor of ${list}: pass next_cursor from the previous page of the same list`
+  return BoundedText(512).pipe(
+    Schema.transformOrFail(Schema.typeSchema(cursor), {
+      strict: true,
+      decode: (text, _, ast) => Either.mapLeft(decode(text), () => new ParseResult.Type(ast, text, message)),
+      encode: (position, _, ast) => Either.mapLeft(encode(position), () => new ParseResult.Type(ast, position, "not a cursor position"))
     }),
-    Schema.annotations({ description: `next_cursor of the previous page of ${list}` })
+    Schema.annotations({ [ErrorType]: "value_error", description: `next_cursor of the previous page of ${list}` })
   )
-const Limit = Schema.optionalWith(IntFromString.pipe(atLeast(1), atMost(MAX_LIMIT)), { default: () => 100 })
+}
 
 export const VitalsQuery = Schema.Struct({
-  from: Schema.optional(IsoTimestamp),
-  to: Schema.optional(IsoTimestamp),
+  from: Schema.optional(Timestamp),
+  to: Schema.optional(Timestamp),
   vital_sign: Schema.optional(VitalSign.annotations({ [ErrorType]: "literal_error", message: () => `Input should be one of ${VitalSign.literals.join(", ")}` })),
   cursor: Schema.optional(cursorOf("measured_at", "the patient's vitals")),
   limit: Limit
@@ -60,13 +65,13 @@ export const AlertsQuery = Schema.Struct({
   status: Schema.optional(AlertStatus.annotations({ [ErrorType]: "literal_error", message: () => "Input should be 'open', 'acknowledged' or 'resolved'" })),
   severity: Schema.optional(Severity.annotations({ [ErrorType]: "literal_error", message: () => "Input should be 'warning' or 'critical'" })),
   vital_sign: Schema.optional(VitalSign.annotations({ [ErrorType]: "literal_error", message: () => `Input should be one of ${VitalSign.literals.join(", ")}` })),
-  from: Schema.optional(IsoTimestamp),
-  to: Schema.optional(IsoTimestamp),
+  from: Schema.optional(Timestamp),
+  to: Schema.optional(Timestamp),
   cursor: Schema.optional(cursorOf("created_at", "alerts")),
   limit: Limit
 })
 
-export const SnapshotResponse = Schema.Struct(snapshotFields(Timestamp, AlertResponse)).annotations({ identifier: "PatientSnapshot" })
+export const SnapshotResponse = Schema.Struct(snapshotFields(UtcTime, AlertResponse)).annotations({ identifier: "PatientSnapshot" })
 
 const AlertPath = Schema.Struct({ alert_id: Uuid })
 const PatientPath = Schema.Struct({ patient_id: PatientId })

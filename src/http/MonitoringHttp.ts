@@ -3,7 +3,6 @@ import { Effect, Option } from "effect"
 import { callActor } from "../actors/ActorCalls.ts"
 import { PatientMonitor } from "../actors/PatientMonitor.ts"
 import { AlertId } from "../domain/Alert.ts"
-import { decodeKeyset } from "../domain/Keyset.ts"
 import { AlertRepo } from "../persistence/AlertRepo.ts"
 import { CurrentActor } from "../persistence/ChangeLog.ts"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
@@ -80,13 +79,11 @@ export const make = Effect.gen(function*() {
     vitals: ({ path, urlParams }) =>
       Effect.gen(function*() {
         yield* patientMustExist(path.patient_id)
-        // The query schema has checked the cursor's form.
-        const after = urlParams.cursor === undefined ? undefined : Option.getOrUndefined(decodeKeyset("measured_at", urlParams.cursor))
         const page = yield* vitals.list(path.patient_id, {
           from: urlParams.from,
           to: urlParams.to,
           vital_sign: urlParams.vital_sign,
-          after,
+          after: urlParams.cursor,
           limit: urlParams.limit
         })
         return { items: page.items.map(readingView), next_cursor: page.next_cursor }
@@ -100,7 +97,6 @@ export const make = Effect.gen(function*() {
 
     alerts: ({ urlParams }) =>
       Effect.gen(function*() {
-        const after = urlParams.cursor === undefined ? Option.none() : decodeKeyset("created_at", urlParams.cursor)
         return yield* alerts.list({
           patient_id: urlParams.patient_id,
           status: urlParams.status,
@@ -108,7 +104,7 @@ export const make = Effect.gen(function*() {
           vital_sign: urlParams.vital_sign,
           from: urlParams.from,
           to: urlParams.to,
-          after: Option.getOrUndefined(after),
+          after: urlParams.cursor,
           limit: urlParams.limit
         })
       }),

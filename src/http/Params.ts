@@ -1,20 +1,20 @@
-/** Query-parameter schemas shared by the API's groups. */
+/** Schemas shared by the API's groups: pages, how many rows, and how answers write times. */
 import { Schema } from "effect"
-import { atLeast, atMost, ErrorType, IntFromString } from "../domain/Validation.ts"
+import { atLeast, atMost, IntFromString } from "../domain/Validation.ts"
 
 export const MAX_LIMIT = 1000
 
+/**
+ * How many rows a list answers: 0 to 1000, 100 when left out. Every list takes it, offset and
+ * keyset alike (`limit=0` is an empty page: FastAPI's clients get `[]` from the seeds' lists).
+ */
+export const Limit = Schema.optionalWith(IntFromString.pipe(atLeast(0), atMost(MAX_LIMIT)), { default: () => 100 })
+
+/** Offset pagination as the seeds define it: `skip` rows, then at most `limit`. */
 export const Pagination = Schema.Struct({
   skip: Schema.optionalWith(IntFromString.pipe(atLeast(0)), { default: () => 0 }),
-  limit: Schema.optionalWith(IntFromString.pipe(atLeast(0), atMost(MAX_LIMIT)), { default: () => 100 })
+  limit: Limit
 })
 
-export const IsoTimestamp = Schema.String.pipe(
-  // Years 0001-9999: what PostgreSQL's timestamptz and JavaScript both read the same way.
-  Schema.filter((s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d\d-\d\d/.test(s) && !s.startsWith("0000"), {
-    [ErrorType]: "datetime_parsing",
-    message: () => "Input should be a valid ISO 8601 datetime"
-  }),
-  Schema.compose(Schema.Date)
-)
-
+/** A time in an answer: ISO 8601 in UTC, ending in `Z` (inputs are read with `domain/Validation.ts`'s `Timestamp`). */
+export const UtcTime = Schema.Date.annotations({ description: "ISO 8601, UTC, ending in Z" })

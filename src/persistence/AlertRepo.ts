@@ -10,7 +10,7 @@ import { Effect, Option, Schema } from "effect"
 import { Alert, type AlertId, type AlertStatus, StaleAlertState } from "../domain/Alert.ts"
 import type { Bounds, OpenAlert, Severity } from "../domain/Alerting.ts"
 import type { VitalSign } from "../domain/VitalSign.ts"
-import { encodeKeyset, type Keyset } from "../domain/Keyset.ts"
+import { type Keyset, pageOf } from "../domain/Keyset.ts"
 import type { PatientId } from "../domain/Patient.ts"
 import { ChangeLog } from "./ChangeLog.ts"
 
@@ -105,8 +105,7 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
       ]
       const rows = yield* decodeAlerts(yield* sql`
         SELECT * FROM alerts WHERE ${sql.and(conditions)} ORDER BY created_at, id LIMIT ${filter.limit + 1}`)
-      const items = rows.slice(0, filter.limit)
-      return { items, next_cursor: rows.length > filter.limit ? encodeKeyset("created_at", items[items.length - 1]!.created_at, items[items.length - 1]!.id) : null }
+      return pageOf("created_at", rows, filter.limit, filter.after, (alert) => ({ at: alert.created_at, id: alert.id }))
     }, classified)
 
     /** Critical alerts nobody acknowledged, critical since before `criticalSince`, not yet escalated. */

@@ -47,9 +47,10 @@ export class AuditRepo extends Effect.Service<AuditRepo>()("vigil/AuditRepo", {
       const rows = yield* sql<AuditRow>`
         SELECT * FROM audit_events WHERE ${sql.and(conditions)} ORDER BY seq LIMIT ${filter.limit + 1}`
       const page = rows.slice(0, filter.limit).map(auditView)
+      // More rows follow: the next page starts after this one's last row (with `limit=0`, where it stood).
       return {
         items: page,
-        next_cursor: rows.length > filter.limit ? String(page[page.length - 1]!.seq) : null
+        next_cursor: rows.length > filter.limit ? String(page.at(-1)?.seq ?? filter.after ?? 0) : null
       }
     }, classified)
 

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import type { VitalSign } from "../domain/VitalSign.ts"
 import type { LatestValues } from "../domain/BatchEvaluation.ts"
 import type { DeviceId } from "../domain/Device.ts"
-import { encodeKeyset, type Keyset } from "../domain/Keyset.ts"
+import { type Keyset, pageOf } from "../domain/Keyset.ts"
 import type { PatientId } from "../domain/Patient.ts"
 import { type ReadingId, type Source, type StoredReading, type VitalReading } from "../domain/Vitals.ts"
 import { vitalSigns } from "../domain/VitalSign.ts"
@@ -171,8 +171,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
       ]
       const rows = (yield* sql<ReadingRow>`
         SELECT * FROM vital_signs WHERE ${sql.and(conditions)} ORDER BY measured_at, id LIMIT ${filter.limit + 1}`).map(fromRow)
-      const items = rows.slice(0, filter.limit)
-      return { items, next_cursor: rows.length > filter.limit ? encodeKeyset("measured_at", items[items.length - 1]!.measured_at, items[items.length - 1]!.id) : null }
+      return pageOf("measured_at", rows, filter.limit, filter.after, (row) => ({ at: row.measured_at, id: row.id }))
     }, classified)
 
     /** Readings of one source (seed 003's measurements), oldest first, offset pages. */

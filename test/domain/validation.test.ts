@@ -5,6 +5,7 @@ import fc from "fast-check"
 import { DeviceCreate } from "../../src/domain/Device.ts"
 import { PatientCreate, PatientId } from "../../src/domain/Patient.ts"
 import { ThresholdProfileCreate } from "../../src/domain/ThresholdProfile.ts"
+import { Timestamp } from "../../src/domain/Validation.ts"
 import { fromParseIssue } from "../../src/domain/ValidationDetail.ts"
 
 const decode = <A, I>(schema: Schema.Schema<A, I>) => ParseResult.decodeUnknownEither(schema, { errors: "all" })
@@ -74,5 +75,35 @@ describe("ids", () => {
       fc.pre(!/^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(s))
       expect(Either.isLeft(Schema.decodeUnknownEither(PatientId)(s))).toBe(true)
     }))
+  })
+})
+
+describe("Timestamp", () => {
+  const decodeTimestamp = decode(Timestamp)
+  const read = (text: string) => Either.map(decodeTimestamp(text), (date) => date.toISOString())
+
+  it("reads an offset, no offset as UTC (never the server's zone) and a date alone as its midnight UTC", () => {
+    expect(read("2026-01-31T12:00:00Z")).toEqual(Either.right("2026-01-31T12:00:00.000Z"))
+    expect(read("2026-01-31T12:00:00+02:00")).toEqual(Either.right("2026-01-31T10:00:00.000Z"))
+    expect(read("2026-01-31T12:00:00-0500")).toEqual(Either.right("2026-01-31T17:00:00.000Z"))
+    expect(read("2026-01-31T12:00:00")).toEqual(Either.right("2026-01-31T12:00:00.000Z"))
+    expect(read("2026-01-31 12:00")).toEqual(Either.right("2026-01-31T12:00:00.000Z"))
+    expect(read("2026-01-31")).toEqual(Either.right("2026-01-31T00:00:00.000Z"))
+  })
+
+  it("accepts exactly the dates that exist, years 0001-9999, answering 422's datetime_parsing otherwise", () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 0, max: 9999 }), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 25 }),
+      (year, month, day, hour) => {
+        const text = `${String(year).padStart(4, "0")}-${String(month).padStart(2, "0")}-${String(day).padStart(2, "0")}T${String(hour).padStart(2, "0")}:00:00Z`
+        const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
+        const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0
+        const valid = year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= days && hour <= 23
+        const result = decodeTimestamp(text)
+        expect(Either.isRight(result), text).toBe(valid)
+        if (Either.isLeft(result)) expect(fromParseIssue("query", result.left)[0]!.type).toBe("datetime_parsing")
+      }
+    ))
+    for (const text of ["yesterday", "2026-01-31T12", "2026-01-31T12:00:00+25:00", "31/01/2026", ""]) expect(Either.isLeft(decodeTimestamp(text)), text).toBe(true)
   })
 })

@@ -55,10 +55,15 @@ layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test", OUTBOX_POLL_INTERVAL: "
       expect(second.items[0].seq).toBeGreaterThan(first.body.items[1].seq)
       const future = (yield* call("GET", `/api/v1/audit?from=${new Date(Date.now() + 60_000).toISOString()}`)).body
       expect(future).toEqual({ items: [], next_cursor: null })
+      // limit=0: an empty page, and a cursor that goes on from where it stood.
+      const none = (yield* call("GET", `/api/v1/audit?entity_type=patient&action=created&from=${start}&limit=0`)).body
+      expect(none.items).toEqual([])
+      const onwards = (yield* call("GET", `/api/v1/audit?entity_type=patient&action=created&from=${start}&limit=2&cursor=${none.next_cursor}`)).body
+      expect(onwards.items).toEqual(first.body.items)
       const nul = yield* call("GET", "/api/v1/audit?entity_id=%00")
       expect(nul.status).toBe(422)
       expect(nul.body.detail[0].loc).toEqual(["query", "entity_id"])
-      const bad = yield* call("GET", "/api/v1/audit?from=yesterday&limit=0")
+      const bad = yield* call("GET", "/api/v1/audit?from=yesterday&limit=1001")
       expect(bad.status).toBe(422)
       expect(bad.body.detail.map((d: { loc: Array<string> }) => d.loc[1]).sort()).toEqual(["from", "limit"])
     }))
