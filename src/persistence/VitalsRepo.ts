@@ -51,7 +51,27 @@ const latestQuery = vitalSigns.map((sign) => `
   (SELECT '${sign}' AS sign, ${sign} AS value, measured_at FROM vital_signs
    WHERE patient_id = $1 AND ${sign} IS NOT NULL ORDER BY measured_at DESC, id DESC LIMIT 1)`).join(" UNION ALL ")
 
-const column = <K extends keyof VitalReading>(readings: ReadonlyArray<VitalReading>, key: K) => readings.map((r) => r[key])
+/**
+ * The columns a batch writes besides `seq` and `measured_at`, in order, with the type of their
+ * arrays in `unnest`; the vital signs' from their one definition. Names from this closed list
+ * only, never from input.
+ */
+const batchColumns: ReadonlyArray<readonly [keyof VitalReading, string]> = [
+  ["id", "uuid"],
+  ["patient_id", "uuid"],
+  ["device_id", "uuid"],
+  ["source", "text"],
+  ["visit_name", "text"],
+  ...vitalSigns.map((sign) => [sign, "float8"] as const),
+  ["weight_kg", "float8"],
+  ["height_cm", "float8"],
+  ["stroke", "bool"],
+  ["diabetes", "bool"]
+]
+const columnList = batchColumns.map(([name]) => name).join(", ")
+/** A stored reading as JSON, the wire form (`vitals.recorded`), built by PostgreSQL from the row. */
+const readingJson = `jsonb_build_object(${batchColumns.map(([name]) => `'${name}', ${name}`).join(", ")},
+  'measured_at', to_char(measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`
 
 export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo", {
   effect: Effect.gen(function*() {
@@ -76,27 +96,17 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
           sql`UNION ALL SELECT 'offline', id::text, NULL FROM touched WHERE offline_since IS NOT NULL`
         const rows = yield* sql<{ readonly kind: "reading" | "offline"; readonly id: string; readonly seq: string | null }>`
           WITH ins AS (
-            INSERT INTO vital_signs (${seqs === undefined ? sql`` : sql`seq, `}id, patient_id, device_id, source, visit_name, heart_rate, spo2, temperature,
-              systolic_bp, diastolic_bp, respiratory_rate, weight_kg, height_cm, stroke, diabetes, measured_at)
+            INSERT INTO vital_signs (${seqs === undefined ? sql`` : sql`seq, `}${sql.literal(columnList)}, measured_at)
               ${seqs === undefined ? sql`` : sql`OVERRIDING SYSTEM VALUE`}
             SELECT * FROM unnest(
-              ${seqs === undefined ? sql`` : sql`${seqs}::bigint[], `}${column(readings, "id")}::uuid[], ${column(readings, "patient_id")}::uuid[], ${column(readings, "device_id")}::uuid[],
-              ${column(readings, "source")}::text[], ${column(readings, "visit_name")}::text[],
-              ${column(readings, "heart_rate")}::float8[], ${column(readings, "spo2")}::float8[], ${column(readings, "temperature")}::float8[],
-              ${column(readings, "systolic_bp")}::float8[], ${column(readings, "diastolic_bp")}::float8[],
-              ${column(readings, "respiratory_rate")}::float8[], ${column(readings, "weight_kg")}::float8[],
-              ${column(readings, "height_cm")}::float8[], ${column(readings, "stroke")}::bool[], ${column(readings, "diabetes")}::bool[],
+              ${seqs === undefined ? sql`` : sql`${seqs}::bigint[], `}${
+          sql.csv(batchColumns.map(([name, type]) => sql`${readings.map((r) => r[name])}::${sql.literal(type)}[]`))
+        },
               ${readings.map((r) => r.measured_at.toISOString())}::timestamptz[])
             ON CONFLICT (id) DO NOTHING
             RETURNING *
           ), recorded AS (
-            SELECT gen_random_uuid() AS event_id, patient_id, jsonb_agg(jsonb_build_object(
-              'id', id, 'patient_id', patient_id, 'device_id', device_id, 'source', source, 'visit_name', visit_name,
-              'heart_rate', heart_rate, 'spo2', spo2, 'temperature', temperature, 'systolic_bp', systolic_bp,
-              'diastolic_bp', diastolic_bp, 'respiratory_rate', respiratory_rate, 'weight_kg', weight_kg,
-              'height_cm', height_cm, 'stroke', stroke, 'diabetes', diabetes,
-              'measured_at', to_char(measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-            ) ORDER BY seq) AS readings
+            SELECT gen_random_uuid() AS event_id, patient_id, jsonb_agg(${sql.literal(readingJson)} ORDER BY seq) AS readings
             FROM ins GROUP BY patient_id
           ), events AS (
             INSERT INTO outbox (event_id, subject, event)
