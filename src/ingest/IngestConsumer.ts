@@ -136,22 +136,35 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
   }))
 
   // Messages arrive by callback into a queue (no fiber per message); the worker takes them in batches.
-  // `null` marks the end: the consumer has been closed and nothing more arrives.
+  // `null` marks the end: the consumer has been closed and nothing more arrives. `waiting` holds the
+  // messages received and not yet taken, which an outage must keep from redelivery too.
   const inbox = yield* Queue.unbounded<JsMsg | null>()
+  const waiting = new Set<JsMsg>()
   const messages = yield* Effect.tryPromise({
-    try: () => consumer.consume({ max_messages: config.batchSize * 2, callback: (msg) => void Queue.unsafeOffer(inbox, msg) }),
+    try: () =>
+      consumer.consume({
+        max_messages: config.batchSize * 2,
+        callback: (msg) => {
+          waiting.add(msg)
+          Queue.unsafeOffer(inbox, msg)
+        }
+      }),
     catch: (cause) => new NatsError({ message: `cannot consume ${stream}: ${String(cause)}`, cause })
   })
 
   /**
-   * Runs `work` until the database takes it, holding `msgs` meanwhile: JetStream is told they are
-   * being worked on, so it neither redelivers them nor counts a delivery. Interrupted (shutdown),
-   * they are handed back at once for another process.
+   * Runs `work` until the database takes it, holding `msgs`, and the messages waiting behind them,
+   * meanwhile: JetStream is told they are being worked on, so it neither redelivers them nor counts
+   * a delivery (an outage of any length costs none). Interrupted (shutdown), `msgs` are handed back
+   * at once for another process.
    */
   const heldThroughOutages = <A>(msgs: ReadonlyArray<JsMsg>, work: Effect.Effect<A, StoreFailure>) =>
     Effect.scoped(Effect.gen(function*() {
       const scope = yield* Effect.scope
-      const keepAlive = Effect.sync(() => msgs.forEach((msg) => msg.working())).pipe(
+      const keepAlive = Effect.sync(() => {
+        for (const msg of msgs) msg.working()
+        for (const msg of waiting) msg.working()
+      }).pipe(
         Effect.delay(Duration.times(config.ackWait, 1 / 3)),
         Effect.forever
       )
@@ -300,9 +313,11 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
   /** What has arrived, up to a batch; when that is less, what else arrives within the linger. */
   const nextBatch = Effect.gen(function*() {
     const first = yield* Queue.takeBetween(inbox, 1, config.batchSize)
-    if (first.length >= config.batchSize || Duration.toMillis(config.linger) === 0) return first
-    yield* Effect.sleep(config.linger)
-    return Chunk.appendAll(first, yield* Queue.takeUpTo(inbox, config.batchSize - first.length))
+    const batch = first.length >= config.batchSize || Duration.toMillis(config.linger) === 0
+      ? first
+      : Chunk.appendAll(first, yield* Effect.zipRight(Effect.sleep(config.linger), Queue.takeUpTo(inbox, config.batchSize - first.length)))
+    Chunk.forEach(batch, (msg) => msg !== null && waiting.delete(msg))
+    return batch
   })
   /**
    * Stage one's loop: a batch waits for a slot, then is prepared and handed to stage two. A small

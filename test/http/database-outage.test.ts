@@ -6,7 +6,7 @@
  * during or after the outage is lost.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { jetstream } from "@nats-io/jetstream"
+import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Effect, Layer, Redacted } from "effect"
 import * as grpc from "@grpc/grpc-js"
@@ -44,7 +44,10 @@ const app = App.make(database).pipe(
     NATS_URL: nats.available ? nats.url : "",
     NATS_SUBJECT_PREFIX: scope.subjectPrefix,
     NATS_STREAM_PREFIX: scope.streamPrefix,
-    OUTBOX_POLL_INTERVAL: "200 millis"
+    OUTBOX_POLL_INTERVAL: "200 millis",
+    // An outage several times longer than a message may stay unanswered, with few deliveries allowed.
+    INGEST_ACK_WAIT: "2 seconds",
+    INGEST_MAX_DELIVER: "2"
   })),
   Layer.merge(streams)
 )
@@ -152,6 +155,7 @@ describe.skipIf(!runNats)("database outage", () => {
           r.body.items.some((item: { id: string }) => item.id === before) ? Effect.void : Effect.fail("not stored yet")))
 
         yield* Effect.promise(() => own.pause())
+        const pausedAt = Date.now()
         // The registry cache stops serving the moment its notices stop.
         yield* eventually(Effect.flatMap(call("GET", "/health"), (r) => r.body.cache === "disconnected" ? Effect.void : Effect.fail("cache still connected")), 10)
 
@@ -182,6 +186,8 @@ describe.skipIf(!runNats)("database outage", () => {
           expect(yield* grpcLookup(address, method, request), method).toBe(grpc.status.UNAVAILABLE)
         }
 
+        // The outage lasts at least three ack waits: held messages must not be redelivered meanwhile.
+        yield* Effect.sleep(Math.max(0, 7_000 - (Date.now() - pausedAt)))
         yield* Effect.promise(() => own.resume())
         // Back without a restart.
         yield* eventually(Effect.flatMap(call("GET", "/ready"), (r) => r.status === 200 ? Effect.void : Effect.fail("not ready")))
@@ -200,6 +206,19 @@ describe.skipIf(!runNats)("database outage", () => {
           return [before, ...during].every((id) => found.has(id)) ? Effect.succeed(found) : Effect.fail("not all stored yet")
         }))
         expect(stored.has(breach.reading_id)).toBe(true)
+        // Held, not redelivered: no delivery was spent on the outage, nothing was dead-lettered.
+        const { deadLetters, redelivered } = yield* Effect.promise(async () => {
+          const nc = await connect({ servers: nats.available ? nats.url : "" })
+          try {
+            const jsm = await jetstreamManager(nc)
+            const consumer = await jsm.consumers.info(`${scope.streamPrefix}_INGEST`, "vigil-ingest-vitals")
+            return { deadLetters: (await jsm.streams.info(`${scope.streamPrefix}_DEADLETTER`)).state.messages, redelivered: consumer.num_redelivered }
+          } finally {
+            await nc.close()
+          }
+        })
+        expect(deadLetters).toBe(0)
+        expect(redelivered).toBe(0)
         expect(expectStatus(yield* call("GET", "/api/v1/audit/verify"), 200).valid).toBe(true)
       }), 180_000)
   })
