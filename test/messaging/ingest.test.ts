@@ -237,6 +237,38 @@ describe.skipIf(!runNats)("ingest over NATS", () => {
         const stored = yield* sql<{ id: string }>`SELECT id::text AS id FROM vital_signs WHERE id IN ${sql.in(ids)}`
         expect(stored.map((row) => row.id).sort()).toEqual([ids[0], ids[2]].sort())
       }).pipe(Effect.scoped), 60_000)
+
+    it.effect("dead-letters from the stream a message JetStream stopped delivering (its process died on it each time), on JetStream's advisory", () =>
+      Effect.gen(function*() {
+        // A message in the ingest stream that no process will answer: outside the consumer's filter.
+        const stranded = `${scope.subjectPrefix}.ingest.stranded.${randomUUID()}`
+        const ack = yield* publish(stranded, { reading_id: randomUUID(), heart_rate: 70 })
+        // What JetStream announces when a message reaches the consumer's max_deliver.
+        yield* Effect.promise(async () => {
+          const nc = await connect({ servers: natsUrl })
+          try {
+            nc.publish(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${scope.streamPrefix}_INGEST.vigil-ingest-vitals`, JSON.stringify({
+              type: "io.nats.jetstream.advisory.v1.max_deliver",
+              stream: `${scope.streamPrefix}_INGEST`,
+              consumer: "vigil-ingest-vitals",
+              stream_seq: ack.seq,
+              deliveries: 4
+            }))
+            await nc.flush()
+          } finally {
+            await nc.close()
+          }
+        })
+        const letter = yield* eventually(Effect.flatMap(streamMessages(`${scope.streamPrefix}_DEADLETTER`), ({ messages }) => {
+          const mine = messages.find((m) => m.header?.get("Vigil-Original-Subject") === stranded)
+          return mine !== undefined ? Effect.succeed(mine) : Effect.fail("not dead-lettered yet")
+        }))
+        expect(letter.header?.get("Vigil-Delivery-Count")).toBe("4")
+        expect(letter.header?.get("Vigil-Dead-Letter-Reason")).toContain("without an answer")
+        // Gone from the work queue.
+        const { messages } = yield* streamMessages(`${scope.streamPrefix}_INGEST`)
+        expect(messages.map((m) => m.subject)).not.toContain(stranded)
+      }))
   })
 })
 
