@@ -44,9 +44,6 @@ export const KeysetCursor: { readonly [K in KeysetKey]: Schema.Schema<Keyset, st
   created_at: cursor("created_at")
 }
 
-export const encodeKeyset = (key: KeysetKey, at: Date, id: string): string =>
-  Schema.encodeSync(KeysetCursor[key])({ at: at.toISOString(), id })
-
 /** Before every row: where a first page of no rows (`limit=0`) stands. */
 const START: Keyset = { at: "0001-01-01T00:00:00.000Z", id: "00000000-0000-0000-0000-000000000000" }
 

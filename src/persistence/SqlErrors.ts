@@ -53,7 +53,7 @@ export const sqlState = (error: SqlError): string | undefined => {
   return undefined
 }
 
-export const violation = (error: SqlError): { readonly code?: string; readonly constraint?: string } => {
+const violation = (error: SqlError): { readonly code?: string; readonly constraint?: string } => {
   const cause = error.cause as PgErrorFields | null | undefined
   return {
     ...(typeof cause?.code === "string" ? { code: cause.code } : {}),
