@@ -10,12 +10,13 @@ import { Unavailable } from "../domain/Errors.ts"
 
 export const CALL_TIMEOUT = Duration.seconds(10)
 
-const CLUSTER_FAILURES = new Set(["MailboxFull", "AlreadyProcessingMessage", "PersistenceError", "EntityNotAssignedToRunner", "RunnerUnavailable"])
+/** The cluster's own errors (`@effect/cluster/ClusterError`) that a call may fail with. */
+const CLUSTER_FAILURES = ["MailboxFull", "AlreadyProcessingMessage", "PersistenceError", "EntityNotAssignedToRunner", "RunnerUnavailable"] as const
 
-type ClusterFailure = { readonly _tag: "MailboxFull" | "AlreadyProcessingMessage" | "PersistenceError" | "EntityNotAssignedToRunner" | "RunnerUnavailable" }
+type ClusterFailure = { readonly _tag: typeof CLUSTER_FAILURES[number] }
 
 const isClusterFailure = (error: unknown): error is ClusterFailure =>
-  typeof error === "object" && error !== null && CLUSTER_FAILURES.has((error as { _tag?: unknown })._tag as string)
+  typeof error === "object" && error !== null && (CLUSTER_FAILURES as ReadonlyArray<unknown>).includes((error as { _tag?: unknown })._tag)
 
 export const callActor = <A, E, R>(
   call: Effect.Effect<A, E, R>,

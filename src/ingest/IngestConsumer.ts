@@ -23,7 +23,7 @@
  *   stream.
  */
 import { AckPolicy, type JsMsg } from "@nats-io/jetstream"
-import { Cause, Chunk, Config, Duration, Effect, Fiber, Layer, Option, Queue, Schedule, Schema } from "effect"
+import { Cause, Chunk, Config, Duration, Effect, Fiber, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
 import type { DataRefused, Unavailable } from "../domain/Errors.ts"
 import { Nats, NatsError } from "../messaging/NatsBus.ts"
 import { ingestStream } from "../messaging/Subjects.ts"
@@ -131,9 +131,11 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
       })
       yield* Effect.tryPromise(() => jsm.streams.deleteMessage(stream, seq))
     }).pipe(Effect.catchAllCause((cause) => Effect.logError("a message JetStream stopped delivering could not be dead-lettered", cause)))
-  yield* Effect.forkScoped(Effect.promise(async () => {
-    for await (const message of advisories) await Effect.runPromise(onAdvisory(message.data))
-  }))
+  yield* Stream.fromAsyncIterable(advisories, (cause) => cause).pipe(
+    Stream.runForEach((message) => onAdvisory(message.data)),
+    Effect.catchAllCause((cause) => Effect.logError("the ingest advisories' subscription ended", cause)),
+    Effect.forkScoped
+  )
 
   // Messages arrive by callback into a queue (no fiber per message); the worker takes them in batches.
   // `null` marks the end: the consumer has been closed and nothing more arrives. `waiting` holds the
@@ -220,7 +222,7 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
 
   /** A batch that failed on a bug or on its data: one at a time, or, alone already, its end. */
   const failed = (msgs: ReadonlyArray<JsMsg>, cause: Cause.Cause<StoreFailure>): Effect.Effect<Staged> => {
-    if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause) as never
+    if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
     if (msgs.length > 1) {
       return Effect.as(Effect.logWarning("ingest batch failed; its messages are retried one at a time", cause), { _tag: "OneAtATime", msgs } as const)
     }

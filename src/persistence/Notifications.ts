@@ -132,10 +132,6 @@ export class Notifications extends Effect.Service<Notifications>()("vigil/Notifi
         return queue as Queue.Dequeue<Notice>
       })
 
-    return {
-      subscribe,
-      /** Whether notices are being received now. */
-      isListening: () => live !== undefined
-    } as const
+    return { subscribe } as const
   })
 }) {}

@@ -69,6 +69,11 @@ export class ReadCache<A> {
     this.entries.clear()
   }
 
+  /** Whether it caches now (not suspended). */
+  get caching(): boolean {
+    return !this.suspended
+  }
+
   get size(): number {
     return this.entries.size
   }

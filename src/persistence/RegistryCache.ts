@@ -38,14 +38,11 @@ export class RegistryCache extends Effect.Service<RegistryCache>()("vigil/Regist
     } as Record<string, ReadCache<unknown>>
     const caches = Object.values(byTable)
     for (const cache of caches) cache.suspend()
-    let connected = false
     const apply = (notice: Notice) => {
       switch (notice._tag) {
         case "Listening":
-          connected = true
           return caches.forEach((cache) => cache.resume())
         case "Lost":
-          connected = false
           return caches.forEach((cache) => cache.suspend())
         case "Notice": {
           const separator = notice.payload.indexOf(":")
@@ -63,7 +60,7 @@ export class RegistryCache extends Effect.Service<RegistryCache>()("vigil/Regist
       devices,
       thresholds,
       /** `connected` while the caches hear of every change, and so cache. */
-      status: () => (connected ? "connected" as const : "disconnected" as const)
+      status: () => (patients.caching ? "connected" as const : "disconnected" as const)
     } as const
   }),
   dependencies: [Notifications.Default]
