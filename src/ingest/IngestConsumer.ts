@@ -23,7 +23,7 @@
  *   stream.
  */
 import { AckPolicy, type JsMsg } from "@nats-io/jetstream"
-import { Cause, Chunk, Config, Duration, Effect, Fiber, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
+import { Cause, Chunk, Config, Duration, Effect, Fiber, Layer, Option, Queue, Runtime, Schedule, Schema } from "effect"
 import type { DataRefused, Unavailable } from "../domain/Errors.ts"
 import { Nats, NatsError } from "../messaging/NatsBus.ts"
 import { ingestStream } from "../messaging/Subjects.ts"
@@ -113,8 +113,6 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
   })
 
   // A message JetStream gave up on: dead-lettered from the stream by one process of the cluster.
-  const advisories = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${CONSUMER}`, { queue: `${CONSUMER}-advisories` })
-  yield* Effect.addFinalizer(() => Effect.sync(() => advisories.unsubscribe()))
   const onAdvisory = (data: Uint8Array) =>
     Effect.gen(function*() {
       const advisory = decodeAdvisory(new TextDecoder().decode(data))
@@ -131,10 +129,18 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
       })
       yield* Effect.tryPromise(() => jsm.streams.deleteMessage(stream, seq))
     }).pipe(Effect.catchAllCause((cause) => Effect.logError("a message JetStream stopped delivering could not be dead-lettered", cause)))
-  yield* Stream.fromAsyncIterable(advisories, (cause) => cause).pipe(
-    Stream.runForEach((message) => onAdvisory(message.data)),
-    Effect.catchAllCause((cause) => Effect.logError("the ingest advisories' subscription ended", cause)),
-    Effect.forkScoped
+  // By callback, run in this layer's runtime (Vigil's logger), as the ingest messages are.
+  const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+  yield* Effect.acquireRelease(
+    Effect.sync(() =>
+      nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${CONSUMER}`, {
+        queue: `${CONSUMER}-advisories`,
+        callback: (error, message) => {
+          if (error === null) runFork(onAdvisory(message.data))
+        }
+      })
+    ),
+    (subscription) => Effect.sync(() => subscription.unsubscribe())
   )
 
   // Messages arrive by callback into a queue (no fiber per message); the worker takes them in batches.
