@@ -1,12 +1,12 @@
 /**
  * Turns a Schema `ParseError` into FastAPI's 422 body: `{"detail": [{type, loc, msg, input}]}`,
  * one entry per failing field, `loc` starting with where the value came from ("body", "path",
- * "query"). Rule types and messages come from the annotations in `domain/Validation.ts`.
+ * "query", "header"). Rule types and messages come from the annotations in `domain/Validation.ts`.
  */
 import { Schema, type ParseResult, SchemaAST } from "effect"
 import { errorType } from "./Validation.ts"
 
-export type Location = "body" | "path" | "query"
+export type Location = "body" | "path" | "query" | "header"
 
 export interface ErrorDetail {
   readonly type: string

@@ -12,6 +12,7 @@ export interface EndpointRequest<E extends HttpApiEndpoint.HttpApiEndpoint.Any> 
   readonly path: HttpApiEndpoint.HttpApiEndpoint.PathParsed<E>
   readonly urlParams: HttpApiEndpoint.HttpApiEndpoint.UrlParams<E>
   readonly payload: HttpApiEndpoint.HttpApiEndpoint.Payload<E>
+  readonly headers: HttpApiEndpoint.HttpApiEndpoint.Headers<E>
 }
 
 export type EndpointHandler<E extends HttpApiEndpoint.HttpApiEndpoint.Any, OtherErrors, R> = (

@@ -104,7 +104,7 @@ export const makeListener = <R>(
       if (route.method !== method) continue
 
       const problems: Array<ErrorDetail> = []
-      const input: { path?: unknown; urlParams?: unknown; payload?: unknown } = {}
+      const input: { path?: unknown; urlParams?: unknown; payload?: unknown; headers?: unknown } = {}
       if (route.decodePath !== undefined) {
         const decoded = route.decodePath(params)
         if (Either.isRight(decoded)) input.path = decoded.right
@@ -114,6 +114,11 @@ export const makeListener = <R>(
         const decoded = route.decodeUrlParams(queryRecord(queryStart === -1 ? "" : url.slice(queryStart + 1)))
         if (Either.isRight(decoded)) input.urlParams = decoded.right
         else problems.push(...fromParseIssue("query", decoded.left))
+      }
+      if (route.decodeHeaders !== undefined) {
+        const decoded = route.decodeHeaders(request.headers)
+        if (Either.isRight(decoded)) input.headers = decoded.right
+        else problems.push(...fromParseIssue("header", decoded.left))
       }
       if (route.decodePayload === undefined) {
         if (problems.length > 0) return sendDetail(response, 422, problems)

@@ -1,6 +1,6 @@
 /**
  * The contract compiled for serving: each `HttpApi` endpoint becomes a route with synchronous
- * decoders (path, query, body) and encoders (success, each error with its status), and a request
+ * decoders (path, query, headers, body) and encoders (success, each error with its status), and a request
  * path is matched against them, static segments before parameters.
  */
 import type { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
@@ -22,6 +22,7 @@ export interface CompiledRoute {
   readonly decodePath: Decoder | undefined
   readonly decodeUrlParams: Decoder | undefined
   readonly decodePayload: Decoder | undefined
+  readonly decodeHeaders: Decoder | undefined
   readonly encodeSuccess: (u: unknown) => Either.Either<unknown, ParseResult.ParseIssue>
   readonly successStatus: number
   readonly errors: ReadonlyArray<ErrorEncoder>
@@ -65,6 +66,7 @@ export const compile = (api: HttpApi.HttpApi.Any, handlers: Record<string, Recor
         decodePath: decoder(endpoint.pathSchema),
         decodeUrlParams: decoder(endpoint.urlParamsSchema),
         decodePayload: decoder(endpoint.payloadSchema),
+        decodeHeaders: decoder(endpoint.headersSchema),
         encodeSuccess: ParseResult.encodeUnknownEither(endpoint.successSchema as Schema.Schema<unknown, unknown>),
         successStatus: HttpApiSchema.getStatusSuccessAST(endpoint.successSchema.ast),
         errors: errorEncoders(endpoint.errorSchema, group.errorSchema, errorSchema),
