@@ -16,7 +16,19 @@ export class CurrentActor extends Context.Reference<CurrentActor>()("vigil/Curre
   defaultValue: () => "anonymous"
 }) {}
 
-export type EntityType = "patient" | "device" | "threshold" | "alert" | "measurement"
+export type EntityType =
+  | "patient"
+  | "device"
+  | "threshold"
+  | "alert"
+  | "measurement"
+  | "user"
+  | "doctor_profile"
+  | "doctor_schedule"
+  | "patient_profile"
+  | "appointment"
+  | "task"
+  | "lab_result"
 
 export interface Change {
   readonly entityType: EntityType
@@ -64,32 +76,48 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
     const sql = yield* SqlClient.SqlClient
     const pg = yield* PgClient.PgClient
 
-    /** Must run inside the transaction that makes the change. */
-    const record = Effect.fn("ChangeLog.record")(function*(change: Change) {
+    /**
+     * Records `changes` (in order) in two statements, however many they are. Must run inside the
+     * transaction that makes them.
+     */
+    const recordAll = Effect.fn("ChangeLog.recordAll")(function*(changes: ReadonlyArray<Change>) {
+      if (changes.length === 0) return
       const actor = yield* CurrentActor
-      const before = snapshot(change.before)
-      const after = snapshot(change.after)
-      const [audit] = yield* sql<AuditRow>`
-        INSERT INTO audit_events (actor, action, entity_type, entity_id, before, after)
-        VALUES (${actor}, ${change.action}, ${change.entityType}, ${change.entityId},
-                ${before === null ? null : pg.json(before)}, ${after === null ? null : pg.json(after)})
+      const entries = changes.map((change) => ({ change, id: crypto.randomUUID(), before: snapshot(change.before), after: snapshot(change.after) }))
+      const audits = yield* sql<AuditRow>`
+        INSERT INTO audit_events ${sql.insert(entries.map(({ after, before, change, id }) => ({
+          id,
+          actor,
+          action: change.action,
+          entity_type: change.entityType,
+          entity_id: change.entityId,
+          before: before === null ? null : pg.json(before),
+          after: after === null ? null : pg.json(after)
+        })))}
         RETURNING *`
-      const time = audit!.occurred_at
-      const domainEvent = {
-        subject: eventSubject(change.entityType, change.action),
-        event: makeEvent({ type: `vigil.${change.entityType}.${change.action}`, subject: change.entityId, data: after ?? before, time })
-      }
-      const auditEvent = {
-        subject: auditSubject(change.entityType, change.action),
-        event: {
-          ...makeEvent({ type: `vigil.audit.${change.entityType}.${change.action}`, subject: change.entityId, data: auditView(audit!), time }),
-          id: audit!.id
+      const byId = new Map(audits.map((audit) => [audit.id, audit]))
+      const rows = entries.flatMap(({ after, before, change, id }) => {
+        const audit = byId.get(id)!
+        const time = audit.occurred_at
+        const domainEvent = {
+          subject: eventSubject(change.entityType, change.action),
+          event: makeEvent({ type: `vigil.${change.entityType}.${change.action}`, subject: change.entityId, data: after ?? before, time })
         }
-      }
-      const rows = [domainEvent, auditEvent].map(({ subject, event }) => ({ event_id: event.id, subject, event: pg.json(event) }))
+        const auditEvent = {
+          subject: auditSubject(change.entityType, change.action),
+          event: {
+            ...makeEvent({ type: `vigil.audit.${change.entityType}.${change.action}`, subject: change.entityId, data: auditView(audit), time }),
+            id: audit.id
+          }
+        }
+        return [domainEvent, auditEvent].map(({ event, subject }) => ({ event_id: event.id, subject, event: pg.json(event) }))
+      })
       yield* sql`INSERT INTO outbox ${sql.insert(rows)}`
     }, classified)
 
-    return { record } as const
+    /** Must run inside the transaction that makes the change. */
+    const record = (change: Change) => recordAll([change])
+
+    return { record, recordAll } as const
   })
 }) {}
