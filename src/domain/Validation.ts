@@ -124,3 +124,52 @@ export const Timestamp = StringInput.pipe(
     encode: (date) => date.toISOString()
   }))
 )
+
+/** Text of `min` to `max` characters (pydantic's `constr(min_length, max_length)`). */
+export const TextBetween = (min: number, max: number) =>
+  Text.pipe(
+    Schema.minLength<typeof Text>(min, rule("string_too_short", `String should have at least ${min} character${min === 1 ? "" : "s"}`)),
+    Schema.maxLength(max, rule("string_too_long", `String should have at most ${max} characters`))
+  )
+
+/** One of an enumeration's values, refused as pydantic refuses an `Enum` member it does not know. */
+export const Enum = <const L extends ReadonlyArray<string>>(...values: L) => {
+  const quoted = values.map((value) => `'${value}'`)
+  const listed = quoted.length === 1 ? quoted[0]! : `${quoted.slice(0, -1).join(", ")} or ${quoted.at(-1)}`
+  return Schema.Literal(...values).annotations({ ...rule("enum", `Input should be ${listed}`), jsonSchema: { type: "string", enum: values } })
+}
+
+/** An integer id of seed 004's records (users, appointments, ...), as its clients send them: from 1 to the column's 2^31 - 1. */
+export const IntId = Int.pipe(atLeast(1), atMost(2_147_483_647))
+
+const EMAIL = /^[^\s@"(),:;<>[\\\]]+@[^\s@"(),:;<>[\\\]]+\.[^\s@"(),:;<>[\\\].]{2,}$/
+
+/**
+ * An email address (pydantic's `EmailStr`): one `@`, a dotted domain, no spaces; the domain is
+ * lower-cased, as email-validator normalises it.
+ */
+export const Email = BoundedText(255).pipe(
+  Schema.filter<ReturnType<typeof BoundedText>>((s) => EMAIL.test(s) && !s.includes(".."), rule("value_error", "value is not a valid email address: The email address is not valid.")),
+  Schema.compose(Schema.transform(Schema.String, Schema.String, {
+    strict: true,
+    decode: (s) => {
+      const at = s.lastIndexOf("@")
+      return `${s.slice(0, at)}@${s.slice(at + 1).toLowerCase()}`
+    },
+    encode: (s) => s
+  }))
+)
+
+const DATE = /^(\d{4})-(\d\d)-(\d\d)$/
+
+/** A calendar date (`YYYY-MM-DD`) that exists, kept as that text (a date has no time zone). */
+export const CalendarDate = StringInput.pipe(
+  Schema.filter<typeof StringInput>((text) => {
+    const match = DATE.exec(text)
+    if (match === null) return false
+    const [year, month, day] = match.slice(1, 4).map(Number) as [number, number, number]
+    const date = new Date(0)
+    date.setUTCFullYear(year, month - 1, day)
+    return year >= 1 && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+  }, rule("date_from_datetime_parsing", "Input should be a valid date in the format YYYY-MM-DD"))
+)
