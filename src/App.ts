@@ -1,6 +1,6 @@
 /**
- * Vigil's composition: the database (migrated), messaging, the outbox relay, monitoring, and the
- * doors (HTTP, gRPC, NATS ingest). The
+ * Vigil's composition: the database (migrated), messaging, the outbox relay, monitoring, care
+ * coordination, and the doors (HTTP, gRPC, NATS ingest). The
  * demo data is seeded on the first start of an embedded database, or whenever
  * `SEED_DEMO_DATA=true` (it is idempotent).
  */
@@ -14,6 +14,7 @@ import { EventBus } from "./messaging/EventBus.ts"
 import * as IngestConsumer from "./ingest/IngestConsumer.ts"
 import * as Messaging from "./messaging/Messaging.ts"
 import * as OutboxRelay from "./messaging/OutboxRelay.ts"
+import * as Care from "./Care.ts"
 import * as Monitoring from "./Monitoring.ts"
 
 const SeedConfig = Config.literal("true", "false", "auto")("SEED_DEMO_DATA").pipe(Config.withDefault("auto" as const))
@@ -50,7 +51,9 @@ const Announce = Layer.scopedDiscard(Effect.gen(function*() {
 /** The running service, given a database layer (real, embedded, or a test's). */
 export const make = <E, R>(database: Layer.Layer<Database | DatabaseLayer.DatabaseServices, E, R>) => {
   // Released in reverse: the doors close (finishing in-flight requests) before the actors stop.
-  const doors = Layer.mergeAll(HttpServer.layer, RegistryGrpc.layer, IngestConsumer.layer).pipe(Layer.provide(Monitoring.layer))
+  const doors = Layer.mergeAll(HttpServer.layer, RegistryGrpc.layer, IngestConsumer.layer).pipe(
+    Layer.provide(Layer.merge(Monitoring.layer, Care.layer))
+  )
   return Announce.pipe(
     Layer.provideMerge(doors),
     Layer.provideMerge(OutboxRelay.layer),

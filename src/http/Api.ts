@@ -14,6 +14,8 @@ import type { ApiError, GroupHandlers } from "./Handlers.ts"
 import { Limit, Pagination, UtcTime } from "./Params.ts"
 import { MonitoringGroup } from "./MonitoringApi.ts"
 import { PainkillerGroup } from "./PainkillerApi.ts"
+import { AppointmentsGroup, CareRootGroup, LabResultsGroup, TasksGroup, UsersGroup } from "./CareApi.ts"
+import { DoctorsGroup, PatientPortalGroup } from "./SchedulingApi.ts"
 
 import { ValidationErrorBody } from "../domain/ValidationDetail.ts"
 
@@ -257,13 +259,20 @@ export class VigilApi extends HttpApi.make("vigil")
   .add(AuditGroup)
   .add(MonitoringGroup)
   .add(PainkillerGroup)
+  .add(CareRootGroup)
+  .add(UsersGroup)
+  .add(AppointmentsGroup)
+  .add(LabResultsGroup)
+  .add(TasksGroup)
+  .add(DoctorsGroup)
+  .add(PatientPortalGroup)
   // Every route may find the database unavailable, or have its data refused by it.
   .addError(UnavailableResponse)
   .addError(DataRefusedResponse)
   .annotateContext(OpenApi.annotations({
     title: "Vigil",
     version: "0.1.0",
-    description: "Patient monitoring and care coordination: the registry of patients, devices and thresholds.",
+    description: "Patient monitoring and care coordination: the registry of patients, devices and thresholds, vital signs and alerts, and seed 004's users, appointments, lab results and task records.",
     transform: documentValidationErrors
   }))
 {}

@@ -53,3 +53,25 @@ export const DataRefusedResponse = Schema.transform(ValidationErrorBody, Schema.
     }]
   })
 }).annotations(HttpApiSchema.annotations({ status: 422, description: "The database refused the data" }))
+
+export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", { detail: Schema.String }) {}
+export const BadRequestResponse = detailError(BadRequest, 400, "The request breaks a rule of the record it names")
+
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", { detail: Schema.String }) {}
+export const UnauthorizedResponse = detailError(Unauthorized, 401, "Who is calling is not known")
+
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", { detail: Schema.String }) {}
+export const ForbiddenResponse = detailError(Forbidden, 403, "The caller may not do this")
+
+/** A field whose value is well-formed but refers to something that does not fit (a doctor where a patient must be). */
+export class InvalidField extends Schema.TaggedError<InvalidField>()("InvalidField", {
+  field: Schema.String,
+  message: Schema.String,
+  input: Schema.Unknown
+}) {}
+
+export const InvalidFieldResponse = Schema.transform(ValidationErrorBody, Schema.typeSchema(InvalidField), {
+  strict: true,
+  decode: (body) => new InvalidField({ field: String(body.detail[0]?.loc.at(-1) ?? ""), message: body.detail[0]?.msg ?? "", input: body.detail[0]?.input }),
+  encode: (error) => ({ detail: [{ type: "value_error", loc: ["body", error.field], msg: `Value error, ${error.message}`, input: error.input }] })
+}).annotations(HttpApiSchema.annotations({ status: 422, description: "A field names something that does not fit" }))

@@ -4,6 +4,7 @@ import { listenPort } from "../domain/ConfigValues.ts"
 import { VigilApi } from "./Api.ts"
 import * as ApiServer from "./server/ApiServer.ts"
 import * as AuditHttp from "./AuditHttp.ts"
+import * as CareHttp from "./CareHttp.ts"
 import * as DevicesHttp from "./DevicesHttp.ts"
 import * as Docs from "./Docs.ts"
 import * as EventStream from "./EventStream.ts"
@@ -11,6 +12,7 @@ import * as HealthHttp from "./HealthHttp.ts"
 import * as MonitoringHttp from "./MonitoringHttp.ts"
 import * as PainkillerHttp from "./PainkillerHttp.ts"
 import * as PatientsHttp from "./PatientsHttp.ts"
+import * as SchedulingHttp from "./SchedulingHttp.ts"
 import * as ThresholdsHttp from "./ThresholdsHttp.ts"
 
 export const HttpConfig = Config.all({
@@ -32,7 +34,9 @@ export const layer = Layer.scoped(
       thresholds: yield* ThresholdsHttp.make,
       audit: yield* AuditHttp.make,
       monitoring: yield* MonitoringHttp.make,
-      painkiller: yield* PainkillerHttp.make
+      painkiller: yield* PainkillerHttp.make,
+      ...(yield* CareHttp.make),
+      ...(yield* SchedulingHttp.make)
     }
     const eventStream = yield* EventStream.make
     const { port } = yield* ApiServer.serve<typeof VigilApi, never>(VigilApi, handlers, {

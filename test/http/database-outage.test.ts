@@ -47,7 +47,8 @@ const app = App.make(database).pipe(
     OUTBOX_POLL_INTERVAL: "200 millis",
     // An outage several times longer than a message may stay unanswered, with few deliveries allowed.
     INGEST_ACK_WAIT: "2 seconds",
-    INGEST_MAX_DELIVER: "2"
+    INGEST_MAX_DELIVER: "2",
+    PASSWORD_SCRYPT_LOG_N: "10"
   })),
   Layer.merge(streams)
 )
@@ -69,8 +70,16 @@ const publishReading = (deviceId: string, readingId: string, heartRate: number) 
     }
   })
 
+interface CareIds {
+  readonly doctor: number
+  readonly patient: number
+  readonly schedule: number
+  readonly appointment: number
+  readonly task: number
+}
+
 /** One request per route of the contract, with ids of records that exist. */
-const requests = (ids: { patient: string; device: string; alert: string; measure: string }) => {
+const requests = (ids: { patient: string; device: string; alert: string; measure: string; care: CareIds }) => {
   const reading = { reading_id: randomUUID(), heart_rate: 80 }
   const measurement = { temperature_celsius: 36.6, blood_pressure_sys: 120, blood_pressure_dias: 80, body_weight: 70, height_cm: 175, stroke: false, diabetes: false }
   const profile = { patient_id: ids.patient, hr_min: 50, hr_max: 110, spo2_min: 92, temp_min: 36, temp_max: 38 }
@@ -114,8 +123,35 @@ const requests = (ids: { patient: string; device: string; alert: string; measure
     "painkiller.getMeasure": ["GET", `/api/v1/measures/list/${ids.measure}`],
     "painkiller.listMeasuresOfPatient": ["GET", `/api/v1/measures/${ids.patient}/list`],
     "painkiller.deleteMeasure": ["DELETE", `/api/v1/measures/delete/${ids.measure}`],
-    "painkiller.deleteMeasurementReadme": ["POST", `/api/v1/measurements/delete/${ids.measure}`]
-  } satisfies Record<string, readonly [string, string, unknown?]>
+    "painkiller.deleteMeasurementReadme": ["POST", `/api/v1/measurements/delete/${ids.measure}`],
+    "careRoot.root": ["GET", "/"],
+    "users.create": ["POST", "/api/v1/users", { email: `${unique("out")}@example.com`, full_name: "During", role: "patient", password: "long enough" }],
+    "users.get": ["GET", `/api/v1/users/${ids.care.patient}`],
+    "users.update": ["PATCH", `/api/v1/users/${ids.care.patient}`, { full_name: "Renamed" }],
+    "appointments.create": ["POST", "/api/v1/appointments", { patient_id: ids.care.patient, doctor_id: ids.care.doctor, scheduled_time: "2031-02-03T10:00:00Z", reason: "During" }],
+    "appointments.get": ["GET", `/api/v1/appointments/${ids.care.appointment}`],
+    "appointments.update": ["PATCH", `/api/v1/appointments/${ids.care.appointment}`, { notes: "during the outage" }],
+    "appointments.listByPatient": ["GET", `/api/v1/appointments/patients/${ids.care.patient}`],
+    "appointments.listByDoctor": ["GET", `/api/v1/appointments/doctors/${ids.care.doctor}`],
+    "labResults.create": ["POST", "/api/v1/lab-results", { patient_id: ids.care.patient, test_name: "CBC", result_data: { wbc: 6 }, recorded_at: "2026-11-30T08:00:00Z" }],
+    "labResults.listByPatient": ["GET", `/api/v1/lab-results/patients/${ids.care.patient}`],
+    "tasks.get": ["GET", `/api/v1/tasks/${ids.care.task}`],
+    "tasks.listByAppointment": ["GET", `/api/v1/tasks/appointments/${ids.care.appointment}`],
+    "doctors.profile": ["GET", "/api/v1/doctors/me/profile", undefined, { "x-user-id": String(ids.care.doctor) }],
+    "doctors.upsertProfile": ["PUT", "/api/v1/doctors/me/profile", { bio: "during" }, { "x-user-id": String(ids.care.doctor) }],
+    "doctors.createSchedule": ["POST", "/api/v1/doctors/me/schedules", { start_time: "2032-01-01T09:00:00Z", end_time: "2032-01-01T12:00:00Z" }, {
+      "x-user-id": String(ids.care.doctor)
+    }],
+    "doctors.schedules": ["GET", "/api/v1/doctors/me/schedules", undefined, { "x-user-id": String(ids.care.doctor) }],
+    "doctors.updateSchedule": ["PATCH", `/api/v1/doctors/me/schedules/${ids.care.schedule}`, { max_patients: 3 }, { "x-user-id": String(ids.care.doctor) }],
+    "doctors.deleteSchedule": ["DELETE", `/api/v1/doctors/me/schedules/${ids.care.schedule}`, undefined, { "x-user-id": String(ids.care.doctor) }],
+    "doctors.appointments": ["GET", "/api/v1/doctors/me/appointments", undefined, { "x-user-id": String(ids.care.doctor) }],
+    "patientPortal.profile": ["GET", "/api/v1/patients/me/profile", undefined, { "x-user-id": String(ids.care.patient) }],
+    "patientPortal.upsertProfile": ["PUT", "/api/v1/patients/me/profile", { blood_type: "O+" }, { "x-user-id": String(ids.care.patient) }],
+    "patientPortal.appointments": ["GET", "/api/v1/patients/me/appointments", undefined, { "x-user-id": String(ids.care.patient) }],
+    "patientPortal.searchDoctors": ["GET", "/api/v1/patients/doctors"],
+    "patientPortal.doctorSchedules": ["GET", `/api/v1/patients/doctors/${ids.care.doctor}/schedules`]
+  } satisfies Record<string, readonly [string, string, unknown?, Record<string, string>?]>
 }
 
 /** Every route of the contract, `group.endpoint`. */
@@ -133,6 +169,20 @@ const grpcLookup = (address: string, method: string, request: object) =>
     })
   })
 
+/** Seed 004's records to name: a doctor with a profile and a schedule, a patient, an appointment and its task record. */
+const careRecords = Effect.gen(function*() {
+  const user = (role: string) =>
+    Effect.map(call("POST", "/api/v1/users", { email: `${unique(role)}@example.com`, full_name: role, role, password: "long enough" }), (r) => expectStatus(r, 201).id as number)
+  const doctor = yield* user("doctor")
+  const patient = yield* user("patient")
+  const asDoctor = { "x-user-id": String(doctor) }
+  expectStatus(yield* call("PUT", "/api/v1/doctors/me/profile", { specialization: "Nephrology" }, asDoctor), 200)
+  const schedule = expectStatus(yield* call("POST", "/api/v1/doctors/me/schedules", { start_time: "2033-01-01T09:00:00Z", end_time: "2033-01-01T12:00:00Z" }, asDoctor), 201).id as number
+  const appointment = expectStatus(yield* call("POST", "/api/v1/appointments", { patient_id: patient, doctor_id: doctor, scheduled_time: "2031-01-01T10:00:00Z", reason: "Before" }), 201).id as number
+  const [task] = expectStatus(yield* call("GET", `/api/v1/tasks/appointments/${appointment}`), 200)
+  return { doctor, patient, schedule, appointment, task: task.id as number } satisfies CareIds
+})
+
 describe.skipIf(!runNats)("database outage", () => {
   layer(app, { timeout: 180_000, excludeTestServices: true })("outage", (it) => {
     it.effect("answers 503 with Retry-After on every route while the database is down, and serves again, nothing acknowledged lost, once it is back", () =>
@@ -146,7 +196,8 @@ describe.skipIf(!runNats)("database outage", () => {
         const measure = expectStatus(yield* call("POST", `/api/v1/patient/${patient.id}/measurements`, {
           temperature_celsius: 36.6, blood_pressure_sys: 120, blood_pressure_dias: 80, body_weight: 70, height_cm: 175, stroke: false, diabetes: false
         }), 201)
-        const ids = { patient: patient.id, device: device.id, alert: alert.id, measure: measure.id }
+        const care = yield* careRecords
+        const ids = { patient: patient.id, device: device.id, alert: alert.id, measure: measure.id, care }
         const table = requests(ids)
         expect(Object.keys(table).sort(), "a request for every route of the contract").toEqual([...contractRoutes].sort())
         const before = randomUUID()
@@ -163,11 +214,16 @@ describe.skipIf(!runNats)("database outage", () => {
         const during = [randomUUID(), randomUUID()]
         for (const id of during) yield* publishReading(device.id, id, 82)
 
-        for (const [route, [method, path, body]] of Object.entries(table)) {
+        for (const [route, [method, path, body, headers]] of Object.entries(table) as Array<[string, readonly [string, string, unknown?, Record<string, string>?]]>) {
           const started = Date.now()
-          const response = yield* call(method, path, body)
+          const response = yield* call(method, path, body, headers)
           const elapsed = Date.now() - started
           expect(elapsed, `${route} answered in time`).toBeLessThan(ROUTE_TIME_LIMIT_MS)
+          if (route === "careRoot.root") {
+            // Seed 004's root answers that the service runs, as its original did, without the database.
+            expect(response.status).toBe(200)
+            continue
+          }
           if (route === "health.health") {
             // Liveness stays 200 (an orchestrator must not restart Vigil for its database) and says why.
             expect(response.status).toBe(200)
@@ -197,6 +253,13 @@ describe.skipIf(!runNats)("database outage", () => {
         expect(expectStatus(yield* call("POST", `/api/v1/devices/${device.id}/readings`, { reading_id: randomUUID(), heart_rate: 83 }), 201).status)
           .toBe("stored")
         expect(yield* grpcLookup(address, "GetPatient", { version: "1.0.0", patient_id: ids.patient })).toBe(grpc.status.OK)
+        // The durable cluster holds its shards again: a booking is confirmed, an update reaches its actor.
+        const booked = expectStatus(yield* call("POST", "/api/v1/appointments", {
+          patient_id: care.patient, doctor_id: care.doctor, scheduled_time: "2031-03-01T10:00:00Z", reason: "After"
+        }), 201)
+        yield* eventually(Effect.flatMap(call("GET", `/api/v1/tasks/appointments/${booked.id}`), (r) =>
+          r.body[0]?.status === "succeeded" ? Effect.void : Effect.fail(`task ${JSON.stringify(r.body)}`)), 30)
+        expect(expectStatus(yield* call("PATCH", `/api/v1/appointments/${care.appointment}`, { notes: "after" }), 200).notes).toBe("after")
 
         // Nothing acknowledged was lost: the records from before, and every reading NATS accepted.
         expectStatus(yield* call("GET", `/patients/${patient.id}`), 200)

@@ -15,7 +15,8 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
   it.effect("answers 404 for unknown paths and 405 for known paths with another method", () =>
     Effect.gen(function*() {
       expect(yield* call("GET", "/nowhere")).toMatchObject({ status: 404, body: { detail: "Not Found" } })
-      expect(yield* call("GET", "/")).toMatchObject({ status: 404 })
+      expect(yield* call("GET", "/api")).toMatchObject({ status: 404 })
+      expect(yield* call("POST", "/")).toMatchObject({ status: 405 })
       expect(yield* call("DELETE", "/devices")).toMatchObject({ status: 405, body: { detail: "Method Not Allowed" } })
     }))
 
@@ -39,13 +40,24 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
       expect(status).toBe(200)
       expect(body.openapi).toMatch(/^3\./)
       expect(Object.keys(body.paths).sort()).toEqual([
+        "/",
         "/api/v1/alerts",
         "/api/v1/alerts/{alert_id}",
         "/api/v1/alerts/{alert_id}/acknowledge",
         "/api/v1/alerts/{alert_id}/resolve",
+        "/api/v1/appointments",
+        "/api/v1/appointments/doctors/{doctor_id}",
+        "/api/v1/appointments/patients/{patient_id}",
+        "/api/v1/appointments/{appointment_id}",
         "/api/v1/audit",
         "/api/v1/audit/verify",
         "/api/v1/devices/{device_id}/readings",
+        "/api/v1/doctors/me/appointments",
+        "/api/v1/doctors/me/profile",
+        "/api/v1/doctors/me/schedules",
+        "/api/v1/doctors/me/schedules/{schedule_id}",
+        "/api/v1/lab-results",
+        "/api/v1/lab-results/patients/{patient_id}",
         "/api/v1/measurements/delete/{measure_id}",
         "/api/v1/measurements/list",
         "/api/v1/measures",
@@ -58,8 +70,16 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
         "/api/v1/patient/list",
         "/api/v1/patient/{patient_id}",
         "/api/v1/patient/{patient_id}/measurements",
+        "/api/v1/patients/doctors",
+        "/api/v1/patients/doctors/{doctor_user_id}/schedules",
+        "/api/v1/patients/me/appointments",
+        "/api/v1/patients/me/profile",
         "/api/v1/patients/{patient_id}/snapshot",
         "/api/v1/patients/{patient_id}/vitals",
+        "/api/v1/tasks/appointments/{appointment_id}",
+        "/api/v1/tasks/{task_id}",
+        "/api/v1/users",
+        "/api/v1/users/{user_id}",
         "/devices",
         "/devices/link",
         "/devices/{device_id}",

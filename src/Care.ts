@@ -1,0 +1,36 @@
+/**
+ * Care coordination (seed 004): its repositories, the Appointment actor and the appointment
+ * workflows on the durable cluster (its own Sharding, on PostgreSQL), the recovery sweep and the
+ * cluster's housekeeping, and the services the doors call. The durable cluster is provided here
+ * and not passed on: the doors see only the services. Released in reverse: the services stop
+ * before the actors and workflows, and those before the cluster.
+ */
+import { Layer } from "effect"
+import * as AppointmentLive from "./actors/AppointmentLive.ts"
+import * as AppointmentWorkflows from "./actors/AppointmentWorkflows.ts"
+import * as CareSweeps from "./actors/CareSweeps.ts"
+import * as DurableCluster from "./actors/DurableCluster.ts"
+import { AppointmentLifecycle } from "./persistence/AppointmentLifecycle.ts"
+import { AppointmentRepo } from "./persistence/AppointmentRepo.ts"
+import { ClusterHousekeeping } from "./persistence/ClusterHousekeeping.ts"
+import { LabResultRepo } from "./persistence/LabResultRepo.ts"
+import { SchedulingRepo } from "./persistence/SchedulingRepo.ts"
+import { UserRepo } from "./persistence/UserRepo.ts"
+import { Accounts } from "./services/Accounts.ts"
+import { AppointmentBooking } from "./services/AppointmentBooking.ts"
+
+const repositories = Layer.mergeAll(
+  UserRepo.Default,
+  SchedulingRepo.Default,
+  AppointmentRepo.Default,
+  AppointmentLifecycle.Default,
+  LabResultRepo.Default,
+  ClusterHousekeeping.Default
+)
+
+const actors = Layer.mergeAll(AppointmentLive.layer, AppointmentWorkflows.layer, CareSweeps.layer)
+
+export const layer = Layer.mergeAll(Accounts.Default, AppointmentBooking.Default, actors).pipe(
+  Layer.provide(DurableCluster.layer),
+  Layer.provideMerge(repositories)
+)

@@ -1,0 +1,68 @@
+/**
+ * The durable cluster's scheduled fibers, each a singleton (one in the whole cluster: the process
+ * holding the shards), supervised (a failed run is logged, the next comes at the next interval):
+ * - the recovery sweep: a booking commits, then starts its confirmation; a crash between the
+ *   two would leave the task record `queued` for ever, as the seed's did without a worker. Every
+ *   `APPOINTMENT_SWEEP_INTERVAL` it starts again the confirmation of every task record still open
+ *   and untouched for that long (after the confirmation delay), and the reminder of every
+ *   confirmed appointment no reminder is armed for. A start of work already under way is a
+ *   duplicate the cluster drops, so this is safe to repeat.
+ * - the purge of the cluster's finished messages (`persistence/ClusterHousekeeping.ts`).
+ * Time comes from Effect's `Clock`.
+ */
+import * as Singleton from "@effect/cluster/Singleton"
+import { Clock, Config, Duration, Effect, Layer, Schedule } from "effect"
+import { AppointmentRepo } from "../persistence/AppointmentRepo.ts"
+import { ClusterHousekeeping } from "../persistence/ClusterHousekeeping.ts"
+import { AppointmentReminder, ConfirmAppointment } from "./AppointmentWorkflows.ts"
+import { CareConfig } from "./CareConfig.ts"
+import { TABLE_PREFIX } from "./DurableCluster.ts"
+
+export const PurgeConfig = Config.all({
+  /** How long finished cluster messages are kept (their deduplication ends with them). */
+  retention: Config.duration("CLUSTER_MESSAGE_RETENTION").pipe(Config.withDefault(Duration.days(1))),
+  interval: Config.duration("CLUSTER_PURGE_INTERVAL").pipe(Config.withDefault(Duration.minutes(10)))
+})
+
+/** Per run: more than this waits for the next. */
+const RECOVERY_BATCH = 500
+
+const supervised = <R>(name: string, interval: Duration.Duration, run: Effect.Effect<void, unknown, R>) =>
+  run.pipe(
+    Effect.catchAllCause((cause) => Effect.logWarning(`${name} failed; retrying at the next interval`, cause)),
+    Effect.repeat(Schedule.spaced(interval)),
+    Effect.asVoid
+  )
+
+const ago = (duration: Duration.Duration) => Effect.map(Clock.currentTimeMillis, (now) => new Date(now - Duration.toMillis(duration)))
+
+const recovery = Layer.unwrapEffect(Effect.gen(function*() {
+  const config = yield* Effect.orDie(CareConfig)
+  const appointments = yield* AppointmentRepo
+  const sweep = Effect.gen(function*() {
+    const stalled = yield* appointments.stalledTasks(yield* ago(Duration.sum(config.confirmDelay, config.sweepInterval)), RECOVERY_BATCH)
+    for (const task of stalled) {
+      yield* ConfirmAppointment.execute({ appointment_id: task.appointment_id, task_id: task.id }, { discard: true })
+    }
+    const unarmed = yield* appointments.unarmedReminders(yield* ago(config.sweepInterval), RECOVERY_BATCH)
+    for (const appointment of unarmed) {
+      yield* AppointmentReminder.execute({ appointment_id: appointment.id, scheduled_time: appointment.scheduled_time }, { discard: true })
+    }
+    if (stalled.length + unarmed.length > 0) {
+      yield* Effect.logInfo("appointment work started again").pipe(Effect.annotateLogs({ confirmations: stalled.length, reminders: unarmed.length }))
+    }
+  })
+  return Singleton.make("vigil/appointment-recovery", supervised("appointment recovery sweep", config.sweepInterval, sweep))
+}))
+
+const purge = Layer.unwrapEffect(Effect.gen(function*() {
+  const config = yield* Effect.orDie(PurgeConfig)
+  const housekeeping = yield* ClusterHousekeeping
+  const run = Effect.gen(function*() {
+    const removed = yield* housekeeping.purge(TABLE_PREFIX, config.retention, yield* Clock.currentTimeMillis)
+    if (removed > 0) yield* Effect.logInfo("finished cluster messages purged").pipe(Effect.annotateLogs({ removed }))
+  })
+  return Singleton.make("vigil/cluster-purge", supervised("cluster message purge", config.interval, run))
+}))
+
+export const layer = Layer.mergeAll(recovery, purge)

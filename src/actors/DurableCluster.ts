@@ -1,0 +1,95 @@
+/**
+ * The durable actor runtime: `@effect/cluster`'s Sharding with its messages and runners in
+ * PostgreSQL (tables `vigil_cluster_*`), and the workflow engine on top of it. What must survive
+ * a crash runs here: the `Appointment` actor's commands, the appointment workflows (their
+ * activities' results, their durable sleeps) and the cluster-wide singletons.
+ *
+ * Why beside the in-memory runtime of `Cluster.ts` rather than instead of it: the monitors' and
+ * devices' messages are volatile and need a transport between processes to live once in the
+ * cluster, which Vigil does not have yet (DESIGN.md section 11, "Runners over NATS"). Here every
+ * process registers as the same runner; the shards (and so every entity, workflow and singleton)
+ * belong to the one process holding their PostgreSQL advisory locks, and the other processes'
+ * persisted messages reach it through the message tables. When that process dies its connection
+ * closes, the locks are free, and another process takes the shards over and resumes what was in
+ * flight. So messages sent here must be persisted; a volatile one works only on the process that
+ * holds the shards (the workflows' own calls, which run there).
+ *
+ * The cluster creates its tables when the layer is built; processes starting at once on an empty
+ * database would race on that DDL, so it runs under an advisory lock (docs/cluster.md).
+ */
+import * as ClusterWorkflowEngine from "@effect/cluster/ClusterWorkflowEngine"
+import * as MessageStorage from "@effect/cluster/MessageStorage"
+import * as RunnerAddress from "@effect/cluster/RunnerAddress"
+import * as RunnerHealth from "@effect/cluster/RunnerHealth"
+import * as Runners from "@effect/cluster/Runners"
+import * as Sharding from "@effect/cluster/Sharding"
+import * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
+import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
+import { SqlClient } from "@effect/sql"
+import type { WorkflowEngine } from "@effect/workflow/WorkflowEngine"
+import { Config, Effect, Layer, Option } from "effect"
+import { ActorConfig } from "./Cluster.ts"
+
+/** The cluster's tables are `vigil_cluster_messages`, `_replies`, `_runners`, `_locks`, `_migrations`. */
+export const TABLE_PREFIX = "vigil_cluster"
+
+/** Arbitrary, fixed (beside the migrator's 7_346_210_001): serialises the cluster's own DDL across processes. */
+const DDL_LOCK = 7_346_210_004
+
+/** Every process is this one runner until runners have a transport (see the header). */
+const RUNNER = RunnerAddress.make("vigil", 1)
+
+export const DurableClusterConfig = Config.all({
+  /**
+   * How often the shard holder looks for messages written by other processes, and for durable
+   * sleeps that are due: the precision of a reminder, and the delay of a command sent from
+   * another process.
+   */
+  pollInterval: Config.duration("CLUSTER_POLL_INTERVAL").pipe(Config.withDefault("500 millis"))
+})
+
+/** Builds `layer` holding a session advisory lock on a connection of its own, so its DDL runs in one process at a time. */
+const withDdlLock = <A, E, R>(layer: Layer.Layer<A, E, R>) =>
+  Layer.unwrapScoped(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const layerScope = yield* Effect.scope
+    const context = yield* Effect.scoped(Effect.gen(function*() {
+      const connection = yield* sql.reserve
+      yield* connection.executeRaw(`SELECT pg_advisory_lock(${DDL_LOCK})`, [])
+      yield* Effect.addFinalizer(() => Effect.ignore(connection.executeRaw(`SELECT pg_advisory_unlock(${DDL_LOCK})`, [])))
+      return yield* Layer.buildWithScope(layer, layerScope)
+    }))
+    return Layer.succeedContext(context)
+  }))
+
+const storage = withDdlLock(Layer.merge(
+  SqlMessageStorage.layerWith({ prefix: TABLE_PREFIX }),
+  SqlRunnerStorage.layerWith({ prefix: TABLE_PREFIX })
+)).pipe(Layer.orDie)
+
+/**
+ * Sharding and MessageStorage on PostgreSQL, with the workflow engine. Composed by hand rather
+ * than with `SingleRunner.layer`, which reads `HOST`/`PORT` (Vigil's own variables) into its
+ * configuration.
+ */
+export const layer: Layer.Layer<
+  Sharding.Sharding | MessageStorage.MessageStorage | WorkflowEngine,
+  never,
+  SqlClient.SqlClient
+> = Layer.unwrapEffect(Effect.map(Effect.all([ActorConfig, DurableClusterConfig]).pipe(Effect.orDie), ([actors, durable]) =>
+  ClusterWorkflowEngine.layer.pipe(
+    Layer.provideMerge(Sharding.layer),
+    Layer.provideMerge(Runners.layerNoop),
+    Layer.provideMerge(storage),
+    Layer.provide(RunnerHealth.layerNoop),
+    Layer.provide(ShardingConfig.layer({
+      runnerAddress: Option.some(RUNNER),
+      entityMessagePollInterval: durable.pollInterval,
+      entityReplyPollInterval: durable.pollInterval,
+      entityMaxIdleTime: actors.maxIdleTime,
+      entityTerminationTimeout: actors.terminationTimeout,
+      simulateRemoteSerialization: false
+    }))
+  )
+))
