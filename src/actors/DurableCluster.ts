@@ -92,4 +92,23 @@ export const layer: Layer.Layer<
       simulateRemoteSerialization: false
     }))
   )
-))
+)).pipe(
+  // Built apart (layers are memoised by identity, and `Cluster.ts` builds the same `Sharding.layer`
+  // and `Runners.layerNoop` for the in-memory runtime: shared, both runtimes would be that one).
+  // Provide it once: each use of a fresh layer builds another cluster.
+  Layer.fresh
+)
+
+/**
+ * Runs effects on the durable cluster from a fiber that is not one of its own (a door's request,
+ * which carries the in-memory cluster's Sharding). The workflow engine resolves the Sharding of
+ * its entity clients from the caller's context, and caches the client it made: a workflow started
+ * from outside with the wrong Sharding in context would go to the wrong cluster, and so would
+ * every start after it. Take this where the durable cluster is provided; use it for every
+ * workflow call made from outside.
+ */
+export const runIn = Effect.map(
+  Effect.context<Sharding.Sharding | MessageStorage.MessageStorage | WorkflowEngine>(),
+  (context) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Sharding.Sharding | MessageStorage.MessageStorage | WorkflowEngine>> =>
+    Effect.provide(effect, context)
+)

@@ -5,26 +5,25 @@
  * booking's to fail: if it cannot be started now, the recovery sweep starts it (the booking is
  * answered 201 all the same, its task record `queued`).
  */
-import { WorkflowEngine } from "@effect/workflow/WorkflowEngine"
 import { Effect } from "effect"
 import type { AppointmentCreate, AppointmentId, AppointmentUpdate } from "../domain/Appointment.ts"
 import { callActor } from "../actors/ActorCalls.ts"
 import { Appointment } from "../actors/Appointment.ts"
 import { ConfirmAppointment } from "../actors/AppointmentWorkflows.ts"
 import { CareConfig } from "../actors/CareConfig.ts"
+import * as DurableCluster from "../actors/DurableCluster.ts"
 import { AppointmentRepo } from "../persistence/AppointmentRepo.ts"
 
 export class AppointmentBooking extends Effect.Service<AppointmentBooking>()("vigil/AppointmentBooking", {
   effect: Effect.gen(function*() {
     const config = yield* Effect.orDie(CareConfig)
     const repo = yield* AppointmentRepo
-    const engine = yield* WorkflowEngine
+    const durable = yield* DurableCluster.runIn
     const appointments = yield* Appointment.client
 
     const book = Effect.fn("AppointmentBooking.book")(function*(input: AppointmentCreate) {
       const booked = yield* repo.book(input, { scheduleRequired: config.scheduleRequired })
-      yield* ConfirmAppointment.execute({ appointment_id: booked.appointment.id, task_id: booked.task.id }, { discard: true }).pipe(
-        Effect.provideService(WorkflowEngine, engine),
+      yield* durable(ConfirmAppointment.execute({ appointment_id: booked.appointment.id, task_id: booked.task.id }, { discard: true })).pipe(
         Effect.catchAllCause((cause) => Effect.logWarning("confirmation of a booked appointment not started; the recovery sweep will start it", cause))
       )
       return booked

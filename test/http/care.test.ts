@@ -53,7 +53,13 @@ layer(TestApp.layer(careConfig), { timeout: 60_000, excludeTestServices: true })
       // 3. Track background execution using GET /api/v1/tasks/appointments/{appointment_id}.
       const [task] = yield* finalTasks(appointment.id)
       expect(task).toMatchObject({ task_name: "schedule_appointment", status: "succeeded", appointment_id: appointment.id, error_message: null })
-      expect(task!.external_reference).toMatch(/^ConfirmAppointment\//)
+      expect(task!.external_reference).toMatch(/^ConfirmAppointment\/[0-9a-f]{32}$/)
+      // The confirmation is a workflow whose messages are in PostgreSQL.
+      const sql = yield* SqlClient.SqlClient
+      const executionId = task!.external_reference!.split("/")[1]!
+      const persisted = yield* sql<{ tag: string }>`
+        SELECT tag FROM vigil_cluster_messages WHERE entity_type = 'Workflow/ConfirmAppointment' AND entity_id = ${executionId}`
+      expect(persisted.map((m) => m.tag).sort()).toEqual(["activity", "run"])
       expect(expectStatus(yield* call("GET", `/api/v1/appointments/${appointment.id}`), 200).status).toBe("confirmed")
       // 4. Add lab results using POST /api/v1/lab-results/.
       const result = expectStatus(yield* call("POST", "/api/v1/lab-results/", {
@@ -64,7 +70,6 @@ layer(TestApp.layer(careConfig), { timeout: 60_000, excludeTestServices: true })
       }), 201)
       expect(result).toMatchObject({ patient_id: patient.id, test_name: "Lipid panel", result_data: { ldl: 96, hdl: 55, unit: "mg/dL" }, recorded_at: "2026-11-30T08:15:00.000Z" })
       // 5. Inspect audit entries written by subscribers in the audit_logs table.
-      const sql = yield* SqlClient.SqlClient
       const rows = yield* sql.unsafe<{ event_name: string; payload: any; created_at: Date }>("SELECT event_name, payload, created_at FROM audit_logs")
       const about = (name: string, key: string, id: number) => rows.filter((row) => row.event_name === name && row.payload[key] === id)
       expect(about("user.created", "user_id", patient.id)).toHaveLength(1)
