@@ -32,8 +32,8 @@ layer(EmptyDatabase, { timeout: 60_000, excludeTestServices: true })("migrations
       const sql = yield* SqlClient.SqlClient
       yield* Migrator.migrate()
       const first = yield* DemoData.seed()
-      expect(first).toEqual({ patients: 5, devices: 5, thresholdProfiles: 5 })
-      expect(yield* DemoData.seed()).toEqual({ patients: 0, devices: 0, thresholdProfiles: 0 })
+      expect(first).toEqual({ patients: 5, devices: 5, thresholdProfiles: 5, users: 3 })
+      expect(yield* DemoData.seed()).toEqual({ patients: 0, devices: 0, thresholdProfiles: 0, users: 0 })
       const serials = yield* sql<{ serial: string }>`SELECT serial FROM devices ORDER BY serial`
       expect(serials.map((row) => row.serial)).toEqual(["DEV001", "DEV002", "DEV003", "DEV004", "DEV005"])
     }))
