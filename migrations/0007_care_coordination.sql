@@ -75,8 +75,8 @@ CREATE TABLE appointments (
   notes            text,
   diagnosis        text,
   prescription     text,
-  -- The reminder: `reminder_for` is the time a workflow is waiting to remind of (cleared when the
-  -- appointment moves); `reminder_sent_at` when it was sent, once per time.
+  -- The reminder: `reminder_for` is the time a reminder workflow is set to remind of (cleared when
+  -- the appointment moves); `reminder_sent_at` when it was sent, once per time.
   reminder_for     timestamptz,
   reminder_sent_at timestamptz,
   created_at       timestamptz NOT NULL DEFAULT now(),
@@ -88,6 +88,8 @@ CREATE UNIQUE INDEX appointments_patient_time_key ON appointments (patient_id, s
 CREATE INDEX appointments_patient_idx ON appointments (patient_id, scheduled_time DESC, id DESC);
 CREATE INDEX appointments_doctor_idx ON appointments (doctor_id, scheduled_time DESC, id DESC);
 CREATE INDEX appointments_schedule_idx ON appointments (schedule_id) WHERE status <> 'cancelled';
+-- The reminders still to send, for the sweep that starts them.
+CREATE INDEX appointments_reminders_idx ON appointments (scheduled_time) WHERE status = 'confirmed' AND reminder_sent_at IS NULL;
 
 -- pending -> confirmed | cancelled, confirmed -> completed | cancelled; completed and cancelled
 -- are final (domain/AppointmentStatus.ts is the same rule, where the API checks it first).

@@ -3,8 +3,6 @@
  * (`persistence/AppointmentLifecycle.ts`), so nothing is kept in memory between messages that a
  * writer elsewhere (a person with psql, a process that held the shards before) could make stale;
  * what the actor adds is that one appointment's commands run one at a time, wherever they come from.
- * A confirmed appointment moved to another time gets the reminder of its new time started here,
- * once the move is committed (if that start is lost, the recovery sweep starts it).
  */
 import * as Entity from "@effect/cluster/Entity"
 import { Duration, Effect, Option, Schema } from "effect"
@@ -12,7 +10,6 @@ import { AppointmentId } from "../domain/Appointment.ts"
 import { AppointmentNotFound } from "../domain/CareErrors.ts"
 import { AppointmentLifecycle } from "../persistence/AppointmentLifecycle.ts"
 import { Appointment } from "./Appointment.ts"
-import { AppointmentReminder } from "./AppointmentWorkflows.ts"
 import { CareConfig } from "./CareConfig.ts"
 
 const parseId = Schema.decodeUnknownOption(AppointmentId)
@@ -32,16 +29,7 @@ export const layer = Appointment.toLayer(
 
     return Appointment.of({
       Update: ({ payload }) =>
-        Option.isNone(id) ? missing : lifecycle.update(id.value, payload.changes).pipe(
-          Effect.tap(({ appointment, rescheduled }) =>
-            rescheduled
-              ? AppointmentReminder.execute({ appointment_id: appointment.id, scheduled_time: appointment.scheduled_time }, { discard: true }).pipe(
-                Effect.catchAllCause((cause) => Effect.logWarning("reminder of a moved appointment not started; the recovery sweep will start it", cause))
-              )
-              : Effect.void
-          ),
-          Effect.map(({ appointment }) => appointment)
-        ),
+        Option.isNone(id) ? missing : lifecycle.update(id.value, payload.changes),
       Confirm: ({ payload }) =>
         known((appointmentId) =>
           lifecycle.startTask(payload.task_id, payload.reference).pipe(

@@ -2,26 +2,39 @@
  * The appointment workflows (`@effect/workflow` on the durable cluster): what seed 004 did with a
  * Celery task, made to survive crashes and to respect the status rules.
  *
- * - `ConfirmAppointment` (one per task record): waits `APPOINTMENT_CONFIRM_DELAY` (a durable
- *   sleep), then in one activity has the Appointment actor move the task record to `running` and
- *   confirm the appointment with the record `succeeded` (or `failed`, with why). If the appointment
- *   was confirmed, it then waits until `APPOINTMENT_REMINDER_BEFORE` before the appointment and
- *   has the reminder sent.
- * - `AppointmentReminder` (one per appointment and time): the reminder of an appointment moved to
- *   another time after it was confirmed.
+ * - `ConfirmAppointment` (one per task record, started by the booking): waits
+ *   `APPOINTMENT_CONFIRM_DELAY` (a durable sleep), then has the Appointment actor move the task
+ *   record to `running` and confirm the appointment with the record `succeeded` (or `failed`,
+ *   with why).
+ * - `AppointmentReminder` (one per appointment and time, started by the recovery sweep shortly
+ *   before the reminder is due, `CareSweeps.ts`): notes that it reminds of that time, sleeps
+ *   (durably) until `APPOINTMENT_REMINDER_BEFORE` before it, and has the reminder sent, if the
+ *   appointment is still confirmed for that time.
  *
- * A process killed at any point resumes the workflow where it was: completed activities are not
- * run again, the one in flight is, and each actor step finds its work done when it was (see
- * `persistence/AppointmentLifecycle.ts`). A step that finds the database unavailable retries,
- * with a back-off, until it is back; it is never given up.
+ * A reminder's workflow starts shortly before it is due rather than at the confirmation: a booking
+ * pays for its confirmation only (the reminder of an appointment months ahead is no sleeping
+ * workflow, and no message every poll of the cluster's tables has to pass over), and a moved or
+ * cancelled appointment needs nothing undone: the sweep sees its time as it is.
+ *
+ * The steps are not `Activity`s, on purpose: each is idempotent and keeps its own result in the
+ * records it changes (the task record's final status and `error_message`; `reminder_for` and
+ * `reminder_sent_at`; see `persistence/AppointmentLifecycle.ts`). A step run again (the workflow
+ * resumed after a crash, or replayed after its sleep) reads that result and writes nothing. An
+ * activity would persist the same result a second time, at a cost measured at a quarter of a
+ * booking's CPU (`npm run bench:appointments`; docs/cluster.md). What the workflow engine gives
+ * here is the durable start, the durable sleeps and the resumption of what a crash interrupted.
+ *
+ * Every sleep is a message to the workflow's durable clock, even a short one (the library would
+ * sleep in memory under a minute): a process that dies sleeping wakes on time after its restart,
+ * and the tests take the path production takes, replay included. A step that finds the database
+ * unavailable retries, with a back-off, until it is back.
  */
 import type * as Sharding from "@effect/cluster/Sharding"
-import * as Activity from "@effect/workflow/Activity"
 import * as DurableClock from "@effect/workflow/DurableClock"
 import * as Workflow from "@effect/workflow/Workflow"
 import type { WorkflowEngine } from "@effect/workflow/WorkflowEngine"
 import { Clock, Duration, Effect, Layer, Schedule, Schema } from "effect"
-import { AppointmentId, ConfirmOutcome, ReminderOutcome, TaskId } from "../domain/Appointment.ts"
+import { AppointmentId, TaskId } from "../domain/Appointment.ts"
 import type { Unavailable } from "../domain/Errors.ts"
 import { callActor } from "./ActorCalls.ts"
 import { Appointment } from "./Appointment.ts"
@@ -52,40 +65,22 @@ export const layer: Layer.Layer<never, never, WorkflowEngine | Sharding.Sharding
     const config = yield* Effect.orDie(CareConfig)
     const appointments = yield* Appointment.client
 
-    /** Sleeps (durably) until the reminder of the appointment at `time` is due, then has it sent. */
-    const remind = (appointmentId: AppointmentId, time: Date) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const due = time.getTime() - Duration.toMillis(config.reminderBefore)
-        const name = `reminder/${time.toISOString()}`
-        yield* DurableClock.sleep({ name, duration: Duration.millis(Math.max(0, due - now)) })
-        yield* Activity.make({
-          name,
-          success: ReminderOutcome,
-          execute: untilAvailable(callActor(appointments(String(appointmentId)).SendReminder({ scheduled_time: time })))
-        })
-      })
-
     const confirmation = ConfirmAppointment.toLayer(Effect.fn(function*(payload, executionId) {
-      yield* DurableClock.sleep({ name: "confirm-delay", duration: config.confirmDelay })
-      const outcome = yield* Activity.make({
-        name: "confirm",
-        success: ConfirmOutcome,
-        execute: untilAvailable(callActor(appointments(String(payload.appointment_id)).Confirm({
-          task_id: payload.task_id,
-          reference: `ConfirmAppointment/${executionId}`
-        })))
-      })
-      if (outcome._tag === "Confirmed") yield* remind(payload.appointment_id, outcome.scheduled_time)
+      yield* DurableClock.sleep({ name: "confirm-delay", duration: config.confirmDelay, inMemoryThreshold: Duration.zero })
+      yield* untilAvailable(callActor(appointments(String(payload.appointment_id)).Confirm({
+        task_id: payload.task_id,
+        reference: `ConfirmAppointment/${executionId}`
+      })))
     }))
 
-    const reminder = AppointmentReminder.toLayer(Effect.fn(function*(payload) {
-      const armed = yield* Activity.make({
-        name: "arm",
-        success: Schema.Boolean,
-        execute: untilAvailable(callActor(appointments(String(payload.appointment_id)).ArmReminder({ scheduled_time: payload.scheduled_time })))
-      })
-      if (armed) yield* remind(payload.appointment_id, payload.scheduled_time)
+    const reminder = AppointmentReminder.toLayer(Effect.fn(function*({ appointment_id, scheduled_time }) {
+      const appointment = appointments(String(appointment_id))
+      const armed = yield* untilAvailable(callActor(appointment.ArmReminder({ scheduled_time })))
+      if (!armed) return
+      const due = scheduled_time.getTime() - Duration.toMillis(config.reminderBefore)
+      const now = yield* Clock.currentTimeMillis
+      yield* DurableClock.sleep({ name: "reminder", duration: Duration.millis(Math.max(0, due - now)), inMemoryThreshold: Duration.zero })
+      yield* untilAvailable(callActor(appointment.SendReminder({ scheduled_time })))
     }))
 
     return Layer.mergeAll(confirmation, reminder)

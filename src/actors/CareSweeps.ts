@@ -1,12 +1,15 @@
 /**
  * The durable cluster's scheduled fibers, each a singleton (one in the whole cluster: the process
  * holding the shards), supervised (a failed run is logged, the next comes at the next interval):
- * - the recovery sweep: a booking commits, then starts its confirmation; a crash between the
- *   two would leave the task record `queued` for ever, as the seed's did without a worker. Every
- *   `APPOINTMENT_SWEEP_INTERVAL` it starts again the confirmation of every task record still open
- *   and untouched for that long (after the confirmation delay), and the reminder of every
- *   confirmed appointment no reminder is armed for. A start of work already under way is a
- *   duplicate the cluster drops, so this is safe to repeat.
+ * - the appointment sweep, every `APPOINTMENT_SWEEP_INTERVAL`:
+ *   - recovery: a booking commits, then starts its confirmation; a crash between the two would
+ *     leave the task record `queued` for ever, as the seed's did without a worker. It starts again
+ *     the confirmation of every task record still open and untouched for that long (after the
+ *     confirmation delay).
+ *   - reminders: it starts the reminder of every confirmed appointment whose reminder is due
+ *     within the lead (10 minutes, or two intervals if longer) and not set up for the time the
+ *     appointment has (a moved appointment's is set up again for its new time).
+ *   A start of work already under way is a duplicate the cluster drops, so this is safe to repeat.
  * - the purge of the cluster's finished messages (`persistence/ClusterHousekeeping.ts`).
  * Time comes from Effect's `Clock`.
  */
@@ -35,24 +38,25 @@ const supervised = <R>(name: string, interval: Duration.Duration, run: Effect.Ef
   )
 
 const ago = (duration: Duration.Duration) => Effect.map(Clock.currentTimeMillis, (now) => new Date(now - Duration.toMillis(duration)))
+const ahead = (duration: Duration.Duration) => Effect.map(Clock.currentTimeMillis, (now) => new Date(now + Duration.toMillis(duration)))
 
-const recovery = Layer.unwrapEffect(Effect.gen(function*() {
+const appointmentSweep = Layer.unwrapEffect(Effect.gen(function*() {
   const config = yield* Effect.orDie(CareConfig)
   const appointments = yield* AppointmentRepo
+  /** How long before a reminder is due its workflow starts. */
+  const lead = Duration.max(Duration.minutes(10), Duration.times(config.sweepInterval, 2))
   const sweep = Effect.gen(function*() {
     const stalled = yield* appointments.stalledTasks(yield* ago(Duration.sum(config.confirmDelay, config.sweepInterval)), RECOVERY_BATCH)
     for (const task of stalled) {
       yield* ConfirmAppointment.execute({ appointment_id: task.appointment_id, task_id: task.id }, { discard: true })
     }
-    const unarmed = yield* appointments.unarmedReminders(yield* ago(config.sweepInterval), RECOVERY_BATCH)
-    for (const appointment of unarmed) {
+    if (stalled.length > 0) yield* Effect.logInfo("confirmations started again").pipe(Effect.annotateLogs({ count: stalled.length }))
+    const due = yield* appointments.remindersDue(yield* ahead(Duration.sum(lead, config.reminderBefore)), RECOVERY_BATCH)
+    for (const appointment of due) {
       yield* AppointmentReminder.execute({ appointment_id: appointment.id, scheduled_time: appointment.scheduled_time }, { discard: true })
     }
-    if (stalled.length + unarmed.length > 0) {
-      yield* Effect.logInfo("appointment work started again").pipe(Effect.annotateLogs({ confirmations: stalled.length, reminders: unarmed.length }))
-    }
   })
-  return Singleton.make("vigil/appointment-recovery", supervised("appointment recovery sweep", config.sweepInterval, sweep))
+  return Singleton.make("vigil/appointment-sweep", supervised("appointment sweep", config.sweepInterval, sweep))
 }))
 
 const purge = Layer.unwrapEffect(Effect.gen(function*() {
@@ -65,4 +69,4 @@ const purge = Layer.unwrapEffect(Effect.gen(function*() {
   return Singleton.make("vigil/cluster-purge", supervised("cluster message purge", config.interval, run))
 }))
 
-export const layer = Layer.mergeAll(recovery, purge)
+export const layer = Layer.mergeAll(appointmentSweep, purge)

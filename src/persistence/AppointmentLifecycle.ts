@@ -48,12 +48,6 @@ const taskChange = (before: BackgroundTask, after: BackgroundTask): Change => ({
   after: taskRecord(after)
 })
 
-export interface Updated {
-  readonly appointment: Appointment
-  /** It is confirmed and moved to another time: a reminder is due for the new one. */
-  readonly rescheduled: boolean
-}
-
 export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()("vigil/AppointmentLifecycle", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -65,7 +59,11 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
     const lockTask = (id: TaskId) =>
       sql`SELECT * FROM background_tasks WHERE id = ${id} FOR UPDATE`.pipe(Effect.flatMap(decodeTasks), Effect.map((rows) => rows[0]))
 
-    const setTask = (task: BackgroundTask, status: "running" | "succeeded" | "failed", fields: { readonly error_message?: string; readonly external_reference?: string } = {}) =>
+    const setTask = (
+      task: BackgroundTask,
+      status: "running" | "succeeded" | "failed",
+      fields: { readonly error_message?: string; readonly external_reference?: string } = {}
+    ) =>
       sql`UPDATE background_tasks SET ${sql.update({ status, ...fields })}, updated_at = now() WHERE id = ${task.id} RETURNING *`.pipe(
         Effect.flatMap(decodeTasks),
         Effect.map(([updated]) => updated!)
@@ -88,8 +86,8 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
 
     /**
      * Applies the fields present. A status change must follow the rules; a new time must keep the
-     * booking rules and clears the reminder already armed or sent; cancelling fails the
-     * confirmation still open. A patch that changes nothing records nothing.
+     * booking rules and clears the reminder armed or sent for the old one (the sweep starts the new
+     * time's); cancelling fails the confirmation still open. A patch that changes nothing records nothing.
      */
     const update = Effect.fn("AppointmentLifecycle.update")(function*(id: AppointmentId, patch: AppointmentChanges) {
       return yield* sql.withTransaction(Effect.gen(function*() {
@@ -105,7 +103,7 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
         for (const name of ["notes", "diagnosis", "prescription"] as const) {
           if (patch[name] !== undefined && patch[name] !== current[name]) fields[name] = patch[name]
         }
-        if (Object.keys(fields).length === 0) return { appointment: current, rescheduled: false } satisfies Updated
+        if (Object.keys(fields).length === 0) return current
         const [updated] = yield* sql`UPDATE appointments SET ${sql.update(fields)}, updated_at = now() WHERE id = ${id} RETURNING *`.pipe(
           Effect.catchTag("SqlError", (error): Effect.Effect<never, BookingRefused | SqlError> =>
             patientBusy(error) ? Effect.fail(new BookingRefused({ reason: BookingMessages.patientBusy })) : Effect.fail(error)),
@@ -118,7 +116,7 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
           for (const task of open) recorded.push(taskChange(task, yield* setTask(task, "failed", { error_message: ConfirmationFailures.cancelled })))
         }
         yield* changes.recordAll(recorded)
-        return { appointment: updated!, rescheduled: moved && updated!.status === "confirmed" } satisfies Updated
+        return updated!
       }))
     }, classified)
 
@@ -167,7 +165,7 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
           if (places !== undefined && places.confirmed >= places.max_patients) return yield* fail(ConfirmationFailures.fullyBooked)
         }
         const [confirmed] = yield* sql`
-          UPDATE appointments SET status = 'confirmed', reminder_for = scheduled_time, updated_at = now()
+          UPDATE appointments SET status = 'confirmed', updated_at = now()
           WHERE id = ${appointmentId} RETURNING *`.pipe(Effect.flatMap(decodeAppointments))
         yield* changes.recordAll([appointmentChange("confirmed", appointment, confirmed!), taskChange(task, yield* setTask(task, "succeeded"))])
         return { _tag: "Confirmed", scheduled_time: confirmed!.scheduled_time, already: false } satisfies ConfirmOutcome

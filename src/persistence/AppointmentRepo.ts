@@ -1,7 +1,7 @@
 /**
  * SQL for booking seed 004's appointments and reading them with their task records. A booking is
- * one transaction: the appointment, its `schedule_appointment` task record (`queued`), their
- * audit records and events. It is race-safe: the schedule's row is locked while its live
+ * one transaction: the appointment, its `schedule_appointment` task record (`queued`), and one
+ * audit record and event, `appointment.created`, whose data holds the task record too. It is race-safe: the schedule's row is locked while its live
  * appointments are counted and the new one inserted, and a patient's second live appointment at
  * one time is refused by a unique index, whichever booking gets there second.
  * (What happens to an appointment afterwards is `AppointmentLifecycle`'s, the Appointment actor's SQL.)
@@ -116,10 +116,14 @@ export class AppointmentRepo extends Effect.Service<AppointmentRepo>()("vigil/Ap
         const [task] = yield* sql`
           INSERT INTO background_tasks (task_name, appointment_id) VALUES (${SCHEDULE_APPOINTMENT}, ${appointment!.id})
           RETURNING *`.pipe(Effect.flatMap(decodeTasks))
-        yield* changes.recordAll([
-          { entityType: "appointment", entityId: String(appointment!.id), action: "created", before: null, after: appointmentRecord(appointment!) },
-          { entityType: "task", entityId: String(task!.id), action: "created", before: null, after: taskRecord(task!) }
-        ])
+        // One change, one event: the task record is part of the booking (`task` in its data).
+        yield* changes.record({
+          entityType: "appointment",
+          entityId: String(appointment!.id),
+          action: "created",
+          before: null,
+          after: { ...appointmentRecord(appointment!), task: taskRecord(task!) }
+        })
         const doctor = namedDoctor ?? (schedule === null ? null : (yield* users.findMany([schedule.doctor_user_id])).get(schedule.doctor_user_id) ?? null)
         const [bookedSchedule] = schedule === null ? [null] : yield* schedulesById([schedule.id])
         return { appointment: appointment!, task: task!, patient, doctor, schedule: bookedSchedule ?? null } satisfies Booked
@@ -170,16 +174,20 @@ export class AppointmentRepo extends Effect.Service<AppointmentRepo>()("vigil/Ap
         ORDER BY id LIMIT ${limit}`
     }, classified)
 
-    /** Confirmed appointments still to come that no reminder is armed for (a reminder's start was lost), untouched since `before`. */
-    const unarmedReminders = Effect.fn("AppointmentRepo.unarmedReminders")(function*(before: Date, limit: number) {
+    /**
+     * Confirmed appointments still to come, not reminded of, whose reminder is due before
+     * `scheduledBefore` (reminder lead plus how long before the time it is sent) and that no
+     * reminder is set for at the time they have.
+     */
+    const remindersDue = Effect.fn("AppointmentRepo.remindersDue")(function*(scheduledBefore: Date, limit: number) {
       return yield* sql<{ id: AppointmentId; scheduled_time: Date }>`
         SELECT id, scheduled_time FROM appointments
-        WHERE status = 'confirmed' AND reminder_sent_at IS NULL AND scheduled_time > now()
-          AND reminder_for IS DISTINCT FROM scheduled_time AND updated_at < ${before}
-        ORDER BY id LIMIT ${limit}`
+        WHERE status = 'confirmed' AND reminder_sent_at IS NULL AND scheduled_time > now() AND scheduled_time < ${scheduledBefore}
+          AND reminder_for IS DISTINCT FROM scheduled_time
+        ORDER BY scheduled_time LIMIT ${limit}`
     }, classified)
 
-    return { book, withParties, findById, listBy, task, tasksOf, stalledTasks, unarmedReminders } as const
+    return { book, withParties, findById, listBy, task, tasksOf, stalledTasks, remindersDue } as const
   }),
   dependencies: [ChangeLog.Default, UserRepo.Default]
 }) {}

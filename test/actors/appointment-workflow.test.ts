@@ -91,9 +91,13 @@ describe("appointment workflows", () => {
         )
         expect(sent[0]).toHaveLength(1)
         expect(sent[1]).toEqual([{ action: "reminder_due", status: "confirmed", scheduled_time: newTime }])
+        // The moved appointment was reminded of once, for its new time, by the new time's workflow;
+        // the reminder set up for the old time, if it was, came to nothing.
+        const sql = yield* SqlClient.SqlClient
+        const [{ reminder_for }] = (yield* sql<{ reminder_for: Date }>`SELECT reminder_for FROM appointments WHERE id = ${moved.id}`) as [{ reminder_for: Date }]
+        expect(reminder_for.toISOString()).toBe(newTime)
         // Well past the cancelled one's time to be reminded: nothing for it.
         expect(yield* reminders(cancelled.id)).toEqual([])
-        const sql = yield* SqlClient.SqlClient
         const [event] = yield* sql<{ data: any }>`
           SELECT event->'data' AS data FROM outbox WHERE event->>'type' = 'vigil.appointment.reminder_due' AND event->>'subject' = ${String(kept.id)}`
         expect(event!.data).toMatchObject({ appointment_id: kept.id, patient_id: patient.id, scheduled_time: kept.scheduled_time, remind_before_seconds: 3600 })
