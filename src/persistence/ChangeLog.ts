@@ -7,7 +7,6 @@
  */
 import { SqlClient } from "@effect/sql"
 import { classified } from "./SqlErrors.ts"
-import { PgClient } from "@effect/sql-pg"
 import { Context, Effect } from "effect"
 import { auditSubject, eventSubject, makeEvent } from "../domain/Events.ts"
 
@@ -74,45 +73,65 @@ export const auditView = (row: AuditRow) => ({
 export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const pg = yield* PgClient.PgClient
 
     /**
-     * Records `changes` (in order) in two statements, however many they are. Must run inside the
-     * transaction that makes them.
+     * Records `changes` (in order) in one statement, however many they are: their audit rows, and
+     * for each its domain event and its audit event in the outbox. Both events take their `time`
+     * from the audit row (`clock_timestamp()` in the committing transaction), and the audit event
+     * its data from the row, so they are put together in SQL: the envelope, built here, gets its
+     * time there. Must run inside the transaction that makes the changes.
      */
     const recordAll = Effect.fn("ChangeLog.recordAll")(function*(changes: ReadonlyArray<Change>) {
       if (changes.length === 0) return
       const actor = yield* CurrentActor
-      const entries = changes.map((change) => ({ change, id: crypto.randomUUID(), before: snapshot(change.before), after: snapshot(change.after) }))
-      const audits = yield* sql<AuditRow>`
-        INSERT INTO audit_events ${sql.insert(entries.map(({ after, before, change, id }) => ({
+      const entries = changes.map((change, ord) => {
+        const before = snapshot(change.before)
+        const after = snapshot(change.after)
+        const { time: _t1, ...event } = makeEvent({ type: `vigil.${change.entityType}.${change.action}`, subject: change.entityId, data: after ?? before })
+        const { data: _d, time: _t2, ...auditEvent } = makeEvent({ type: `vigil.audit.${change.entityType}.${change.action}`, subject: change.entityId, data: null })
+        const id = crypto.randomUUID()
+        return {
+          ord,
           id,
-          actor,
           action: change.action,
           entity_type: change.entityType,
           entity_id: change.entityId,
-          before: before === null ? null : pg.json(before),
-          after: after === null ? null : pg.json(after)
-        })))}
-        RETURNING *`
-      const byId = new Map(audits.map((audit) => [audit.id, audit]))
-      const rows = entries.flatMap(({ after, before, change, id }) => {
-        const audit = byId.get(id)!
-        const time = audit.occurred_at
-        const domainEvent = {
-          subject: eventSubject(change.entityType, change.action),
-          event: makeEvent({ type: `vigil.${change.entityType}.${change.action}`, subject: change.entityId, data: after ?? before, time })
+          before,
+          after,
+          event_id: event.id,
+          event_subject: eventSubject(change.entityType, change.action),
+          event,
+          audit_subject: auditSubject(change.entityType, change.action),
+          // The audit event's id is the audit row's.
+          audit_event: { ...auditEvent, id }
         }
-        const auditEvent = {
-          subject: auditSubject(change.entityType, change.action),
-          event: {
-            ...makeEvent({ type: `vigil.audit.${change.entityType}.${change.action}`, subject: change.entityId, data: auditView(audit), time }),
-            id: audit.id
-          }
-        }
-        return [domainEvent, auditEvent].map(({ event, subject }) => ({ event_id: event.id, subject, event: pg.json(event) }))
       })
-      yield* sql`INSERT INTO outbox ${sql.insert(rows)}`
+      yield* sql`
+        WITH c AS (
+          -- Text, not pg.json: node-postgres would send an array as a PostgreSQL array literal.
+          SELECT * FROM jsonb_to_recordset(${JSON.stringify(entries)}::jsonb) AS c(
+            ord int, id uuid, action text, entity_type text, entity_id text, before jsonb, after jsonb,
+            event_id uuid, event_subject text, event jsonb, audit_subject text, audit_event jsonb)
+        ), a AS (
+          INSERT INTO audit_events (id, actor, action, entity_type, entity_id, before, after)
+          SELECT id, ${actor}, action, entity_type, entity_id, before, after FROM c ORDER BY ord
+          RETURNING id, seq, occurred_at, prev_hash, hash
+        ), t AS (
+          SELECT c.*, a.seq, a.prev_hash, a.hash,
+                 to_char(a.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS time
+          FROM c JOIN a USING (id)
+        )
+        INSERT INTO outbox (event_id, subject, event)
+        SELECT event_id, subject, event FROM (
+          SELECT ord, 0 AS part, event_id, event_subject AS subject, event || jsonb_build_object('time', time) AS event FROM t
+          UNION ALL
+          -- As auditView writes a row.
+          SELECT ord, 1, id, audit_subject, audit_event || jsonb_build_object('time', time, 'data', jsonb_build_object(
+            'seq', seq, 'id', id, 'occurred_at', time, 'actor', ${actor}::text, 'action', action, 'entity_type', entity_type,
+            'entity_id', entity_id, 'before', before, 'after', after, 'prev_hash', prev_hash, 'hash', hash))
+          FROM t
+        ) AS events
+        ORDER BY ord, part`
     }, classified)
 
     /** Must run inside the transaction that makes the change. */
