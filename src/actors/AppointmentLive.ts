@@ -32,9 +32,8 @@ export const layer = Appointment.toLayer(
         Option.isNone(id) ? missing : lifecycle.update(id.value, payload.changes),
       Confirm: ({ payload }) =>
         known((appointmentId) =>
-          lifecycle.startTask(payload.task_id, payload.reference).pipe(
-            Effect.zipRight(lifecycle.confirm(appointmentId, payload.task_id)),
-            // Nothing in these steps comes from outside: data the database refuses is a bug.
+          lifecycle.confirm(appointmentId, payload.task_id, payload.reference).pipe(
+            // Nothing in this step comes from outside: data the database refuses is a bug.
             Effect.catchTag("DataRefused", Effect.die)
           )
         ),

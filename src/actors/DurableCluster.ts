@@ -28,7 +28,7 @@ import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
 import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import { SqlClient } from "@effect/sql"
 import type { WorkflowEngine } from "@effect/workflow/WorkflowEngine"
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, Duration, Effect, Layer, Option } from "effect"
 import { ActorConfig } from "./Cluster.ts"
 
 /** The cluster's tables are `vigil_cluster_messages`, `_replies`, `_runners`, `_locks`, `_migrations`. */
@@ -87,7 +87,10 @@ export const layer: Layer.Layer<
       runnerAddress: Option.some(RUNNER),
       entityMessagePollInterval: durable.pollInterval,
       entityReplyPollInterval: durable.pollInterval,
-      entityMaxIdleTime: actors.maxIdleTime,
+      // Its entities keep nothing in memory (the Appointment actor reads its row per command, a
+      // workflow is done once it has run or suspended): one per booking would otherwise stay for
+      // ACTOR_MAX_IDLE_TIME (5 minutes), thousands of them under load, for the collector to trace.
+      entityMaxIdleTime: Duration.min(actors.maxIdleTime, Duration.seconds(15)),
       entityTerminationTimeout: actors.terminationTimeout,
       simulateRemoteSerialization: false
     }))

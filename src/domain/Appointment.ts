@@ -89,6 +89,9 @@ export class BackgroundTask extends Schema.Class<BackgroundTask>("BackgroundTask
   updated_at: Schema.DateFromSelf
 }) {}
 
+/** A task record as a JSON row (`to_jsonb`) carries it: times as ISO text. */
+export const BackgroundTaskJson = Schema.Struct({ ...BackgroundTask.fields, created_at: Schema.Date, updated_at: Schema.Date })
+
 export class LabResult extends Schema.Class<LabResult>("LabResult")({
   id: LabResultId,
   patient_id: UserId,

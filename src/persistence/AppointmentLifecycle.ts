@@ -16,6 +16,7 @@ import {
   type AppointmentId,
   appointmentRecord,
   BackgroundTask,
+  BackgroundTaskJson,
   ConfirmationFailures,
   type ConfirmOutcome,
   type ReminderOutcome,
@@ -31,6 +32,7 @@ import { classified } from "./SqlErrors.ts"
 
 const decodeAppointments = Schema.decodeUnknown(Schema.Array(Appointment))
 const decodeTasks = Schema.decodeUnknown(Schema.Array(BackgroundTask))
+const decodeTaskJson = Schema.decodeUnknown(BackgroundTaskJson)
 
 const appointmentChange = (action: string, before: Appointment | null, after: Appointment, extra: object = {}): Change => ({
   entityType: "appointment",
@@ -120,40 +122,49 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
       }))
     }, classified)
 
-    /** The confirmation's task record starts: `queued -> running`, once (`reference`: the work's id). */
-    const startTask = Effect.fn("AppointmentLifecycle.startTask")(function*(taskId: TaskId, reference: string) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
-        const task = yield* lockTask(taskId)
-        if (task === undefined || task.status !== "queued") return
-        yield* changes.record(taskChange(task, yield* setTask(task, "running", { external_reference: reference })))
-      }))
-    }, classified)
+    /** The task record `queued -> running`, if it is queued; what it was comes back beside what it is. */
+    const start = (taskId: TaskId, reference: string) =>
+      Effect.gen(function*() {
+        const rows = yield* sql<{ readonly before_reference: string | null; readonly before_updated_at: Date }>`
+          UPDATE background_tasks t SET status = 'running', external_reference = ${reference}, updated_at = now()
+          FROM (SELECT id, external_reference, updated_at FROM background_tasks WHERE id = ${taskId} AND status = 'queued' FOR UPDATE) AS before
+          WHERE t.id = before.id
+          RETURNING t.*, before.external_reference AS before_reference, before.updated_at AS before_updated_at`
+        if (rows.length === 0) return undefined
+        const [running] = yield* decodeTasks(rows)
+        const queued = { ...running!, status: "queued" as const, external_reference: rows[0]!.before_reference, updated_at: rows[0]!.before_updated_at }
+        return { task: running!, change: taskChange(queued, running!) }
+      })
 
     /**
-     * Confirms the appointment and marks its task record `succeeded` in one transaction, or marks
-     * it `failed` with the reason: the appointment is gone, was cancelled, or its schedule's places
-     * are all confirmed (its `max_patients` was lowered since the booking). A task record already
-     * final answers what it records, and nothing is written again.
+     * The confirmation's work, in one transaction: its task record moves to `running`, then the
+     * appointment is confirmed and the record marked `succeeded`, or the record is marked `failed`
+     * with the reason: the appointment is gone, was cancelled, or its schedule's places are all
+     * confirmed (its `max_patients` was lowered since the booking). A task record already final
+     * answers what it records, and nothing is written again. (`reference`: the work's id.)
      */
-    const confirm = Effect.fn("AppointmentLifecycle.confirm")(function*(appointmentId: AppointmentId, taskId: TaskId) {
+    const confirm = Effect.fn("AppointmentLifecycle.confirm")(function*(appointmentId: AppointmentId, taskId: TaskId, reference: string) {
       return yield* sql.withTransaction(Effect.gen(function*() {
         const appointment = yield* lockAppointment(appointmentId)
-        const task = yield* lockTask(taskId)
+        const started = yield* start(taskId, reference)
+        const task = started === undefined ? yield* lockTask(taskId) : started.task
         if (task === undefined) return { _tag: "Failed", reason: "Task not found" } satisfies ConfirmOutcome
         if (isFinalTask(task.status)) {
           return task.status === "succeeded" && appointment !== undefined
             ? { _tag: "Confirmed", scheduled_time: appointment.scheduled_time, already: true } satisfies ConfirmOutcome
             : { _tag: "Failed", reason: task.error_message ?? ConfirmationFailures.missing } satisfies ConfirmOutcome
         }
-        const fail = (reason: string) =>
+        const recorded: Array<Change> = started === undefined ? [] : [started.change]
+        const finish = (status: "succeeded" | "failed", reason?: string) =>
           Effect.gen(function*() {
-            yield* changes.record(taskChange(task, yield* setTask(task, "failed", { error_message: reason })))
-            return { _tag: "Failed", reason } satisfies ConfirmOutcome
+            recorded.push(taskChange(task, yield* setTask(task, status, reason === undefined ? {} : { error_message: reason })))
+            yield* changes.recordAll(recorded)
           })
+        const fail = (reason: string) => Effect.as(finish("failed", reason), { _tag: "Failed", reason } satisfies ConfirmOutcome)
         if (appointment === undefined) return yield* fail(ConfirmationFailures.missing)
         if (appointment.status === "cancelled") return yield* fail(ConfirmationFailures.cancelled)
         if (appointment.status !== "pending") {
-          yield* changes.record(taskChange(task, yield* setTask(task, "succeeded")))
+          yield* finish("succeeded")
           return { _tag: "Confirmed", scheduled_time: appointment.scheduled_time, already: true } satisfies ConfirmOutcome
         }
         if (appointment.schedule_id !== null) {
@@ -164,10 +175,14 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
             FROM doctor_schedules s WHERE s.id = ${appointment.schedule_id}`
           if (places !== undefined && places.confirmed >= places.max_patients) return yield* fail(ConfirmationFailures.fullyBooked)
         }
-        const [confirmed] = yield* sql`
-          UPDATE appointments SET status = 'confirmed', updated_at = now()
-          WHERE id = ${appointmentId} RETURNING *`.pipe(Effect.flatMap(decodeAppointments))
-        yield* changes.recordAll([appointmentChange("confirmed", appointment, confirmed!), taskChange(task, yield* setTask(task, "succeeded"))])
+        // Both in one statement: the appointment confirmed, its record succeeded.
+        const rows = yield* sql<{ readonly task: unknown }>`
+          WITH succeeded AS (UPDATE background_tasks SET status = 'succeeded', updated_at = now() WHERE id = ${taskId} RETURNING *)
+          UPDATE appointments SET status = 'confirmed', updated_at = now() WHERE id = ${appointmentId}
+          RETURNING appointments.*, (SELECT to_jsonb(succeeded) FROM succeeded) AS task`
+        const [confirmed] = yield* decodeAppointments(rows)
+        recorded.push(appointmentChange("confirmed", appointment, confirmed!), taskChange(task, yield* decodeTaskJson(rows[0]!.task)))
+        yield* changes.recordAll(recorded)
         return { _tag: "Confirmed", scheduled_time: confirmed!.scheduled_time, already: false } satisfies ConfirmOutcome
       }))
     }, classified)
@@ -208,7 +223,7 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
       return Option.fromNullable(yield* sql`SELECT * FROM appointments WHERE id = ${id}`.pipe(Effect.flatMap(decodeAppointments), Effect.map((rows) => rows[0])))
     }, classified)
 
-    return { update, startTask, confirm, armReminder, sendReminder, find } as const
+    return { update, confirm, armReminder, sendReminder, find } as const
   }),
   dependencies: [ChangeLog.Default]
 }) {}

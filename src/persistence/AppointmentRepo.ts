@@ -15,6 +15,7 @@ import {
   type AppointmentId,
   appointmentRecord,
   BackgroundTask,
+  BackgroundTaskJson,
   SCHEDULE_APPOINTMENT,
   type TaskId,
   taskRecord
@@ -29,6 +30,7 @@ import { UserRepo } from "./UserRepo.ts"
 
 const decodeAppointments = Schema.decodeUnknown(Schema.Array(Appointment))
 const decodeTasks = Schema.decodeUnknown(Schema.Array(BackgroundTask))
+const decodeTaskJson = Schema.decodeUnknown(BackgroundTaskJson)
 const decodeSchedules = Schema.decodeUnknown(Schema.Array(DoctorSchedule))
 
 /** An appointment with the people and the schedule it names, as the seed's answers show it. */
@@ -98,35 +100,39 @@ export class AppointmentRepo extends Effect.Service<AppointmentRepo>()("vigil/Ap
           schedule
         })
         if (refusal !== undefined) return yield* new BookingRefused({ reason: refusal })
-        const rows = yield* sql`
-          INSERT INTO appointments ${sql.insert({
-            patient_id: input.patient_id,
-            // A schedule's doctor is the appointment's doctor.
-            doctor_id: schedule?.doctor_user_id ?? input.doctor_id,
-            schedule_id: input.schedule_id,
-            scheduled_time: input.scheduled_time,
-            reason: input.reason,
-            notes: input.notes
-          })}
-          RETURNING *`.pipe(
+        // The appointment and its task record in one statement.
+        const rows = yield* sql<{ readonly task: unknown }>`
+          WITH booked AS (
+            INSERT INTO appointments ${sql.insert({
+              patient_id: input.patient_id,
+              // A schedule's doctor is the appointment's doctor.
+              doctor_id: schedule?.doctor_user_id ?? input.doctor_id,
+              schedule_id: input.schedule_id,
+              scheduled_time: input.scheduled_time,
+              reason: input.reason,
+              notes: input.notes
+            })}
+            RETURNING *
+          ), queued AS (
+            INSERT INTO background_tasks (task_name, appointment_id) SELECT ${SCHEDULE_APPOINTMENT}, id FROM booked RETURNING *
+          )
+          SELECT booked.*, to_jsonb(queued) AS task FROM booked, queued`.pipe(
           Effect.catchTag("SqlError", (error): Effect.Effect<never, BookingRefused | SqlError> =>
             patientBusy(error) ? Effect.fail(new BookingRefused({ reason: BookingMessages.patientBusy })) : Effect.fail(error))
         )
         const [appointment] = yield* decodeAppointments(rows)
-        const [task] = yield* sql`
-          INSERT INTO background_tasks (task_name, appointment_id) VALUES (${SCHEDULE_APPOINTMENT}, ${appointment!.id})
-          RETURNING *`.pipe(Effect.flatMap(decodeTasks))
+        const task = yield* decodeTaskJson(rows[0]!.task)
         // One change, one event: the task record is part of the booking (`task` in its data).
         yield* changes.record({
           entityType: "appointment",
           entityId: String(appointment!.id),
           action: "created",
           before: null,
-          after: { ...appointmentRecord(appointment!), task: taskRecord(task!) }
+          after: { ...appointmentRecord(appointment!), task: taskRecord(task) }
         })
         const doctor = namedDoctor ?? (schedule === null ? null : (yield* users.findMany([schedule.doctor_user_id])).get(schedule.doctor_user_id) ?? null)
         const [bookedSchedule] = schedule === null ? [null] : yield* schedulesById([schedule.id])
-        return { appointment: appointment!, task: task!, patient, doctor, schedule: bookedSchedule ?? null } satisfies Booked
+        return { appointment: appointment!, task, patient, doctor, schedule: bookedSchedule ?? null } satisfies Booked
       }))
     }, classified)
 
