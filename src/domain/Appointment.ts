@@ -134,10 +134,8 @@ export const ConfirmationFailures = {
   fullyBooked: "Selected schedule is fully booked"
 } as const
 
-/** What an appointment's events and audit records carry: its public fields, with the seed's `appointment_id` beside `id`. */
-export const appointmentRecord = (appointment: Appointment | AppointmentData) => ({
-  appointment_id: appointment.id,
-  id: appointment.id,
+/** An appointment's public fields: what every answer shows of it, in the seed's order. */
+export const appointmentFields = (appointment: Appointment | AppointmentData) => ({
   patient_id: appointment.patient_id,
   doctor_id: appointment.doctor_id,
   schedule_id: appointment.schedule_id,
@@ -148,7 +146,14 @@ export const appointmentRecord = (appointment: Appointment | AppointmentData) =>
   diagnosis: appointment.diagnosis,
   prescription: appointment.prescription,
   created_at: appointment.created_at,
-  updated_at: appointment.updated_at
+  updated_at: appointment.updated_at,
+  id: appointment.id
+})
+
+/** What an appointment's events and audit records carry: its public fields, with the seed's `appointment_id` beside `id`. */
+export const appointmentRecord = (appointment: Appointment | AppointmentData) => ({
+  appointment_id: appointment.id,
+  ...appointmentFields(appointment)
 })
 
 /** What a task record's events and audit records carry, with `task_id` beside `id`. */

@@ -3,7 +3,7 @@
  * and the root. Domain failures become the seed's answers here, each with its `detail` message.
  */
 import { Effect, Option, Schema } from "effect"
-import { type Appointment, AppointmentId, type BackgroundTask, type LabResult, TaskId } from "../domain/Appointment.ts"
+import { type Appointment, AppointmentId, appointmentFields, type BackgroundTask, type LabResult, TaskId } from "../domain/Appointment.ts"
 import type { UserNotFound, WrongRole } from "../domain/CareErrors.ts"
 import type { DoctorSchedule } from "../domain/Scheduling.ts"
 import { type User, UserId, userView } from "../domain/User.ts"
@@ -37,21 +37,6 @@ export const scheduleResponse = (schedule: DoctorSchedule) => ({
   booked: schedule.booked,
   created_at: schedule.created_at,
   updated_at: schedule.updated_at
-})
-
-const appointmentFields = (appointment: Appointment) => ({
-  patient_id: appointment.patient_id,
-  doctor_id: appointment.doctor_id,
-  schedule_id: appointment.schedule_id,
-  scheduled_time: appointment.scheduled_time,
-  reason: appointment.reason,
-  status: appointment.status,
-  notes: appointment.notes,
-  diagnosis: appointment.diagnosis,
-  prescription: appointment.prescription,
-  created_at: appointment.created_at,
-  updated_at: appointment.updated_at,
-  id: appointment.id
 })
 
 export const appointmentResponse = ({ appointment, doctor, patient, schedule }: AppointmentParties) => ({

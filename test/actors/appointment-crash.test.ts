@@ -7,64 +7,24 @@
  * Vigil runs here as a real child process (`node --import tsx src/main.ts`), as in production.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { type ChildProcess, spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import pg from "pg"
-import { inject } from "vitest"
 import { canMoveAppointment } from "../../src/domain/AppointmentStatus.ts"
-import { databaseUrl } from "../support/test-database.ts"
+import { createDatabase, databaseUrl, dropDatabase } from "../support/test-database.ts"
 import { until } from "../support/eventually.ts"
 import { freePort } from "../support/nats-server.ts"
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url))
+import { type VigilProcess, vigilProcess } from "../support/vigil-process.ts"
 const APPOINTMENTS = 60
 /** Every fourth booking is cancelled before its confirmation is due. */
 const cancelled = (index: number) => index % 4 === 0
 
 describe("SIGKILL while appointments are confirmed", () => {
-  const database = `vigil_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
-  const admin = () => new pg.Client({ connectionString: inject("postgresAdminUrl") })
+  let database = ""
   let db: pg.Client
   let port = 0
-  let vigil: ChildProcess | undefined
-  let output = ""
+  let vigil: VigilProcess
 
-  const start = async () => {
-    output = ""
-    // Events through the in-process bus: what is tested here is the database and the workflows.
-    const { NATS_URL: _nats, ...inherited } = process.env
-    const env: NodeJS.ProcessEnv = {
-      ...inherited,
-      DATABASE_URL: databaseUrl(database),
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      GRPC_PORT: "0",
-      GRPC_HOST: "127.0.0.1",
-      SEED_DEMO_DATA: "false",
-      LOG_LEVEL: "Warn",
-      PASSWORD_SCRYPT_LOG_N: "10",
-      // Confirmations come a second after each booking: the kill lands among them.
-      APPOINTMENT_CONFIRM_DELAY: "1 second",
-      APPOINTMENT_SWEEP_INTERVAL: "2 seconds"
-    }
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] })
-    child.stdout!.on("data", (chunk) => output += chunk)
-    child.stderr!.on("data", (chunk) => output += chunk)
-    vigil = child
-    await until("Vigil's /ready", 60_000, async () => {
-      if (child.exitCode !== null) throw new Error(`Vigil exited with ${child.exitCode}:\n${output}`)
-      const response = await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined)
-      return response?.status === 200 ? true : undefined
-    })
-  }
-
-  const kill = (signal: NodeJS.Signals) =>
-    new Promise<void>((resolve) => {
-      const child = vigil
-      if (child === undefined || child.exitCode !== null || child.signalCode !== null) return resolve()
-      child.once("exit", () => resolve())
-      child.kill(signal)
-    })
+  const start = () => vigil.start()
+  const kill = (signal: NodeJS.Signals) => vigil.kill(signal)
 
   const send = async (method: string, path: string, body: unknown, status: number) => {
     const response = await fetch(`http://127.0.0.1:${port}${path}`, {
@@ -82,22 +42,25 @@ describe("SIGKILL while appointments are confirmed", () => {
   }
 
   beforeAll(async () => {
-    const client = admin()
-    await client.connect()
-    await client.query(`CREATE DATABASE ${database}`)
-    await client.end()
+    database = await createDatabase()
     db = new pg.Client({ connectionString: databaseUrl(database) })
     await db.connect()
     port = await freePort()
+    vigil = vigilProcess(port, {
+      DATABASE_URL: databaseUrl(database),
+      // Events through the in-process bus: what is tested here is the database and the workflows.
+      NATS_URL: undefined,
+      PASSWORD_SCRYPT_LOG_N: "10",
+      // Confirmations come a second after each booking: the kill lands among them.
+      APPOINTMENT_CONFIRM_DELAY: "1 second",
+      APPOINTMENT_SWEEP_INTERVAL: "2 seconds"
+    })
   }, 30_000)
 
   afterAll(async () => {
-    await kill("SIGTERM")
+    await vigil?.kill("SIGTERM")
     await db?.end()
-    const client = admin()
-    await client.connect()
-    await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
-    await client.end()
+    await dropDatabase(database)
   }, 60_000)
 
   it("ends every task record final, every appointment as its history demands, and no confirmation twice", async () => {
@@ -130,7 +93,7 @@ describe("SIGKILL while appointments are confirmed", () => {
       return (counts.succeeded ?? 0) >= 5 && (counts.queued ?? 0) + (counts.running ?? 0) >= 5 ? counts : undefined
     })
     await kill("SIGKILL")
-    expect(vigil!.signalCode).toBe("SIGKILL")
+    expect(vigil.signalCode()).toBe("SIGKILL")
     const afterKill = await taskCounts()
     expect((afterKill.queued ?? 0) + (afterKill.running ?? 0)).toBeGreaterThan(0)
 

@@ -8,6 +8,7 @@ import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { careConfig, createUser, email, expectStatus, finalTasks, hoursFromNow } from "../support/care.ts"
+import { eventually } from "../support/eventually.ts"
 import { outboxDrained } from "../support/outbox.ts"
 import * as TestApp from "../support/test-app.ts"
 
@@ -58,8 +59,15 @@ layer(TestApp.layer(careConfig), { timeout: 60_000, excludeTestServices: true })
       const sql = yield* SqlClient.SqlClient
       const executionId = task!.external_reference!.split("/")[1]!
       // Its run, finished: the reminder (a day before 2031-05-04) is another workflow's, started near its time.
-      const persisted = yield* sql<{ entity_type: string; tag: string; processed: boolean }>`
-        SELECT entity_type, tag, processed FROM vigil_cluster_messages WHERE entity_id = ${executionId} ORDER BY id`
+      // (The run's reply is saved just after the transaction that finishes the task record.)
+      const persisted = yield* eventually(
+        Effect.filterOrFail(
+          sql<{ entity_type: string; tag: string; processed: boolean }>`
+            SELECT entity_type, tag, processed FROM vigil_cluster_messages WHERE entity_id = ${executionId} ORDER BY id`,
+          (rows) => rows.every((row) => row.processed),
+          () => "the run is not processed yet"
+        )
+      )
       expect(persisted).toEqual([{ entity_type: "Workflow/ConfirmAppointment", tag: "run", processed: true }])
       expect(expectStatus(yield* call("GET", `/api/v1/appointments/${appointment.id}`), 200).status).toBe("confirmed")
       // 4. Add lab results using POST /api/v1/lab-results/.

@@ -9,71 +9,33 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { type ChildProcess, spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import { fileURLToPath } from "node:url"
 import pg from "pg"
-import { inject } from "vitest"
-import { databaseUrl } from "../support/test-database.ts"
+import { createDatabase, databaseUrl, dropDatabase } from "../support/test-database.ts"
 import { until } from "../support/eventually.ts"
 import { deleteStreams, freePort, requireNats, resolveNats, unique } from "../support/nats-server.ts"
+import { type VigilProcess, vigilProcess } from "../support/vigil-process.ts"
 
 const nats = await resolveNats()
 const runNats = requireNats(nats, "SIGKILL during NATS ingest")
 const natsUrl = nats.available ? nats.url : ""
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url))
 const PATIENTS = 20
 const READINGS = 6_000
 /** Readings published again with the same reading_id (a device's retries). */
 const RETRIES = 300
 
 describe.skipIf(!runNats)("SIGKILL during NATS ingest", () => {
-  const database = `vigil_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+  let database = ""
   const subjectPrefix = unique("crash").toLowerCase()
   const streamPrefix = unique("CRASH").toUpperCase()
-  const admin = () => new pg.Client({ connectionString: inject("postgresAdminUrl") })
   let db: pg.Client
   let nc: NatsConnection
   let port = 0
-  let vigil: ChildProcess | undefined
-  let output = ""
+  let vigil: VigilProcess
 
-  const start = async () => {
-    output = ""
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      DATABASE_URL: databaseUrl(database),
-      NATS_URL: natsUrl,
-      NATS_SUBJECT_PREFIX: subjectPrefix,
-      NATS_STREAM_PREFIX: streamPrefix,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      GRPC_PORT: "0",
-      GRPC_HOST: "127.0.0.1",
-      SEED_DEMO_DATA: "false",
-      LOG_LEVEL: "Warn",
-      // What the killed process took but never acknowledged comes back this soon.
-      INGEST_ACK_WAIT: "2 seconds"
-    }
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] })
-    child.stdout!.on("data", (chunk) => output += chunk)
-    child.stderr!.on("data", (chunk) => output += chunk)
-    vigil = child
-    await until("Vigil's /ready", 60_000, async () => {
-      if (child.exitCode !== null) throw new Error(`Vigil exited with ${child.exitCode}:\n${output}`)
-      const response = await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined)
-      return response?.status === 200 ? true : undefined
-    })
-  }
-
-  const kill = (signal: NodeJS.Signals) =>
-    new Promise<void>((resolve) => {
-      const child = vigil
-      if (child === undefined || child.exitCode !== null || child.signalCode !== null) return resolve()
-      child.once("exit", () => resolve())
-      child.kill(signal)
-    })
+  const start = () => vigil.start()
+  const kill = (signal: NodeJS.Signals) => vigil.kill(signal)
 
   const post = async (path: string, body: unknown) => {
     const response = await fetch(`http://127.0.0.1:${port}${path}`, {
@@ -88,14 +50,19 @@ describe.skipIf(!runNats)("SIGKILL during NATS ingest", () => {
   const storedCount = async () => Number((await db.query("SELECT count(*) AS n FROM vital_signs")).rows[0].n)
 
   beforeAll(async () => {
-    const client = admin()
-    await client.connect()
-    await client.query(`CREATE DATABASE ${database}`)
-    await client.end()
+    database = await createDatabase()
     db = new pg.Client({ connectionString: databaseUrl(database) })
     await db.connect()
     nc = await connect({ servers: natsUrl })
     port = await freePort()
+    vigil = vigilProcess(port, {
+      DATABASE_URL: databaseUrl(database),
+      NATS_URL: natsUrl,
+      NATS_SUBJECT_PREFIX: subjectPrefix,
+      NATS_STREAM_PREFIX: streamPrefix,
+      // What the killed process took but never acknowledged comes back this soon.
+      INGEST_ACK_WAIT: "2 seconds"
+    })
   }, 30_000)
 
   afterAll(async () => {
@@ -103,10 +70,7 @@ describe.skipIf(!runNats)("SIGKILL during NATS ingest", () => {
     await nc?.close()
     await db?.end()
     await deleteStreams(natsUrl, streamPrefix)
-    const client = admin()
-    await client.connect()
-    await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
-    await client.end()
+    await dropDatabase(database)
   }, 60_000)
 
   it("stores every acknowledged reading exactly once after a SIGKILL mid-ingest and a restart", async () => {
@@ -154,7 +118,7 @@ describe.skipIf(!runNats)("SIGKILL during NATS ingest", () => {
       return stored >= 500 ? stored : undefined
     })
     await kill("SIGKILL")
-    expect(vigil!.signalCode).toBe("SIGKILL")
+    expect(vigil.signalCode()).toBe("SIGKILL")
     const storedAfterKill = await storedCount()
     expect(storedAfterKill).toBeLessThan(READINGS)
     // The kill came mid-ingest: the killed process held messages it had taken but not acknowledged.

@@ -23,14 +23,21 @@ export const databaseUrl = (name: string): string => {
   return url.toString()
 }
 
+/** Creates an empty database of a new name, on the run's server; answers the name. */
+export const createDatabase = async (): Promise<string> => {
+  const name = `vigil_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+  await withAdmin((client) => client.query(`CREATE DATABASE ${name}`))
+  return name
+}
+
+/** Drops the database, closing its connections. */
+export const dropDatabase = (name: string): Promise<unknown> =>
+  withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+
 /** Creates an empty database and drops it (with its connections) when the scope closes. */
 export const scopedDatabase = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const name = `vigil_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
-    await withAdmin((client) => client.query(`CREATE DATABASE ${name}`))
-    return name
-  }),
-  (name) => Effect.promise(() => withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))).pipe(Effect.ignore)
+  Effect.promise(createDatabase),
+  (name) => Effect.promise(() => dropDatabase(name)).pipe(Effect.ignore)
 )
 
 /** The migrated Database layer on a new database of its own. */
