@@ -6,7 +6,7 @@ import { Effect, Option, Schema } from "effect"
 import { type Appointment, AppointmentId, appointmentFields, type BackgroundTask, type LabResult, TaskId } from "../domain/Appointment.ts"
 import type { UserNotFound, WrongRole } from "../domain/CareErrors.ts"
 import type { DoctorSchedule } from "../domain/Scheduling.ts"
-import { type User, UserId, userView } from "../domain/User.ts"
+import { UserId, userView } from "../domain/User.ts"
 import { type AppointmentParties, AppointmentRepo } from "../persistence/AppointmentRepo.ts"
 import { LabResultRepo } from "../persistence/LabResultRepo.ts"
 import { UserRepo } from "../persistence/UserRepo.ts"
@@ -25,8 +25,6 @@ const userId = idOf(UserId)
 const appointmentId = idOf(AppointmentId)
 const taskId = idOf(TaskId)
 
-export const userResponse = (user: User) => userView(user)
-
 export const scheduleResponse = (schedule: DoctorSchedule) => ({
   id: schedule.id,
   doctor_id: schedule.doctor_id,
@@ -41,8 +39,8 @@ export const scheduleResponse = (schedule: DoctorSchedule) => ({
 
 export const appointmentResponse = ({ appointment, doctor, patient, schedule }: AppointmentParties) => ({
   ...appointmentFields(appointment),
-  patient: patient === null ? null : userResponse(patient),
-  doctor: doctor === null ? null : userResponse(doctor),
+  patient: patient === null ? null : userView(patient),
+  doctor: doctor === null ? null : userView(doctor),
   schedule: schedule === null ? null : scheduleResponse(schedule)
 })
 
@@ -97,20 +95,20 @@ export const make = Effect.gen(function*() {
   const users_ = {
     create: ({ payload }) =>
       accounts.create(payload).pipe(
-        Effect.map(userResponse),
+        Effect.map(userView),
         Effect.catchTags({ ...linkErrors, EmailTaken: () => Effect.fail(new BadRequest({ detail: "Email already registered" })) })
       ),
     get: ({ path }) =>
       Effect.gen(function*() {
         const found = yield* Option.match(userId(path.user_id), { onNone: () => Effect.succeedNone, onSome: users.findById })
-        return yield* Option.match(found, { onNone: () => Effect.fail(new NotFound({ detail: "User not found" })), onSome: (u) => Effect.succeed(userResponse(u)) })
+        return yield* Option.match(found, { onNone: () => Effect.fail(new NotFound({ detail: "User not found" })), onSome: (u) => Effect.succeed(userView(u)) })
       }),
     update: ({ path, payload }) =>
       Option.match(userId(path.user_id), {
         onNone: () => Effect.fail(new NotFound({ detail: "User not found" })),
         onSome: (id) =>
           accounts.update(id, payload).pipe(
-            Effect.map(userResponse),
+            Effect.map(userView),
             Effect.catchTags({ ...linkErrors, UserNotFound: (error: UserNotFound) => Effect.fail(userMissing(error)) })
           )
       })

@@ -4,12 +4,12 @@
  */
 import { Clock, Effect, Option } from "effect"
 import { type DoctorProfile, type PatientProfile, ScheduleId } from "../domain/Scheduling.ts"
-import { type Role, type User, UserId } from "../domain/User.ts"
+import { type Role, type User, UserId, userView } from "../domain/User.ts"
 import { AppointmentRepo } from "../persistence/AppointmentRepo.ts"
 import { SchedulingRepo } from "../persistence/SchedulingRepo.ts"
 import { UserRepo } from "../persistence/UserRepo.ts"
 import type { Handlers } from "./Api.ts"
-import { appointmentResponse, idOf, scheduleResponse, userResponse } from "./CareHttp.ts"
+import { appointmentResponse, idOf, scheduleResponse } from "./CareHttp.ts"
 import { BadRequest, Conflict, Forbidden, InvalidField, NotFound, Unauthorized } from "./Errors.ts"
 import type { DoctorsGroup, PatientPortalGroup } from "./SchedulingApi.ts"
 
@@ -29,7 +29,7 @@ const doctorProfileResponse = (profile: DoctorProfile, user: User | undefined) =
   bio: profile.bio,
   created_at: profile.created_at,
   updated_at: profile.updated_at,
-  user: user === undefined ? null : userResponse(user)
+  user: user === undefined ? null : userView(user)
 })
 
 const patientProfileResponse = (profile: PatientProfile) => ({ ...profile })

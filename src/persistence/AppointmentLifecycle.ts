@@ -9,7 +9,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect, Option, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import {
   Appointment,
   type AppointmentChanges,
@@ -23,7 +23,7 @@ import {
   type TaskId,
   taskRecord
 } from "../domain/Appointment.ts"
-import { appointmentEventName, canMoveAppointment, isFinalAppointment, isFinalTask, StatusChangeRefused } from "../domain/AppointmentStatus.ts"
+import { appointmentEventName, canMoveAppointment, canMoveTask, isFinalAppointment, isFinalTask, StatusChangeRefused } from "../domain/AppointmentStatus.ts"
 import { AppointmentClosed, AppointmentNotFound } from "../domain/CareErrors.ts"
 import { BookingMessages, BookingRefused } from "../domain/Scheduling.ts"
 import { patientBusy } from "./AppointmentRepo.ts"
@@ -66,10 +66,12 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
       status: "running" | "succeeded" | "failed",
       fields: { readonly error_message?: string; readonly external_reference?: string } = {}
     ) =>
-      sql`UPDATE background_tasks SET ${sql.update({ status, ...fields })}, updated_at = now() WHERE id = ${task.id} RETURNING *`.pipe(
-        Effect.flatMap(decodeTasks),
-        Effect.map(([updated]) => updated!)
-      )
+      canMoveTask(task.status, status)
+        ? sql`UPDATE background_tasks SET ${sql.update({ status, ...fields })}, updated_at = now() WHERE id = ${task.id} RETURNING *`.pipe(
+          Effect.flatMap(decodeTasks),
+          Effect.map(([updated]) => updated!)
+        )
+        : Effect.dieMessage(`task ${task.id} cannot go from ${task.status} to ${status}`)
 
     /** The rules a new time must keep: not in the past, inside the schedule's window when there is one. */
     const checkMove = (appointment: Appointment, to: Date) =>
@@ -77,7 +79,7 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
         if (isFinalAppointment(appointment.status)) {
           return yield* new AppointmentClosed({ appointmentId: appointment.id, status: appointment.status })
         }
-        if (to < new Date()) return yield* new BookingRefused({ reason: BookingMessages.inThePast })
+        if (to.getTime() < (yield* Clock.currentTimeMillis)) return yield* new BookingRefused({ reason: BookingMessages.inThePast })
         if (appointment.schedule_id === null) return
         const [window] = yield* sql<{ start_time: Date; end_time: Date }>`
           SELECT start_time, end_time FROM doctor_schedules WHERE id = ${appointment.schedule_id}`
@@ -209,7 +211,7 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
           ? "rescheduled"
           : current.reminder_sent_at !== null
           ? "already-sent"
-          : time.getTime() <= Date.now()
+          : time.getTime() <= (yield* Clock.currentTimeMillis)
           ? "past"
           : "sent"
         if (outcome !== "sent") return outcome
@@ -219,11 +221,7 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
       }))
     }, classified)
 
-    const find = Effect.fn("AppointmentLifecycle.find")(function*(id: AppointmentId) {
-      return Option.fromNullable(yield* sql`SELECT * FROM appointments WHERE id = ${id}`.pipe(Effect.flatMap(decodeAppointments), Effect.map((rows) => rows[0])))
-    }, classified)
-
-    return { update, confirm, armReminder, sendReminder, find } as const
+    return { update, confirm, armReminder, sendReminder } as const
   }),
   dependencies: [ChangeLog.Default]
 }) {}

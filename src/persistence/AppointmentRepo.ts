@@ -8,7 +8,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect, Option, Schema } from "effect"
+import { Clock, Effect, Option, Schema } from "effect"
 import {
   Appointment,
   type AppointmentCreate,
@@ -92,7 +92,7 @@ export class AppointmentRepo extends Effect.Service<AppointmentRepo>()("vigil/Ap
         const namedDoctor = input.doctor_id === null ? null : yield* party("doctor_id", "doctor", found, input.doctor_id)
         const schedule = input.schedule_id === null ? null : yield* lockSchedule(input.schedule_id)
         const refusal = bookingRefusal({
-          now: new Date(),
+          now: new Date(yield* Clock.currentTimeMillis),
           scheduledTime: input.scheduled_time,
           doctorId: input.doctor_id,
           scheduleRequested: input.schedule_id !== null,
