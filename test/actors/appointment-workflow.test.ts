@@ -11,7 +11,7 @@ import { Effect, Runtime } from "effect"
 import fc from "fast-check"
 import { ConfirmAppointment } from "../../src/actors/AppointmentWorkflows.ts"
 import { canMoveAppointment } from "../../src/domain/AppointmentStatus.ts"
-import { careConfig, createUser, expectStatus, finalTasks, hoursFromNow } from "../support/care.ts"
+import { asUser, careConfig, createUser, doctorWithSchedule, expectStatus, finalTasks, hoursFromNow } from "../support/care.ts"
 import { eventually } from "../support/eventually.ts"
 import * as TestApp from "../support/test-app.ts"
 
@@ -67,6 +67,34 @@ describe("appointment workflows", () => {
         expect(expectStatus(yield* call("GET", `/api/v1/appointments/${booked.id}`), 200).status).toBe("cancelled")
         expect(expectStatus(yield* call("GET", `/api/v1/tasks/${task.id}`), 200)).toEqual(task)
         expect((yield* audited(booked.id)).map((a) => a.action)).toEqual(["created", "cancelled"])
+      }))
+
+    it.effect("fails the confirmation with why when the appointment is gone, or its schedule's places are all confirmed", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const patient = yield* createUser("patient")
+        const gone = expectStatus(yield* call("POST", "/api/v1/appointments", { patient_id: patient.id, scheduled_time: hoursFromNow(32), reason: "Gone" }), 201)
+        const [goneTask] = expectStatus(yield* call("GET", `/api/v1/tasks/appointments/${gone.id}`), 200)
+        yield* sql`DELETE FROM appointments WHERE id = ${gone.id}`
+        // The task record outlives its appointment (the seed's SET NULL) and says what became of it.
+        const failed = yield* eventually(
+          Effect.flatMap(call("GET", `/api/v1/tasks/${goneTask.id}`), (r) => r.body.status === "queued" ? Effect.fail("still queued") : Effect.succeed(r.body)),
+          20
+        )
+        expect(failed).toMatchObject({ status: "failed", error_message: "Appointment not found", appointment_id: null })
+
+        // Two bookings into two places, then the doctor keeps one place: the second confirmation finds it taken.
+        const { doctor, schedule } = yield* doctorWithSchedule({ maxPatients: 2, startsIn: 60 })
+        const other = yield* createUser("patient")
+        const first = expectStatus(yield* call("POST", "/api/v1/appointments", { patient_id: patient.id, schedule_id: schedule.id, scheduled_time: hoursFromNow(61), reason: "First" }), 201)
+        const second = expectStatus(yield* call("POST", "/api/v1/appointments", { patient_id: other.id, schedule_id: schedule.id, scheduled_time: hoursFromNow(61), reason: "Second" }), 201)
+        expectStatus(yield* call("PATCH", `/api/v1/doctors/me/schedules/${schedule.id}`, { max_patients: 1 }, asUser(doctor.id)), 200)
+        // Whichever is confirmed first takes the place.
+        const outcomes = [(yield* finalTasks(first.id))[0]!, (yield* finalTasks(second.id))[0]!]
+        expect(outcomes.map((t) => t.status).sort()).toEqual(["failed", "succeeded"])
+        expect(outcomes.find((t) => t.status === "failed")!.error_message).toBe("Selected schedule is fully booked")
+        const statuses = yield* Effect.forEach([first, second], (a) => Effect.map(call("GET", `/api/v1/appointments/${a.id}`), (r) => r.body.status))
+        expect(statuses.sort()).toEqual(["confirmed", "pending"])
       }))
 
     it.effect("sends appointment.reminder_due once when it is due, for the time the appointment has then, and never for a cancelled one", () =>
