@@ -170,12 +170,16 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
           return { _tag: "Confirmed", scheduled_time: appointment.scheduled_time, already: true } satisfies ConfirmOutcome
         }
         if (appointment.schedule_id !== null) {
-          const [places] = yield* sql<{ max_patients: number; confirmed: number }>`
-            SELECT s.max_patients,
-                   (SELECT count(*)::int FROM appointments a
-                    WHERE a.schedule_id = s.id AND a.status IN ('confirmed', 'completed')) AS confirmed
-            FROM doctor_schedules s WHERE s.id = ${appointment.schedule_id}`
-          if (places !== undefined && places.confirmed >= places.max_patients) return yield* fail(ConfirmationFailures.fullyBooked)
+          // The schedule's row is locked first, and its confirmed places counted after, in a
+          // statement of their own: two confirmations into its last place go one after the other.
+          const [schedule] = yield* sql<{ max_patients: number }>`
+            SELECT max_patients FROM doctor_schedules WHERE id = ${appointment.schedule_id} FOR UPDATE`
+          if (schedule !== undefined) {
+            const [{ confirmed }] = (yield* sql<{ confirmed: number }>`
+              SELECT count(*)::int AS confirmed FROM appointments
+              WHERE schedule_id = ${appointment.schedule_id} AND status IN ('confirmed', 'completed')`) as [{ confirmed: number }]
+            if (confirmed >= schedule.max_patients) return yield* fail(ConfirmationFailures.fullyBooked)
+          }
         }
         // Both in one statement: the appointment confirmed, its record succeeded.
         const rows = yield* sql<{ readonly task: unknown }>`
