@@ -28,6 +28,7 @@ export type EntityType =
   | "appointment"
   | "task"
   | "lab_result"
+  | "service"
 
 export interface Change {
   readonly entityType: EntityType
