@@ -14,12 +14,13 @@
  * Time comes from Effect's `Clock`.
  */
 import * as Singleton from "@effect/cluster/Singleton"
-import { Clock, Config, Duration, Effect, Layer, Schedule } from "effect"
+import { Clock, Config, Duration, Effect, Layer } from "effect"
 import { AppointmentRepo } from "../persistence/AppointmentRepo.ts"
 import { ClusterHousekeeping } from "../persistence/ClusterHousekeeping.ts"
 import { AppointmentReminder, ConfirmAppointment } from "./AppointmentWorkflows.ts"
 import { CareConfig } from "./CareConfig.ts"
 import { TABLE_PREFIX } from "./DurableCluster.ts"
+import { supervised } from "./Supervised.ts"
 
 export const PurgeConfig = Config.all({
   /** How long finished cluster messages are kept (their deduplication ends with them). */
@@ -29,13 +30,6 @@ export const PurgeConfig = Config.all({
 
 /** Per run: more than this waits for the next. */
 const RECOVERY_BATCH = 500
-
-const supervised = <R>(name: string, interval: Duration.Duration, run: Effect.Effect<void, unknown, R>) =>
-  run.pipe(
-    Effect.catchAllCause((cause) => Effect.logWarning(`${name} failed; retrying at the next interval`, cause)),
-    Effect.repeat(Schedule.spaced(interval)),
-    Effect.asVoid
-  )
 
 const ago = (duration: Duration.Duration) => Effect.map(Clock.currentTimeMillis, (now) => new Date(now - Duration.toMillis(duration)))
 const ahead = (duration: Duration.Duration) => Effect.map(Clock.currentTimeMillis, (now) => new Date(now + Duration.toMillis(duration)))
