@@ -406,6 +406,8 @@ export interface Vigil {
   readonly child: Child
   readonly httpUrl: string
   readonly grpcAddress: string
+  /** Seed 001's registry, on its own port. */
+  readonly mlRegistryUrl: string
 }
 
 export interface VigilOptions {
@@ -432,12 +434,13 @@ const startFlags = (): Array<string> => {
 }
 
 export const startVigil = async (options: VigilOptions): Promise<Vigil> => {
-  const [port, grpcPort] = [await freePort(), await freePort()]
+  const [port, grpcPort, mlRegistryPort] = [await freePort(), await freePort(), await freePort()]
   const env: NodeJS.ProcessEnv = { ...process.env }
   for (const name of ["DATABASE_URL", "VIGIL_PG_DIR", "VIGIL_PG_PORT"]) delete env[name]
   Object.assign(env, options.env, {
     PORT: String(port),
     GRPC_PORT: String(grpcPort),
+    ML_REGISTRY_PORT: String(mlRegistryPort),
     HOST,
     GRPC_HOST: HOST,
     LOG_LEVEL: "Warn", // Effect's label; "Warning" is rejected
@@ -452,7 +455,7 @@ export const startVigil = async (options: VigilOptions): Promise<Vigil> => {
   const startedAt = performance.now()
   await waitReady(child, httpUrl, options.readyTimeoutMs)
   log(`Vigil ready after ${((performance.now() - startedAt) / 1000).toFixed(1)} s`)
-  return { child, httpUrl, grpcAddress: `${HOST}:${grpcPort}` }
+  return { child, httpUrl, grpcAddress: `${HOST}:${grpcPort}`, mlRegistryUrl: `http://${HOST}:${mlRegistryPort}` }
 }
 
 // ---------------------------------------------------------------------------------------------

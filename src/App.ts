@@ -14,7 +14,10 @@ import { EventBus } from "./messaging/EventBus.ts"
 import * as IngestConsumer from "./ingest/IngestConsumer.ts"
 import * as Messaging from "./messaging/Messaging.ts"
 import * as OutboxRelay from "./messaging/OutboxRelay.ts"
+import * as DurableCluster from "./actors/DurableCluster.ts"
 import * as Care from "./Care.ts"
+import * as MlRegistryServer from "./http/MlRegistryServer.ts"
+import * as MlRegistryLayers from "./MlRegistryLayers.ts"
 import * as Monitoring from "./Monitoring.ts"
 
 const SeedConfig = Config.literal("true", "false", "auto")("SEED_DEMO_DATA").pipe(Config.withDefault("auto" as const))
@@ -31,6 +34,7 @@ const Announce = Layer.scopedDiscard(Effect.gen(function*() {
   const database = yield* Database
   const http = yield* HttpServer.HttpServer
   const grpc = yield* RegistryGrpc.RegistryGrpcServer
+  const mlRegistry = yield* MlRegistryServer.MlRegistryServer
   const bus = yield* EventBus
   yield* Effect.logInfo("vigil started").pipe(Effect.annotateLogs({
     mode: database.mode,
@@ -40,6 +44,7 @@ const Announce = Layer.scopedDiscard(Effect.gen(function*() {
     docs: `http://localhost:${http.port}/docs`,
     redoc: `http://localhost:${http.port}/redoc`,
     grpc: `localhost:${grpc.port}`,
+    mlRegistry: `http://localhost:${mlRegistry.port}`,
     messaging: bus.kind === "nats"
       ? `NATS JetStream (subjects ${bus.subjectPrefix}.>)`
       : "in-process (no NATS_URL: events reach subscribers in this process only)"
@@ -51,8 +56,10 @@ const Announce = Layer.scopedDiscard(Effect.gen(function*() {
 /** The running service, given a database layer (real, embedded, or a test's). */
 export const make = <E, R>(database: Layer.Layer<Database | DatabaseLayer.DatabaseServices, E, R>) => {
   // Released in reverse: the doors close (finishing in-flight requests) before the actors stop.
-  const doors = Layer.mergeAll(HttpServer.layer, RegistryGrpc.layer, IngestConsumer.layer).pipe(
-    Layer.provide(Layer.merge(Monitoring.layer, Care.layer))
+  // The durable cluster is built once (a fresh layer: see DurableCluster.ts), for all that runs on it.
+  const durable = Layer.merge(Care.layer, MlRegistryLayers.sweeps).pipe(Layer.provide(DurableCluster.layer))
+  const doors = Layer.mergeAll(HttpServer.layer, MlRegistryServer.layer, RegistryGrpc.layer, IngestConsumer.layer).pipe(
+    Layer.provide(Layer.mergeAll(Monitoring.layer, durable, MlRegistryLayers.layer))
   )
   return Announce.pipe(
     Layer.provideMerge(doors),

@@ -1,15 +1,13 @@
 /**
  * Care coordination (seed 004): its repositories, the Appointment actor and the appointment
- * workflows on the durable cluster (its own Sharding, on PostgreSQL), the recovery sweep and the
- * cluster's housekeeping, and the services the doors call. The durable cluster is provided here
- * and not passed on: the doors see only the services. Released in reverse: the services stop
- * before the actors and workflows, and those before the cluster.
+ * workflows for the durable cluster (its own Sharding, on PostgreSQL), the appointment sweep and
+ * the cluster's housekeeping, and the services the doors call. The durable cluster is provided to
+ * this by the composition (`App.ts`), once, and not passed on: the doors see only the services.
  */
 import { Layer } from "effect"
 import * as AppointmentLive from "./actors/AppointmentLive.ts"
 import * as AppointmentWorkflows from "./actors/AppointmentWorkflows.ts"
 import * as CareSweeps from "./actors/CareSweeps.ts"
-import * as DurableCluster from "./actors/DurableCluster.ts"
 import { AppointmentLifecycle } from "./persistence/AppointmentLifecycle.ts"
 import { AppointmentRepo } from "./persistence/AppointmentRepo.ts"
 import { ClusterHousekeeping } from "./persistence/ClusterHousekeeping.ts"
@@ -30,7 +28,4 @@ const repositories = Layer.mergeAll(
 
 const actors = Layer.mergeAll(AppointmentLive.layer, AppointmentWorkflows.layer, CareSweeps.layer)
 
-export const layer = Layer.mergeAll(Accounts.Default, AppointmentBooking.Default, actors).pipe(
-  Layer.provide(DurableCluster.layer),
-  Layer.provideMerge(repositories)
-)
+export const layer = Layer.mergeAll(Accounts.Default, AppointmentBooking.Default, actors).pipe(Layer.provideMerge(repositories))

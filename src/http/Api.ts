@@ -17,7 +17,8 @@ import { PainkillerGroup } from "./PainkillerApi.ts"
 import { AppointmentsGroup, CareRootGroup, LabResultsGroup, TasksGroup, UsersGroup } from "./CareApi.ts"
 import { DoctorsGroup, PatientPortalGroup } from "./SchedulingApi.ts"
 
-import { ValidationErrorBody } from "../domain/ValidationDetail.ts"
+import { documentValidationErrors } from "./OpenApiDocument.ts"
+import { MlServicesGroup } from "./MlRegistryApi.ts"
 
 
 /**
@@ -220,37 +221,6 @@ export class AuditGroup extends HttpApiGroup.make("audit")
   .annotate(OpenApi.Description, "The append-only, hash-chained audit trail of every registry change")
 {}
 
-/**
- * `HttpApi.make` declares a 400 `HttpApiDecodeError` for every route; Vigil answers invalid input
- * with FastAPI's 422 instead, so the document says that.
- */
-const documentValidationErrors = (spec: Record<string, any>): Record<string, any> => {
-  for (const pathItem of Object.values(spec.paths ?? {}) as Array<Record<string, any>>) {
-    for (const operation of Object.values(pathItem)) {
-      const responses = operation?.responses
-      if (!responses) continue
-      delete responses["400"]
-      if (operation.parameters?.length || operation.requestBody) {
-        responses["422"] = {
-          description: "Validation Error",
-          content: { "application/json": { schema: { $ref: "#/components/schemas/HTTPValidationError" } } }
-        }
-      }
-    }
-  }
-  const schemas = (spec.components ??= {}).schemas ??= {}
-  delete schemas.HttpApiDecodeError
-  delete schemas.Issue
-  delete schemas.PropertyKey
-  schemas.HTTPValidationError = OpenApi.fromApi(ValidationDocApi).components.schemas.HTTPValidationError
-  return spec
-}
-
-/** Used only to render the 422 body's JSON schema. */
-class ValidationDocApi extends HttpApi.make("validation").add(
-  HttpApiGroup.make("validation").add(HttpApiEndpoint.get("validation", "/").addSuccess(ValidationErrorBody))
-) {}
-
 export class VigilApi extends HttpApi.make("vigil")
   .add(HealthGroup)
   .add(PatientsGroup)
@@ -266,6 +236,7 @@ export class VigilApi extends HttpApi.make("vigil")
   .add(TasksGroup)
   .add(DoctorsGroup)
   .add(PatientPortalGroup)
+  .add(MlServicesGroup)
   // Every route may find the database unavailable, or have its data refused by it.
   .addError(UnavailableResponse)
   .addError(DataRefusedResponse)

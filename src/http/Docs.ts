@@ -3,7 +3,7 @@
  * derived from `VigilApi`, Swagger UI at `/docs` and ReDoc at `/redoc`, their scripts read from
  * the `swagger-ui-dist` and `redoc` packages.
  */
-import { OpenApi } from "@effect/platform"
+import { type HttpApi, OpenApi } from "@effect/platform"
 import { readFileSync } from "node:fs"
 import type { ServerResponse } from "node:http"
 import { createRequire } from "node:module"
@@ -29,11 +29,11 @@ const lazyFile = (path: () => string) => {
   return () => (content ??= readFileSync(path()))
 }
 
-const swaggerHtml = `<!doctype html>
+const swaggerHtml = (title: string) => `<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8" />
-  <title>Vigil API — Swagger UI</title>
+  <title>${title} — Swagger UI</title>
   <link rel="stylesheet" href="/docs/swagger-ui.css" />
 </head>
 <body>
@@ -43,11 +43,11 @@ const swaggerHtml = `<!doctype html>
 </body>
 </html>`
 
-const redocHtml = `<!doctype html>
+const redocHtml = (title: string) => `<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8" />
-  <title>Vigil API — ReDoc</title>
+  <title>${title} — ReDoc</title>
   <meta name="viewport" content="width=device-width, initial-scale=1" />
   <style>body { margin: 0; padding: 0; }</style>
 </head>
@@ -57,20 +57,21 @@ const redocHtml = `<!doctype html>
 </body>
 </html>`
 
-export const openApiDocument = (): OpenApi.OpenAPISpec => OpenApi.fromApi(VigilApi)
+export const openApiDocument = (api: HttpApi.HttpApi.Any = VigilApi): OpenApi.OpenAPISpec => OpenApi.fromApi(api as typeof VigilApi)
 
-export const routes = (): ReadonlyArray<RawRoute> => {
-  const spec = JSON.stringify(openApiDocument())
+/** `api`'s documentation pages (Vigil's by default; the ML registry's on its own port). */
+export const routes = (api: HttpApi.HttpApi.Any = VigilApi, title = "Vigil API"): ReadonlyArray<RawRoute> => {
+  const spec = JSON.stringify(openApiDocument(api))
   const swaggerBundle = lazyFile(() => join(packageDir("swagger-ui-dist"), "swagger-ui-bundle.js"))
   const swaggerCss = lazyFile(() => join(packageDir("swagger-ui-dist"), "swagger-ui.css"))
   const redocBundle = lazyFile(() => join(packageDir("redoc"), "bundles", "redoc.standalone.js"))
   const day = 86_400
   return [
     { method: "GET", path: "/openapi.json", handle: (_, res) => sendText(res, "application/json", spec) },
-    { method: "GET", path: "/docs", handle: (_, res) => sendText(res, "text/html; charset=utf-8", swaggerHtml) },
+    { method: "GET", path: "/docs", handle: (_, res) => sendText(res, "text/html; charset=utf-8", swaggerHtml(title)) },
     { method: "GET", path: "/docs/swagger-ui-bundle.js", handle: (_, res) => sendText(res, "text/javascript", swaggerBundle(), day) },
     { method: "GET", path: "/docs/swagger-ui.css", handle: (_, res) => sendText(res, "text/css", swaggerCss(), day) },
-    { method: "GET", path: "/redoc", handle: (_, res) => sendText(res, "text/html; charset=utf-8", redocHtml) },
+    { method: "GET", path: "/redoc", handle: (_, res) => sendText(res, "text/html; charset=utf-8", redocHtml(title)) },
     { method: "GET", path: "/redoc/redoc.standalone.js", handle: (_, res) => sendText(res, "text/javascript", redocBundle(), day) }
   ]
 }

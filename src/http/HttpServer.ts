@@ -9,6 +9,7 @@ import * as DevicesHttp from "./DevicesHttp.ts"
 import * as Docs from "./Docs.ts"
 import * as EventStream from "./EventStream.ts"
 import * as HealthHttp from "./HealthHttp.ts"
+import * as MlRegistryHttp from "./MlRegistryHttp.ts"
 import * as MonitoringHttp from "./MonitoringHttp.ts"
 import * as PainkillerHttp from "./PainkillerHttp.ts"
 import * as PatientsHttp from "./PatientsHttp.ts"
@@ -36,7 +37,8 @@ export const layer = Layer.scoped(
       monitoring: yield* MonitoringHttp.make,
       painkiller: yield* PainkillerHttp.make,
       ...(yield* CareHttp.make),
-      ...(yield* SchedulingHttp.make)
+      ...(yield* SchedulingHttp.make),
+      mlServices: (yield* MlRegistryHttp.make).mlServices
     }
     const eventStream = yield* EventStream.make
     const { port } = yield* ApiServer.serve<typeof VigilApi, never>(VigilApi, handlers, {

@@ -19,6 +19,7 @@ import { deleteStreams, requireNats, resolveNats, unique } from "../support/nats
 import { OwnPostgresServer } from "../support/own-postgres.ts"
 import * as TestApp from "../support/test-app.ts"
 import { eventually } from "../support/eventually.ts"
+import { metadata } from "../support/ml-services.ts"
 
 const nats = await resolveNats()
 const runNats = requireNats(nats, "database outage")
@@ -79,12 +80,14 @@ interface CareIds {
 }
 
 /** One request per route of the contract, with ids of records that exist. */
-const requests = (ids: { patient: string; device: string; alert: string; measure: string; care: CareIds }) => {
+const requests = (ids: { patient: string; device: string; alert: string; measure: string; care: CareIds; mlService: string }) => {
   const reading = { reading_id: randomUUID(), heart_rate: 80 }
   const measurement = { temperature_celsius: 36.6, blood_pressure_sys: 120, blood_pressure_dias: 80, body_weight: 70, height_cm: 175, stroke: false, diabetes: false }
   const profile = { patient_id: ids.patient, hr_min: 50, hr_max: 110, spo2_min: 92, temp_min: 36, temp_max: 38 }
   const trial = { records: [{ SubjectID: "OUT-1", VisitName: "Screening", TreatmentArm: "Active", SystolicBP: 120, DiastolicBP: 80, HeartRate: 70, Temperature: 36.6 }] }
   return {
+    // First, while the heartbeat is within a lease fraction of the registration's write.
+    "mlServices.heartbeat": ["POST", `/api/v1/services/${ids.mlService}/heartbeat`],
     "health.health": ["GET", "/health"],
     "health.ready": ["GET", "/ready"],
     "patients.create": ["POST", "/patients", { full_name: "During", age: 40, sex: "F" }],
@@ -150,7 +153,13 @@ const requests = (ids: { patient: string; device: string; alert: string; measure
     "patientPortal.upsertProfile": ["PUT", "/api/v1/patients/me/profile", { blood_type: "O+" }, { "x-user-id": String(ids.care.patient) }],
     "patientPortal.appointments": ["GET", "/api/v1/patients/me/appointments", undefined, { "x-user-id": String(ids.care.patient) }],
     "patientPortal.searchDoctors": ["GET", "/api/v1/patients/doctors"],
-    "patientPortal.doctorSchedules": ["GET", `/api/v1/patients/doctors/${ids.care.doctor}/schedules`]
+    "patientPortal.doctorSchedules": ["GET", `/api/v1/patients/doctors/${ids.care.doctor}/schedules`],
+    "mlServices.register": ["POST", "/api/v1/services/register", metadata(unique("outage_model"), "During", "http://127.0.0.1:9", ["outage"])],
+    "mlServices.list": ["GET", "/api/v1/services"],
+    "mlServices.search": ["GET", "/api/v1/services/search/by-tags?tags=outage"],
+    "mlServices.get": ["GET", `/api/v1/services/${ids.mlService}`],
+    "mlServices.unregister": ["DELETE", `/api/v1/services/${ids.mlService}`],
+    "mlServices.healthAll": ["GET", "/api/v1/health/all"]
   } satisfies Record<string, readonly [string, string, unknown?, Record<string, string>?]>
 }
 
@@ -197,7 +206,9 @@ describe.skipIf(!runNats)("database outage", () => {
           temperature_celsius: 36.6, blood_pressure_sys: 120, blood_pressure_dias: 80, body_weight: 70, height_cm: 175, stroke: false, diabetes: false
         }), 201)
         const care = yield* careRecords
-        const ids = { patient: patient.id, device: device.id, alert: alert.id, measure: measure.id, care }
+        const mlService = unique("outage_model")
+        expectStatus(yield* call("POST", "/api/v1/services/register", metadata(mlService, "Before", "http://127.0.0.1:9", ["outage"])), 201)
+        const ids = { patient: patient.id, device: device.id, alert: alert.id, measure: measure.id, care, mlService }
         const table = requests(ids)
         expect(Object.keys(table).sort(), "a request for every route of the contract").toEqual([...contractRoutes].sort())
         const before = randomUUID()
@@ -214,11 +225,20 @@ describe.skipIf(!runNats)("database outage", () => {
         const during = [randomUUID(), randomUUID()]
         for (const id of during) yield* publishReading(device.id, id, 82)
 
+        let heartbeat: string | undefined
         for (const [route, [method, path, body, headers]] of Object.entries(table) as Array<[string, readonly [string, string, unknown?, Record<string, string>?]]>) {
           const started = Date.now()
           const response = yield* call(method, path, body, headers)
           const elapsed = Date.now() - started
           expect(elapsed, `${route} answered in time`).toBeLessThan(ROUTE_TIME_LIMIT_MS)
+          if (route === "mlServices.heartbeat") {
+            // The service's actor holds its lease: a beat within a lease fraction of the last one
+            // written is answered without the database, and written later (the lease sweep checks
+            // this process's beats before it declares a lease run out).
+            expect(response.status, JSON.stringify(response.body)).toBe(200)
+            heartbeat = response.body.timestamp
+            continue
+          }
           if (route === "careRoot.root") {
             // Seed 004's root answers that the service runs, as its original did, without the database.
             expect(response.status).toBe(200)
@@ -261,8 +281,11 @@ describe.skipIf(!runNats)("database outage", () => {
           r.body[0]?.status === "succeeded" ? Effect.void : Effect.fail(`task ${JSON.stringify(r.body)}`)), 30)
         expect(expectStatus(yield* call("PATCH", `/api/v1/appointments/${care.appointment}`, { notes: "after" }), 200).notes).toBe("after")
 
-        // Nothing acknowledged was lost: the records from before, and every reading NATS accepted.
+        // Nothing acknowledged was lost: the records from before, the heartbeat taken during the
+        // outage, and every reading NATS accepted.
         expectStatus(yield* call("GET", `/patients/${patient.id}`), 200)
+        expect(heartbeat).toBeDefined()
+        expect(expectStatus(yield* call("GET", `/api/v1/services/${mlService}`), 200)).toMatchObject({ last_heartbeat: heartbeat, status: "passing" })
         expectStatus(yield* call("GET", `/api/v1/alerts/${alert.id}`), 200)
         const stored = yield* eventually(Effect.flatMap(call("GET", `/api/v1/patients/${patient.id}/vitals?limit=1000`), (r) => {
           const found = new Set(r.body.items.map((item: { id: string }) => item.id))

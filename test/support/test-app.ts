@@ -14,6 +14,7 @@ export const config = (overrides: Record<string, string> = {}) =>
     HOST: "127.0.0.1",
     GRPC_PORT: "0",
     GRPC_HOST: "127.0.0.1",
+    ML_REGISTRY_PORT: "0",
     SEED_DEMO_DATA: "false",
     ...overrides
   }))))
@@ -30,21 +31,24 @@ export interface JsonResponse {
 export const baseUrl = Effect.map(HttpServer, ({ port }) => `http://127.0.0.1:${port}`)
 export const grpcAddress = Effect.map(RegistryGrpcServer, ({ port }) => `127.0.0.1:${port}`)
 
-/** One HTTP call; `body` is sent as JSON unless it is already a string. */
+/** One HTTP call to `url`; `body` is sent as JSON unless it is already a string. */
+export const fetchJson = (method: string, url: string, body?: unknown, headers: Record<string, string> = {}) =>
+  Effect.promise(async (): Promise<JsonResponse> => {
+    const response = await fetch(url, {
+      method,
+      headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+      ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) })
+    })
+    const text = await response.text()
+    let parsed: unknown = text
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, body: parsed, headers: response.headers }
+  })
+
+/** One HTTP call to Vigil's port; `body` is sent as JSON unless it is already a string. */
 export const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-  Effect.flatMap(baseUrl, (base) =>
-    Effect.promise(async (): Promise<JsonResponse> => {
-      const response = await fetch(`${base}${path}`, {
-        method,
-        headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
-        ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) })
-      })
-      const text = await response.text()
-      let parsed: unknown = text
-      try {
-        parsed = text.length > 0 ? JSON.parse(text) : undefined
-      } catch {
-        // not JSON: keep the text
-      }
-      return { status: response.status, body: parsed, headers: response.headers }
-    }))
+  Effect.flatMap(baseUrl, (base) => fetchJson(method, `${base}${path}`, body, headers))

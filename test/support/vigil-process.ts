@@ -30,6 +30,7 @@ export const vigilProcess = (port: number, env: Readonly<Record<string, string |
       HOST: "127.0.0.1",
       GRPC_PORT: "0",
       GRPC_HOST: "127.0.0.1",
+      ML_REGISTRY_PORT: "0",
       SEED_DEMO_DATA: "false",
       LOG_LEVEL: "Warn",
       ...env

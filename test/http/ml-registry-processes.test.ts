@@ -1,0 +1,83 @@
+/**
+ * The ML service registry when several Vigil processes share one database: a service silent
+ * for good is declared critical and deregistered once, whichever process it registered with;
+ * and a restart keeps every registered service, with its place in the list.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Layer, Redacted, Scope } from "effect"
+import * as App from "../../src/App.ts"
+import * as Database from "../../src/persistence/Database.ts"
+import { MlRegistryServer } from "../../src/http/MlRegistryServer.ts"
+import { eventually } from "../support/eventually.ts"
+import { metadata } from "../support/ml-services.ts"
+import * as TestApp from "../support/test-app.ts"
+import * as TestDatabase from "../support/test-database.ts"
+
+/** A Vigil instance on `databaseName`, built in its own scope so a test can stop it alone. */
+const startInstance = (databaseName: string, env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const database = Database.layerFromUrl(Redacted.make(TestDatabase.databaseUrl(databaseName)), { mode: "connected", created: false, poolSize: 5 })
+    const context = yield* Layer.buildWithScope(App.make(database).pipe(Layer.provide(TestApp.config(env))), scope)
+    const { port } = yield* Effect.provide(MlRegistryServer, context)
+    const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+    const registry = (method: string, path: string, body?: unknown) => TestApp.fetchJson(method, `http://127.0.0.1:${port}${path}`, body)
+    return { registry, sql, stop: Scope.close(scope, Exit.void) }
+  })
+
+const withDatabase = <A, E, R>(use: (name: string) => Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(Effect.promise(TestDatabase.createDatabase), use, (name) => Effect.promise(() => TestDatabase.dropDatabase(name)).pipe(Effect.ignore))
+
+describe("ML service registry across processes", () => {
+  it.live("declares a silent service critical and deregisters it once, with two processes sharing the database", () =>
+    withDatabase((name) =>
+      Effect.gen(function*() {
+        const env = {
+          SERVICE_TIMEOUT_SECONDS: "1",
+          SERVICE_DEREGISTER_AFTER: "1 second",
+          SERVICE_CHECK_INTERVAL: "200 millis",
+          ML_REGISTRY_PROBE_INTERVAL: "1 hour"
+        }
+        const first = yield* startInstance(name, env)
+        const second = yield* startInstance(name, env)
+        const services = Array.from({ length: 6 }, (_, i) => metadata(`silent_${i}`, `Silent ${i}`, "http://127.0.0.1:9", ["silent"]))
+        for (const [i, service] of services.entries()) {
+          const response = yield* (i % 2 === 0 ? first : second).registry("POST", "/api/v1/services/register", service)
+          expect(response.status, JSON.stringify(response.body)).toBe(201)
+        }
+        yield* eventually(Effect.flatMap(first.registry("GET", "/api/v1/services"), (r) => (r.body.length === 0 ? Effect.void : Effect.fail("not all deregistered yet"))), 20)
+        // Give a second sweep (in whichever process) the chance to do it again: it must not.
+        yield* Effect.sleep("1 second")
+        const actions = yield* first.sql<{ entity_id: string; actions: Array<string> }>`
+          SELECT entity_id, array_agg(action || coalesce(':' || (after->>'lease_status'), '') ORDER BY seq) AS actions
+          FROM audit_events WHERE entity_type = 'service' GROUP BY entity_id ORDER BY entity_id`
+        expect(actions).toEqual(services.map((s) => ({ entity_id: s.service_id, actions: ["registered:passing", "health_changed:critical", "deregistered"] })))
+        yield* second.stop
+        yield* first.stop
+      })
+    ), 60_000)
+
+  it.live("keeps every service, its metadata and its place in the list, across a restart", () =>
+    withDatabase((name) =>
+      Effect.gen(function*() {
+        const env = { ML_REGISTRY_PROBE_INTERVAL: "1 hour" }
+        const before = yield* startInstance(name, env)
+        const services = ["zeta", "alpha", "mid"].map((id) => metadata(`kept_${id}`, `Kept ${id}`, "http://127.0.0.1:9", ["kept"]))
+        for (const service of services) expect((yield* before.registry("POST", "/api/v1/services/register", service)).status).toBe(201)
+        const beat = yield* before.registry("POST", `/api/v1/services/${services[1]!.service_id}/heartbeat`)
+        expect(beat.status).toBe(200)
+        const listed = (yield* before.registry("GET", "/api/v1/services")).body
+        yield* before.stop
+
+        const after = yield* startInstance(name, env)
+        const relisted = (yield* after.registry("GET", "/api/v1/services")).body
+        expect(relisted.map((s: { service_id: string }) => s.service_id)).toEqual(services.map((s) => s.service_id))
+        // Whole, the last heartbeat included: a beat not yet written (younger than a lease fraction)
+        // is written when its actor stops.
+        expect(relisted).toEqual(listed)
+        expect(relisted[1].last_heartbeat).toBe(beat.body.timestamp)
+        yield* after.stop
+      })
+    ), 60_000)
+})
