@@ -12,6 +12,7 @@ const SRC = fileURLToPath(new URL("../src", import.meta.url))
 /** Outermost first: 1 composition, 2 doors, 3 application services, 4 actors, 5 infrastructure, 6 domain. */
 const LAYERS: Record<string, number> = {
   "": 1,
+  sdk: 1,
   http: 2,
   grpc: 2,
   ingest: 2,
