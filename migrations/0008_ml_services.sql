@@ -38,3 +38,8 @@ ALTER SEQUENCE ml_services_position_seq OWNED BY ml_services.position;
 CREATE INDEX ml_services_tags_idx ON ml_services USING gin (tags);
 CREATE INDEX ml_services_passing_idx ON ml_services (heartbeat_at) WHERE lease_status = 'passing';
 CREATE INDEX ml_services_critical_idx ON ml_services (critical_since) WHERE lease_status = 'critical';
+
+-- Every process caches lookups of a service by id (`RegistryCache`); a change, by any process,
+-- drops the service from every process's cache. Inserts need no notice: misses are not cached.
+CREATE TRIGGER ml_services_changed AFTER UPDATE OR DELETE ON ml_services
+  FOR EACH ROW EXECUTE FUNCTION vigil_registry_changed('service_id');

@@ -4,12 +4,15 @@
  * process's `LeaseBoard` and written when the written one is a lease fraction old, or when the
  * lease is critical (so that it is passing again at once, with its event). A beat that finds the
  * service gone (deregistered by another process, or by the sweep) answers not found from then on.
- * Time comes from `Clock`.
+ * Its database work is time-limited here (CALL_TIMEOUT, then `Unavailable`), so its callers need
+ * no timer of their own on every heartbeat. Time comes from `Clock`.
  */
 import * as Entity from "@effect/cluster/Entity"
 import { Clock, Duration, Effect, Option } from "effect"
+import { Unavailable } from "../domain/Errors.ts"
 import type { ServiceId } from "../domain/MlService.ts"
 import { MlServiceRepo } from "../persistence/MlServiceRepo.ts"
+import { CALL_TIMEOUT } from "./ActorCalls.ts"
 import { LeaseBoard } from "./LeaseBoard.ts"
 import { MlService, ServiceNotFound } from "./MlService.ts"
 import { leaseFraction, MlRegistryConfig } from "./MlRegistryConfig.ts"
@@ -32,6 +35,9 @@ export const layer = MlService.toLayer(
     const notFound = new ServiceNotFound({ serviceId: id })
     let lease: Lease | undefined
 
+    const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.timeoutFail(effect, { duration: CALL_TIMEOUT, onTimeout: () => new Unavailable({ reason: "the database did not answer in time" }) })
+
     const gone = Effect.suspend(() => {
       lease = undefined
       board.forget(id)
@@ -40,7 +46,7 @@ export const layer = MlService.toLayer(
 
     const loaded = Effect.gen(function*() {
       if (lease !== undefined) return lease
-      const service = yield* repo.find(id)
+      const service = yield* bounded(repo.find(id))
       if (Option.isNone(service)) return yield* gone
       lease = { written: service.value.heartbeat_at.getTime(), critical: service.value.lease_status === "critical" }
       return lease
@@ -51,14 +57,14 @@ export const layer = MlService.toLayer(
       const last = lease === undefined ? undefined : board.laterThan(id, new Date(lease.written))
       return last === undefined
         ? Effect.void
-        : repo.writeBeat(id, last.at, last.text).pipe(Effect.catchAllCause((cause) => Effect.logWarning("last heartbeat not written", cause)))
+        : bounded(repo.writeBeat(id, last.at, last.text)).pipe(Effect.catchAllCause((cause) => Effect.logWarning("last heartbeat not written", cause)))
     })
 
     return MlService.of({
       Register: ({ payload }) =>
         Effect.gen(function*() {
           const now = new Date(yield* Clock.currentTimeMillis)
-          const service = yield* repo.register(payload.registration, now)
+          const service = yield* bounded(repo.register(payload.registration, now))
           lease = { written: now.getTime(), critical: false }
           board.forget(id)
           return service
@@ -70,7 +76,7 @@ export const layer = MlService.toLayer(
           const text = at.toISOString()
           board.record(id, { at, text })
           if (current.critical || at.getTime() - current.written >= fraction) {
-            const written = yield* repo.writeBeat(id, at, text).pipe(Effect.catchTag("DataRefused", Effect.die))
+            const written = yield* bounded(repo.writeBeat(id, at, text)).pipe(Effect.catchTag("DataRefused", Effect.die))
             if (Option.isNone(written)) return yield* gone
             lease = { written: at.getTime(), critical: false }
           }
@@ -78,7 +84,7 @@ export const layer = MlService.toLayer(
         }),
       Deregister: () =>
         Effect.gen(function*() {
-          const removed = yield* repo.remove(id).pipe(Effect.catchTag("DataRefused", Effect.die))
+          const removed = yield* bounded(repo.remove(id)).pipe(Effect.catchTag("DataRefused", Effect.die))
           lease = undefined
           board.forget(id)
           return yield* Option.match(removed, { onNone: () => Effect.fail(notFound), onSome: Effect.succeed })

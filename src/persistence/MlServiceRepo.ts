@@ -7,8 +7,10 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
+import type { DataRefused, Unavailable } from "../domain/Errors.ts"
 import { type LeaseStatus, metadataView, RegisteredService, type ProbeStatus, type ServiceId, type ServiceRegistration } from "../domain/MlService.ts"
 import { type Change, ChangeLog } from "./ChangeLog.ts"
+import { RegistryCache } from "./RegistryCache.ts"
 import { classified } from "./SqlErrors.ts"
 
 const decodeServices = Schema.decodeUnknown(Schema.Array(RegisteredService))
@@ -50,6 +52,10 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const changes = yield* ChangeLog
+    const { services: cache } = yield* RegistryCache
+    /** After a change here, this process reads it at once (other processes when its notice comes). */
+    const dropping = <A, E, R>(effect: Effect.Effect<A, E, R>, ids: ReadonlyArray<string>) =>
+      Effect.ensuring(effect, Effect.sync(() => ids.forEach((id) => cache.invalidate(id))))
 
     const lock = (id: ServiceId) =>
       sql`SELECT * FROM ml_services WHERE service_id = ${id} FOR UPDATE`.pipe(Effect.flatMap(decodeServices), Effect.map((rows) => rows[0]))
@@ -93,11 +99,18 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
         yield* changes.record(change("registered", before ?? null, service!))
         return service!
       }))
-    }, classified)
+    }, (effect, input) => dropping(effect, [input.service_id]), classified)
 
-    const find = Effect.fn("MlServiceRepo.find")(function*(id: ServiceId) {
-      return Option.fromNullable((yield* sql`SELECT * FROM ml_services WHERE service_id = ${id}`.pipe(Effect.flatMap(decodeServices)))[0])
-    }, classified)
+    const load = (id: ServiceId) =>
+      sql`SELECT * FROM ml_services WHERE service_id = ${id}`.pipe(
+        Effect.flatMap(decodeServices),
+        Effect.map((rows) => Option.fromNullable(rows[0])),
+        classified,
+        Effect.withSpan("MlServiceRepo.find")
+      )
+
+    /** The service by id, from the cache when it holds it (a hit is a map lookup: no span). */
+    const find = (id: ServiceId): Effect.Effect<Option.Option<RegisteredService>, Unavailable | DataRefused> => cache.getOrLoad(id, () => load(id))
 
     /** Every service, or those matching `query`, in registration order. */
     const list = Effect.fn("MlServiceRepo.list")(function*(query?: ServiceQuery) {
@@ -116,7 +129,7 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
         yield* changes.record(change("deregistered", removed, null))
         return Option.some(removed)
       }))
-    }, classified)
+    }, (effect, id) => dropping(effect, [id]), classified)
 
     /**
      * The lease's beat at `at` (never moving it back: another process may have written a later
@@ -139,7 +152,7 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
         }
         return Option.some(service!)
       }))
-    }, classified)
+    }, (effect, id) => dropping(effect, [id]), classified)
 
     /** Passing services whose last written beat is not after `cutoff`: the leases that may have run out. */
     const lapsing = Effect.fn("MlServiceRepo.lapsing")(function*(cutoff: Date, limit: number) {
@@ -160,7 +173,7 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
           change("health_changed", { ...service, lease_status: "passing", critical_since: null } as RegisteredService, service, { changed: "lease" })))
         return critical
       }))
-    }, classified)
+    }, (effect, ids) => dropping(effect, ids), classified)
 
     /** Services critical since before `before`. */
     const criticalSince = Effect.fn("MlServiceRepo.criticalSince")(function*(before: Date, limit: number) {
@@ -178,7 +191,7 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
         yield* changes.record(change("deregistered", removed, null))
         return Option.some(removed)
       }))
-    }, classified)
+    }, (effect, id) => dropping(effect, [id]), classified)
 
     /** Stores probe results; a service whose probe status changed gets an event. */
     const recordProbes = Effect.fn("MlServiceRepo.recordProbes")(function*(results: ReadonlyArray<ProbeResult>) {
@@ -198,9 +211,9 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
           return was === service.probe_status ? [] : [change("health_changed", { ...service, probe_status: was } as RegisteredService, service, { changed: "probe" })]
         }))
       }))
-    }, classified)
+    }, (effect, results) => dropping(effect, results.map((r) => r.serviceId)), classified)
 
     return { register, find, list, remove, writeBeat, lapsing, markCritical, criticalSince, deregisterCritical, recordProbes } as const
   }),
-  dependencies: [ChangeLog.Default]
+  dependencies: [ChangeLog.Default, RegistryCache.Default]
 }) {}

@@ -1,6 +1,6 @@
 /**
  * Caches of the registry's hot lookups (patient by id, device by id, threshold profile by
- * patient), shared by REST and gRPC. Every Vigil process listens on the `vigil_registry_changed`
+ * patient, ML service by id), shared by REST and gRPC. Every Vigil process listens on the `vigil_registry_changed`
  * channel, which the database's triggers notify on each update or delete (and, for threshold
  * profiles, insert: their misses are cached), so a change made by any process is dropped from
  * every process's cache. The caches cache only while those notices arrive: until the channel is
@@ -10,6 +10,7 @@
  */
 import { Config, Duration, Effect, Queue } from "effect"
 import type { Device } from "../domain/Device.ts"
+import type { RegisteredService } from "../domain/MlService.ts"
 import type { Patient } from "../domain/Patient.ts"
 import type { ThresholdProfile } from "../domain/ThresholdProfile.ts"
 import { type Notice, Notifications } from "./Notifications.ts"
@@ -31,10 +32,12 @@ export class RegistryCache extends Effect.Service<RegistryCache>()("vigil/Regist
     const devices = new ReadCache<Device>(capacity, ttlMillis)
     // Profiles' inserts notify too, so "no profile" is cached (the default profile's patients).
     const thresholds = new ReadCache<ThresholdProfile>(capacity, ttlMillis, { cacheMisses: true })
+    const services = new ReadCache<RegisteredService>(capacity, ttlMillis)
     const byTable: Record<string, ReadCache<unknown>> = {
       patients,
       devices,
-      threshold_profiles: thresholds
+      threshold_profiles: thresholds,
+      ml_services: services
     } as Record<string, ReadCache<unknown>>
     const caches = Object.values(byTable)
     for (const cache of caches) cache.suspend()
@@ -59,6 +62,7 @@ export class RegistryCache extends Effect.Service<RegistryCache>()("vigil/Regist
       patients,
       devices,
       thresholds,
+      services,
       /** `connected` while the caches hear of every change, and so cache. */
       status: () => (patients.caching ? "connected" as const : "disconnected" as const)
     } as const

@@ -47,13 +47,15 @@ export class MlRegistry extends Effect.Service<MlRegistry>()("vigil/MlRegistry",
       Effect.map(Clock.currentTimeMillis, (now) => services.map((service) => view(service, now)))
 
     const register = (registration: ServiceRegistration) => callActor(actors(registration.service_id).Register({ registration }))
-    const heartbeat = (id: ServiceId) => callActor(actors(id).Heartbeat())
+    // No time limit of its own (a timer per call cost a third of a heartbeat's CPU): the actor
+    // bounds what can be slow in it, its database work (`MlServiceLive.ts`).
+    const heartbeat = (id: ServiceId) => callActor(actors(id).Heartbeat(), null)
     const unregister = (id: ServiceId) => callActor(actors(id).Deregister())
 
-    const get = Effect.fn("MlRegistry.get")(function*(id: ServiceId) {
-      const found = yield* repo.find(id)
-      return Option.isNone(found) ? Option.none<ServiceView>() : Option.some(view(found.value, yield* Clock.currentTimeMillis))
-    })
+    /** A lookup by id: the cache's, on the hot path of every client, so no span of its own. */
+    const get = (id: ServiceId) =>
+      Effect.flatMap(repo.find(id), (found) =>
+        Option.isNone(found) ? Effect.succeedNone : Effect.map(Clock.currentTimeMillis, (now) => Option.some(view(found.value, now))))
 
     const list = Effect.fn("MlRegistry.list")(function*() {
       return yield* views(yield* repo.list())

@@ -1,7 +1,8 @@
 /**
  * The ML service registry when several Vigil processes share one database: a service silent
  * for good is declared critical and deregistered once, whichever process it registered with;
- * and a restart keeps every registered service, with its place in the list.
+ * a change through one process is what the others answer next (their caches hear of it); and a
+ * restart keeps every registered service, with its place in the list.
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
@@ -78,6 +79,27 @@ describe("ML service registry across processes", () => {
         expect(relisted).toEqual(listed)
         expect(relisted[1].last_heartbeat).toBe(beat.body.timestamp)
         yield* after.stop
+      })
+    ), 60_000)
+
+  it.live("answers a change made through another process, not what it cached before", () =>
+    withDatabase((name) =>
+      Effect.gen(function*() {
+        const env = { ML_REGISTRY_PROBE_INTERVAL: "1 hour" }
+        const first = yield* startInstance(name, env)
+        const second = yield* startInstance(name, env)
+        const service = metadata("shared_model", "Shared", "http://127.0.0.1:9", ["shared"])
+        expect((yield* first.registry("POST", "/api/v1/services/register", service)).status).toBe(201)
+        const path = `/api/v1/services/${service.service_id}`
+        // Read twice through the first process: the second read is its cache's.
+        for (let i = 0; i < 2; i++) expect((yield* first.registry("GET", path)).body.version).toBe("1.0.0")
+        expect((yield* second.registry("POST", "/api/v1/services/register", { ...service, version: "2.0.0" })).status).toBe(201)
+        // Well within the cache's time to live (30 s): the notice, not the expiry, drops the entry.
+        yield* eventually(Effect.flatMap(first.registry("GET", path), (r) => (r.body.version === "2.0.0" ? Effect.void : Effect.fail(r.body.version))), 3)
+        expect((yield* second.registry("DELETE", path)).status).toBe(200)
+        yield* eventually(Effect.flatMap(first.registry("GET", path), (r) => (r.status === 404 ? Effect.void : Effect.fail(r.status))), 3)
+        yield* second.stop
+        yield* first.stop
       })
     ), 60_000)
 })

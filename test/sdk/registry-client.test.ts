@@ -6,9 +6,10 @@
  */
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, layer } from "@effect/vitest"
-import { type Duration, Effect, Either, Fiber } from "effect"
+import { type Duration, Effect, Fiber } from "effect"
 import { createRegistryClient, InvalidMetadata, NotFound, RegistryClient, RegistryError } from "vigil/sdk"
 import { healthServer, metadata, refusedBaseUrl, registryUrl } from "../support/ml-services.ts"
+import { eventually } from "../support/eventually.ts"
 import * as TestApp from "../support/test-app.ts"
 
 let ids = 0
@@ -19,18 +20,6 @@ const client = (options: { timeout?: Duration.DurationInput } = {}) =>
   Effect.flatMap(registryUrl, (baseUrl) => RegistryClient.make({ baseUrl, ...options }).pipe(Effect.provide(FetchHttpClient.layer)))
 
 const clientAt = (baseUrl: string, timeout: Duration.DurationInput = "5 seconds") => RegistryClient.make({ baseUrl, timeout }).pipe(Effect.provide(FetchHttpClient.layer))
-
-/** Polls `check` every 100 ms until it holds, for at most `within` ms. */
-const eventually = <A>(check: Effect.Effect<A | undefined>, within: number) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + within
-    while (Date.now() < deadline) {
-      const found = yield* check
-      if (found !== undefined) return found
-      yield* Effect.sleep("100 millis")
-    }
-    return yield* Effect.dieMessage(`not within ${within} ms`)
-  })
 
 describe("RegistryClient (vigil/sdk)", () => {
   layer(TestApp.layer({ ML_REGISTRY_PROBE_INTERVAL: "1 hour", ML_REGISTRY_PROBE_TIMEOUT: "1 second" }), { timeout: 60_000, excludeTestServices: true })(
@@ -99,22 +88,22 @@ describe("RegistryClient (vigil/sdk)", () => {
           const registry = yield* client()
           const service = metadata(unique("kept"), "Kept Alive", "http://127.0.0.1:1", ["keep"])
           const keeping = yield* Effect.fork(registry.keepAlive(service, { lease: "900 millis" }))
-          const beat = (yield* eventually(Effect.map(Effect.either(registry.get(service.service_id)), (r) => Either.isRight(r) ? r.right.last_heartbeat ?? undefined : undefined), 3_000))
+          /** The service's last heartbeat once it is registered and has one other than `not`. */
+          const heartbeatOtherThan = (not: string | null) =>
+            Effect.flatMap(registry.get(service.service_id), (s) => s.last_heartbeat === null || s.last_heartbeat === not ? Effect.fail("no new beat") : Effect.succeed(s.last_heartbeat))
+          const beat = yield* eventually(heartbeatOtherThan(null), 3)
           // Another beat within about a third of the lease (300 ms), not the whole lease.
-          const next = yield* eventually(
-            Effect.map(Effect.either(registry.get(service.service_id)), (r) => Either.isRight(r) && r.right.last_heartbeat !== beat ? r.right.last_heartbeat ?? undefined : undefined),
-            800
-          )
+          const next = yield* eventually(heartbeatOtherThan(beat), 0.8)
           expect(Date.parse(next) - Date.parse(beat)).toBeLessThan(600)
           // The registry forgets it (another client deregisters it): keepAlive registers it again.
           yield* registry.unregister(service.service_id)
-          const back = yield* eventually(Effect.map(Effect.either(registry.get(service.service_id)), (r) => Either.isRight(r) ? r.right : undefined), 2_000)
+          const back = yield* eventually(registry.get(service.service_id), 2)
           expect(back).toMatchObject({ service_id: service.service_id, status: "passing" })
           yield* Fiber.interrupt(keeping)
           expect(yield* Effect.flip(registry.get(service.service_id))).toBeInstanceOf(NotFound)
           // Told not to, stopping leaves the service registered.
           const kept = yield* Effect.fork(registry.keepAlive(service, { lease: "900 millis", unregisterOnStop: false }))
-          yield* eventually(Effect.map(Effect.either(registry.get(service.service_id)), (r) => Either.isRight(r) ? r.right : undefined), 2_000)
+          yield* eventually(registry.get(service.service_id), 2)
           yield* Fiber.interrupt(kept)
           expect((yield* registry.get(service.service_id)).service_id).toBe(service.service_id)
           yield* registry.unregister(service.service_id)
