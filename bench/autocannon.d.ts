@@ -12,6 +12,16 @@ declare module "autocannon" {
       readonly maxOverallRequests?: number
       readonly method?: string
       readonly headers?: Record<string, string>
+      /** Requests per second over all connections; unbounded when absent. */
+      readonly overallRate?: number
+      /** Requests cycled through; `setupRequest` may rewrite each one before it is sent. */
+      readonly requests?: ReadonlyArray<Request>
+    }
+
+    interface Request {
+      readonly method?: string
+      readonly path?: string
+      readonly setupRequest?: (request: Request & { path: string }) => Request & { path: string }
     }
 
     interface Histogram {

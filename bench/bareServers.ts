@@ -5,6 +5,14 @@
  *   node --import tsx bench/bareServers.ts grpc   answers every `GetPatient` with BENCH_FIXTURE (JSON),
  *                                                 its timestamp renewed per call as Vigil does
  *
+ * and for `bench/ml-registry.ts`:
+ *
+ *   node --import tsx bench/bareServers.ts ml-registry   answers every `GET /api/v1/services/<id>` with
+ *                                                        BENCH_FIXTURE, and every `POST .../<id>/heartbeat`
+ *                                                        with the seed's acknowledgement (id and time filled in)
+ *   node --import tsx bench/bareServers.ts ml-health     answers anything `{"status":"healthy"}`: the
+ *                                                        health URLs the registry probes
+ *
  * Listens on 127.0.0.1, on a port the OS picks, and prints `READY <port>` once listening. Exits on
  * SIGTERM/SIGINT, or when its stdin closes (the parent went away).
  */
@@ -39,6 +47,41 @@ const serveHttp = (body: string) => {
   return () => server.close()
 }
 
+const HEARTBEAT = /^\/api\/v1\/services\/([^/]+)\/heartbeat$/
+
+const serveMlRegistry = (body: string) => {
+  const bytes = Buffer.from(body, "utf8")
+  const headers = { "content-type": "application/json", "content-length": String(bytes.length) }
+  const server = createServer((request, response) => {
+    const url = request.url ?? ""
+    const beat = request.method === "POST" ? HEARTBEAT.exec(url) : null
+    if (beat !== null) {
+      const ack = Buffer.from(JSON.stringify({ status: "acknowledged", service_id: decodeURIComponent(beat[1]!), timestamp: new Date().toISOString() }), "utf8")
+      response.writeHead(200, { "content-type": "application/json", "content-length": String(ack.length) })
+      response.end(ack)
+    } else if (request.method === "GET" && url.startsWith("/api/v1/services/")) {
+      response.writeHead(200, headers)
+      response.end(bytes)
+    } else {
+      response.writeHead(404, { "content-length": "0" })
+      response.end()
+    }
+  })
+  server.listen(0, HOST, () => ready((server.address() as AddressInfo).port))
+  return () => server.close()
+}
+
+const serveMlHealth = () => {
+  const bytes = Buffer.from(JSON.stringify({ status: "healthy" }), "utf8")
+  const headers = { "content-type": "application/json", "content-length": String(bytes.length) }
+  const server = createServer((_request, response) => {
+    response.writeHead(200, headers)
+    response.end(bytes)
+  })
+  server.listen(0, HOST, () => ready((server.address() as AddressInfo).port))
+  return () => server.close()
+}
+
 const serveGrpc = (body: string) => {
   const response = JSON.parse(body) as GetPatientResponse
   const Registry = loadRegistry()
@@ -58,9 +101,17 @@ const serveGrpc = (body: string) => {
 }
 
 const role = process.argv[2]
-const close = role === "http" ? serveHttp(fixture()) : role === "grpc" ? serveGrpc(fixture()) : undefined
+const close = role === "http"
+  ? serveHttp(fixture())
+  : role === "grpc"
+  ? serveGrpc(fixture())
+  : role === "ml-registry"
+  ? serveMlRegistry(fixture())
+  : role === "ml-health"
+  ? serveMlHealth()
+  : undefined
 if (close === undefined) {
-  console.error("usage: bareServers.ts http|grpc (with BENCH_FIXTURE set)")
+  console.error("usage: bareServers.ts http|grpc|ml-registry (with BENCH_FIXTURE set) or ml-health")
   process.exit(2)
 }
 const exit = () => {

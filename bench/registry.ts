@@ -32,7 +32,7 @@ import * as grpc from "@grpc/grpc-js"
 import autocannon from "autocannon"
 import { performance } from "node:perf_hooks"
 import { loadRegistry, type GetPatientRequest, type GetPatientResponse, type RegistryClient } from "./registryProto.ts"
-import { BUSY_MACHINE_CPU, childFailure, cleanup, fmtCpu, fmtMs, fmtRate, HOST, log, measuringCpu, onCleanup, percentile, prepareDatabase, printReport, runBenchmark, sleep, startChild, startVigil, withTimeout, type Child } from "./support.ts"
+import { BUSY_MACHINE_CPU, cleanup, fmtCpu, fmtMs, fmtRate, HOST, log, measuringCpu, percentile, prepareDatabase, printReport, runBenchmark, sleep, startBareServer, startVigil, withTimeout, type Child } from "./support.ts"
 
 const PATIENT_ID = "550e8400-e29b-41d4-a716-446655440000"
 const GET_PATIENT: GetPatientRequest = { version: "1.0.0", patient_id: PATIENT_ID }
@@ -65,23 +65,9 @@ interface RunningServer {
   readonly grpcAddress?: string
 }
 
-/** Starts bench/bareServers.ts answering `fixture`; resolves once it prints `READY <port>`. */
+/** Starts bench/bareServers.ts answering `fixture`; resolves once it is listening. */
 const startBare = async (kind: "http" | "grpc", fixture: string): Promise<RunningServer> => {
-  const name = `bare-${kind}`
-  log(`starting ${name}`)
-  const child = startChild(name, ["--import", "tsx", "bench/bareServers.ts", kind], { ...process.env, BENCH_FIXTURE: fixture }, settings.stopTimeoutMs)
-  onCleanup(`stop ${name}`, child.stop)
-  const port = await withTimeout(
-    `${name} start`,
-    settings.bareStartTimeoutMs,
-    new Promise<number>((resolve, reject) => {
-      child.onLine((line) => {
-        const match = /^READY (\d+)$/.exec(line)
-        if (match !== null) resolve(Number(match[1]))
-      })
-      void child.exited.then((how) => reject(childFailure(child, `exited (${how}) before it was listening`)))
-    })
-  )
+  const { child, port } = await startBareServer(kind, fixture, { startTimeoutMs: settings.bareStartTimeoutMs, stopTimeoutMs: settings.stopTimeoutMs })
   return kind === "http" ? { child, httpUrl: `http://${HOST}:${port}` } : { child, grpcAddress: `${HOST}:${port}` }
 }
 

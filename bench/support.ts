@@ -336,6 +336,33 @@ const waitReady = async (child: Child, baseUrl: string, timeoutMs: number) => {
   throw childFailure(child, `GET /ready did not answer 200 within ${timeoutMs / 1000} s`)
 }
 
+/**
+ * Starts one of bench/bareServers.ts's baselines (`role`, answering `fixture`) in a child process
+ * with a cleanup step that stops it; resolves with the port once it prints `READY <port>`.
+ */
+export const startBareServer = async (
+  role: string,
+  fixture: string,
+  timeouts: { readonly startTimeoutMs: number; readonly stopTimeoutMs: number }
+): Promise<{ readonly child: Child; readonly port: number }> => {
+  const name = `bare-${role}`
+  log(`starting ${name}`)
+  const child = startChild(name, ["--import", "tsx", "bench/bareServers.ts", role], { ...process.env, BENCH_FIXTURE: fixture }, timeouts.stopTimeoutMs)
+  onCleanup(`stop ${name}`, child.stop)
+  const port = await withTimeout(
+    `${name} start`,
+    timeouts.startTimeoutMs,
+    new Promise<number>((resolve, reject) => {
+      child.onLine((line) => {
+        const match = /^READY (\d+)$/.exec(line)
+        if (match !== null) resolve(Number(match[1]))
+      })
+      void child.exited.then((how) => reject(childFailure(child, `exited (${how}) before it was listening`)))
+    })
+  )
+  return { child, port }
+}
+
 // ---------------------------------------------------------------------------------------------
 // A fresh database for Vigil
 
