@@ -22,7 +22,7 @@ COPY package.json tsconfig.json ./
 
 # Files stay root-owned (read-only to the app); tsx caches compiled output under /tmp.
 USER node
-EXPOSE 8000 50051
+EXPOSE 8000 50051 9000
 
 # No curl in the slim image; Node 20 has a global fetch.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \

@@ -5,7 +5,7 @@
  * lease is critical (so that it is passing again at once, with its event). A beat that finds the
  * service gone (deregistered by another process, or by the sweep) answers not found from then on.
  * Its database work is time-limited here (CALL_TIMEOUT, then `Unavailable`), so its callers need
- * no timer of their own on every heartbeat. Time comes from `Clock`.
+ * no timer of their own on every heartbeat; a beat whose write fails so is taken all the same. Time comes from `Clock`.
  */
 import * as Entity from "@effect/cluster/Entity"
 import { Clock, Duration, Effect, Option } from "effect"
@@ -76,7 +76,13 @@ export const layer = MlService.toLayer(
           const text = at.toISOString()
           board.record(id, { at, text })
           if (current.critical || at.getTime() - current.written >= fraction) {
-            const written = yield* bounded(repo.writeBeat(id, at, text)).pipe(Effect.catchTag("DataRefused", Effect.die))
+            // The database down, the beat is still taken: it is on the board (this process reads
+            // it), and the next beat, or the actor's end, writes it.
+            const written = yield* bounded(repo.writeBeat(id, at, text)).pipe(
+              Effect.catchTag("DataRefused", Effect.die),
+              Effect.catchTag("Unavailable", (error) => Effect.as(Effect.logWarning("heartbeat not written yet", error.reason), undefined))
+            )
+            if (written === undefined) return text
             if (Option.isNone(written)) return yield* gone
             lease = { written: at.getTime(), critical: false }
           }

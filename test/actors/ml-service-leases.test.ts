@@ -10,13 +10,14 @@ import * as Entity from "@effect/cluster/Entity"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, TestClock } from "effect"
+import { ConfigProvider, Deferred, Effect, Fiber, Layer, TestClock, TestServices } from "effect"
 import { LeaseBoard } from "../../src/actors/LeaseBoard.ts"
 import { MlService } from "../../src/actors/MlService.ts"
 import { leaseSweep } from "../../src/actors/MlRegistrySweeps.ts"
 import * as MlServiceLive from "../../src/actors/MlServiceLive.ts"
-import { ServiceRegistration } from "../../src/domain/MlService.ts"
+import { type ServiceId, ServiceRegistration } from "../../src/domain/MlService.ts"
 import { MlServiceRepo } from "../../src/persistence/MlServiceRepo.ts"
+import { eventually } from "../support/eventually.ts"
 import * as TestDatabase from "../support/test-database.ts"
 
 const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([
@@ -103,5 +104,42 @@ layer(Leases, { timeout: 60_000 })("ML service leases on the test clock", (it) =
       ])
       const gone = yield* Effect.flip(service.Heartbeat())
       expect(gone._tag).toBe("ServiceNotFound")
+    }))
+
+  it.scoped("takes a beat whose write the database does not answer in time, and writes the lease with the next", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const makeClient = yield* Entity.makeTestClient(MlService, MlServiceLive.layer.pipe(Layer.provide(config)))
+      const board = yield* LeaseBoard
+      const id = `stalled_${Date.now().toString(36)}`
+      const service = yield* makeClient(id)
+      const writtenBeat = Effect.map(sql<{ heartbeat_at: Date }>`SELECT heartbeat_at FROM ml_services WHERE service_id = ${id}`, ([row]) => row!.heartbeat_at.getTime())
+      yield* TestClock.setTime(0)
+      yield* service.Register({ registration: registration(id) })
+
+      // Another connection holds the service's row, so the beat's write waits for it.
+      const release = yield* Deferred.make<void>()
+      const locked = yield* Deferred.make<void>()
+      yield* sql.withTransaction(
+        sql`SELECT 1 FROM ml_services WHERE service_id = ${id} FOR UPDATE`.pipe(Effect.zipRight(Deferred.succeed(locked, undefined)), Effect.zipRight(Deferred.await(release)))
+      ).pipe(Effect.forkScoped)
+      yield* Deferred.await(locked)
+      // At 25 s a beat is due to be written (a lease fraction is 20 s).
+      yield* TestClock.setTime(25_000)
+      const beat = yield* Effect.fork(service.Heartbeat())
+      yield* TestServices.provideLive(eventually(Effect.flatMap(
+        sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        ([row]) => (row!.n > 0 ? Effect.void : Effect.fail("the write is not waiting yet"))
+      )))
+      // The actor's time limit on its database work passes: the beat is taken all the same.
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Fiber.join(beat)).toBe(new Date(25_000).toISOString())
+      expect(board.laterThan(id as ServiceId, new Date(0))?.at).toEqual(new Date(25_000))
+      yield* Deferred.succeed(release, undefined)
+
+      // The next beat finds the lease's write still due, and writes it.
+      yield* TestClock.setTime(40_000)
+      expect(yield* service.Heartbeat()).toBe(new Date(40_000).toISOString())
+      expect(yield* writtenBeat).toBe(40_000)
     }))
 })
