@@ -17,7 +17,7 @@
  * SIGTERM/SIGINT, or when its stdin closes (the parent went away).
  */
 import * as grpc from "@grpc/grpc-js"
-import { createServer } from "node:http"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { loadRegistry, type GetPatientResponse } from "./registryProto.ts"
 
@@ -31,55 +31,55 @@ const fixture = (): string => {
 
 const ready = (port: number) => process.stdout.write(`READY ${port}\n`)
 
-const serveHttp = (body: string) => {
+/** A JSON answer, its bytes and headers made once. */
+const jsonAnswer = (body: string) => {
   const bytes = Buffer.from(body, "utf8")
-  const headers = { "content-type": "application/json", "content-length": String(bytes.length) }
-  const server = createServer((request, response) => {
-    if (request.method === "GET" && request.url?.startsWith("/patients/") === true) {
-      response.writeHead(200, headers)
-      response.end(bytes)
-    } else {
-      response.writeHead(404, { "content-length": "0" })
-      response.end()
-    }
-  })
+  return { bytes, headers: { "content-type": "application/json", "content-length": String(bytes.length) } }
+}
+
+const send = (response: ServerResponse, answer: ReturnType<typeof jsonAnswer>) => {
+  response.writeHead(200, answer.headers)
+  response.end(answer.bytes)
+}
+
+const notFound = (response: ServerResponse) => {
+  response.writeHead(404, { "content-length": "0" })
+  response.end()
+}
+
+/** Listens on a port the OS picks and says which; answers the close. */
+const listen = (handler: (request: IncomingMessage, response: ServerResponse) => void) => {
+  const server = createServer(handler)
   server.listen(0, HOST, () => ready((server.address() as AddressInfo).port))
   return () => server.close()
+}
+
+const serveHttp = (body: string) => {
+  const answer = jsonAnswer(body)
+  return listen((request, response) =>
+    request.method === "GET" && request.url?.startsWith("/patients/") === true ? send(response, answer) : notFound(response))
 }
 
 const HEARTBEAT = /^\/api\/v1\/services\/([^/]+)\/heartbeat$/
 
 const serveMlRegistry = (body: string) => {
-  const bytes = Buffer.from(body, "utf8")
-  const headers = { "content-type": "application/json", "content-length": String(bytes.length) }
-  const server = createServer((request, response) => {
+  const answer = jsonAnswer(body)
+  return listen((request, response) => {
     const url = request.url ?? ""
     const beat = request.method === "POST" ? HEARTBEAT.exec(url) : null
     if (beat !== null) {
-      const ack = Buffer.from(JSON.stringify({ status: "acknowledged", service_id: decodeURIComponent(beat[1]!), timestamp: new Date().toISOString() }), "utf8")
-      response.writeHead(200, { "content-type": "application/json", "content-length": String(ack.length) })
-      response.end(ack)
+      send(response, jsonAnswer(JSON.stringify({ status: "acknowledged", service_id: decodeURIComponent(beat[1]!), timestamp: new Date().toISOString() })))
     } else if (request.method === "GET" && url.startsWith("/api/v1/services/")) {
-      response.writeHead(200, headers)
-      response.end(bytes)
+      send(response, answer)
     } else {
-      response.writeHead(404, { "content-length": "0" })
-      response.end()
+      notFound(response)
     }
   })
-  server.listen(0, HOST, () => ready((server.address() as AddressInfo).port))
-  return () => server.close()
 }
 
 const serveMlHealth = () => {
-  const bytes = Buffer.from(JSON.stringify({ status: "healthy" }), "utf8")
-  const headers = { "content-type": "application/json", "content-length": String(bytes.length) }
-  const server = createServer((_request, response) => {
-    response.writeHead(200, headers)
-    response.end(bytes)
-  })
-  server.listen(0, HOST, () => ready((server.address() as AddressInfo).port))
-  return () => server.close()
+  const answer = jsonAnswer(JSON.stringify({ status: "healthy" }))
+  return listen((_request, response) => send(response, answer))
 }
 
 const serveGrpc = (body: string) => {
