@@ -196,6 +196,7 @@ export interface PromiseRegistry {
 
 export const createRegistryClient = (options: RegistryClientOptions): PromiseRegistry => {
   const runtime = ManagedRuntime.make(RegistryClient.layerFetch(options))
+  const keeping = new Set<Fiber.RuntimeFiber<never, InvalidMetadata>>()
   const run = <A, E>(effect: Effect.Effect<A, E, RegistryClient>): Promise<A> =>
     runtime.runPromise(Effect.either(effect)).then(Either.match({ onLeft: (error) => Promise.reject(error), onRight: (value) => value }))
   return {
@@ -208,8 +209,10 @@ export const createRegistryClient = (options: RegistryClientOptions): PromiseReg
     health: (healthOptions) => run(Effect.flatMap(RegistryClient, (c) => c.health(healthOptions))),
     keepAlive: (metadata, keepAliveOptions) => {
       const fiber = runtime.runFork(Effect.flatMap(RegistryClient, (c) => c.keepAlive(metadata, keepAliveOptions)))
+      keeping.add(fiber)
+      fiber.addObserver(() => keeping.delete(fiber))
       return { stop: () => runtime.runPromise(Fiber.interrupt(fiber)).then(() => undefined) }
     },
-    close: () => runtime.dispose()
+    close: () => runtime.runPromise(Fiber.interruptAll(keeping)).then(() => runtime.dispose())
   }
 }

@@ -123,7 +123,8 @@ describe("RegistryClient (vigil/sdk)", () => {
 
       it.effect("works for code that is not an Effect program: promises that reject with the typed errors", () =>
         Effect.gen(function*() {
-          const sdk = createRegistryClient({ baseUrl: yield* registryUrl })
+          const registryUrlText = yield* registryUrl
+          const sdk = createRegistryClient({ baseUrl: registryUrlText })
           const service = metadata(unique("promised"), "Promised", "http://127.0.0.1:1", ["promise"])
           yield* Effect.promise(async () => {
             await sdk.register(service)
@@ -138,7 +139,15 @@ describe("RegistryClient (vigil/sdk)", () => {
             expect((await sdk.get(service.service_id)).service_id).toBe(service.service_id)
             await alive.stop()
             await expect(sdk.get(service.service_id)).rejects.toBeInstanceOf(NotFound)
+            // Closing the client stops what it still keeps alive (and so unregisters it).
+            sdk.keepAlive(service, { lease: "900 millis" })
+            for (let i = 0; i < 30 && !(await sdk.list()).some((s) => s.service_id === service.service_id); i++) {
+              await new Promise((resolve) => setTimeout(resolve, 100))
+            }
             await sdk.close()
+            const other = createRegistryClient({ baseUrl: registryUrlText })
+            await expect(other.get(service.service_id)).rejects.toBeInstanceOf(NotFound)
+            await other.close()
           })
         }))
     }
