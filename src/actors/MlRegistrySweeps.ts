@@ -58,7 +58,7 @@ const prober = Layer.unwrapEffect(Effect.gen(function*() {
   const config = yield* Effect.orDie(MlRegistryConfig)
   const repo = yield* MlServiceRepo
   const probes = yield* HealthProbes
-  const round = Effect.flatMap(repo.list(), probes.probeAll).pipe(Effect.flatMap(repo.recordProbes))
+  const round = Effect.flatMap(repo.healthList(), probes.probeAll).pipe(Effect.flatMap(repo.recordProbes))
   return Singleton.make("vigil/ml-service-prober", supervised("ML service probe round", config.probeInterval, round))
 }))
 

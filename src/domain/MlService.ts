@@ -71,6 +71,20 @@ export class RegisteredService extends Schema.Class<RegisteredService>("Register
   updated_at: Schema.DateFromSelf
 }) {}
 
+/** What `/api/v1/health/all` needs of a service (and a probe: its health endpoint), no more. */
+export const ServiceHealthRow = Schema.Struct({
+  service_id: ServiceId,
+  service_name: Schema.String,
+  base_url: Schema.String,
+  endpoints: Schema.Record({ key: Schema.String, value: Schema.String }),
+  last_heartbeat: Schema.NullOr(Schema.String),
+  heartbeat_at: Schema.DateFromSelf,
+  probe_status: Schema.NullOr(Schema.Literal(...PROBE_STATUSES)),
+  probe_detail: Schema.NullOr(Schema.String),
+  probed_at: Schema.NullOr(Schema.DateFromSelf)
+})
+export type ServiceHealthRow = typeof ServiceHealthRow.Type
+
 /** The seed's metadata of a service, as its answers show it (and Vigil's lease status beside it). */
 export const metadataView = (service: RegisteredService, lastHeartbeat: string | null = service.last_heartbeat) => ({
   service_id: service.service_id,

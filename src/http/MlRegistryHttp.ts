@@ -43,15 +43,15 @@ export const make = Effect.gen(function*() {
       ),
     healthAll: ({ urlParams }) =>
       Effect.map(registry.health(urlParams.refresh === "true"), (views) =>
-        Object.fromEntries(views.map(({ metadata, service, status }) => [service.service_id, {
-          service_name: service.service_name,
+        Object.fromEntries(views.map(({ lastHeartbeat, lease, row }) => [row.service_id, {
+          service_name: row.service_name,
           // Not probed yet (it was registered after the probes began): not known healthy.
-          status: service.probe_status ?? "unhealthy",
-          base_url: service.base_url,
-          last_heartbeat: metadata.last_heartbeat,
-          detail: service.probe_detail,
-          probed_at: service.probed_at,
-          lease: status
+          status: row.probe_status ?? "unhealthy",
+          base_url: row.base_url,
+          last_heartbeat: lastHeartbeat,
+          detail: row.probe_detail,
+          probed_at: row.probed_at,
+          lease
         }])))
   } satisfies Handlers<typeof MlServicesGroup>
 

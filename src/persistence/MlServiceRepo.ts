@@ -8,12 +8,13 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import type { DataRefused, Unavailable } from "../domain/Errors.ts"
-import { type LeaseStatus, metadataView, RegisteredService, type ProbeStatus, type ServiceId, type ServiceRegistration } from "../domain/MlService.ts"
+import { type LeaseStatus, metadataView, RegisteredService, type ProbeStatus, type ServiceId, ServiceHealthRow, type ServiceRegistration } from "../domain/MlService.ts"
 import { type Change, ChangeLog } from "./ChangeLog.ts"
 import { RegistryCache } from "./RegistryCache.ts"
 import { classified } from "./SqlErrors.ts"
 
 const decodeServices = Schema.decodeUnknown(Schema.Array(RegisteredService))
+const decodeHealthRows = Schema.decodeUnknown(Schema.Array(ServiceHealthRow))
 
 /** What a service's events and audit records carry: its metadata, lease and last probe. */
 export const serviceRecord = (service: RegisteredService) => ({
@@ -121,6 +122,17 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
       return yield* sql`SELECT * FROM ml_services WHERE ${sql.and(conditions)} ORDER BY position`.pipe(Effect.flatMap(decodeServices))
     }, classified)
 
+    /**
+     * Every service's health (`ServiceHealthRow`), in registration order: the probes' route reads
+     * this for all services on every call, so not their schemas and metadata.
+     */
+    const healthList = Effect.fn("MlServiceRepo.healthList")(function*() {
+      return yield* sql`
+        SELECT service_id, service_name, base_url, jsonb_strip_nulls(jsonb_build_object('health', endpoints->'health')) AS endpoints,
+               last_heartbeat, heartbeat_at, probe_status, probe_detail, probed_at
+        FROM ml_services ORDER BY position`.pipe(Effect.flatMap(decodeHealthRows))
+    }, classified)
+
     /** Removes the service; `None` when it is not registered. */
     const remove = Effect.fn("MlServiceRepo.remove")(function*(id: ServiceId) {
       return yield* sql.withTransaction(Effect.gen(function*() {
@@ -213,7 +225,7 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
       }))
     }, (effect, results) => dropping(effect, results.map((r) => r.serviceId)), classified)
 
-    return { register, find, list, remove, writeBeat, lapsing, markCritical, criticalSince, deregisterCritical, recordProbes } as const
+    return { register, find, list, healthList, remove, writeBeat, lapsing, markCritical, criticalSince, deregisterCritical, recordProbes } as const
   }),
   dependencies: [ChangeLog.Default, RegistryCache.Default]
 }) {}

@@ -12,7 +12,7 @@ import { HealthProbes } from "../actors/HealthProbes.ts"
 import { LeaseBoard } from "../actors/LeaseBoard.ts"
 import { MlService } from "../actors/MlService.ts"
 import { MlRegistryConfig } from "../actors/MlRegistryConfig.ts"
-import { type LeaseStatus, leaseStatus, metadataView, type RegisteredService, type ServiceId, type ServiceRegistration } from "../domain/MlService.ts"
+import { type LeaseStatus, leaseStatus, metadataView, type RegisteredService, type ServiceHealthRow, type ServiceId, type ServiceRegistration } from "../domain/MlService.ts"
 import { MlServiceRepo, type ServiceQuery } from "../persistence/MlServiceRepo.ts"
 
 /** A service as this process sees it now: its metadata with its latest heartbeat, and its lease. */
@@ -20,6 +20,13 @@ export interface ServiceView {
   readonly service: RegisteredService
   readonly metadata: ReturnType<typeof metadataView>
   readonly status: LeaseStatus
+}
+
+/** A service's last probe, and its lease as this process sees it. */
+export interface ServiceHealthView {
+  readonly row: ServiceHealthRow
+  readonly lastHeartbeat: string | null
+  readonly lease: LeaseStatus
 }
 
 export interface Search extends ServiceQuery {
@@ -72,13 +79,19 @@ export class MlRegistry extends Effect.Service<MlRegistry>()("vigil/MlRegistry",
       return { registered: all.length, healthy: all.filter((v) => v.status === "passing").length }
     })
 
-    /** Every service with its last probe; `refresh`: all probed now, first. */
+    /** Every service with its last probe and its lease as seen here; `refresh`: all probed now, first. */
     const health = Effect.fn("MlRegistry.health")(function*(refresh: boolean) {
-      const services = yield* repo.list()
-      const due = refresh ? services : services.filter((service) => service.probe_status === null)
-      if (due.length === 0) return yield* views(services)
-      yield* repo.recordProbes(yield* probes.probeAll(due))
-      return yield* views(yield* repo.list())
+      let rows = yield* repo.healthList()
+      const due = refresh ? rows : rows.filter((row) => row.probe_status === null)
+      if (due.length > 0) {
+        yield* repo.recordProbes(yield* probes.probeAll(due))
+        rows = yield* repo.healthList()
+      }
+      const now = yield* Clock.currentTimeMillis
+      return rows.map((row): ServiceHealthView => {
+        const later = board.laterThan(row.service_id, row.heartbeat_at)
+        return { row, lastHeartbeat: later?.text ?? row.last_heartbeat, lease: leaseStatus(later?.at ?? row.heartbeat_at, now, timeout) }
+      })
     })
 
     return { register, heartbeat, unregister, get, list, search, counts, health } as const

@@ -166,6 +166,18 @@ describe("ML service registry", () => {
           yield* Effect.forEach(hanging, (s) => registry("DELETE", `/api/v1/services/${s.service_id}`), { concurrency: 10 })
         }))
 
+      it.scoped("probes `base_url` + `/health` when a service names no health endpoint, as the seed", () =>
+        Effect.gen(function*() {
+          const health = yield* healthServer
+          const { health: _, ...endpoints } = metadata("x", "x", health.baseUrl, []).endpoints
+          const service = { ...metadata(unique("nohealth"), "No Health Endpoint", `${health.baseUrl}/`, ["x"]), endpoints }
+          expectStatus(yield* registry("POST", "/api/v1/services/register", service), 201)
+          const all = expectStatus(yield* registry("GET", "/api/v1/health/all"), 200)
+          expect(all[service.service_id]).toMatchObject({ status: "healthy", detail: "HTTP 200, status \"healthy\"" })
+          expect(health.hits.get("/health")).toBe(1)
+          expectStatus(yield* registry("DELETE", `/api/v1/services/${service.service_id}`), 200)
+        }))
+
       it.effect("records every change as an event and an audit row, and never a heartbeat", () =>
         Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
