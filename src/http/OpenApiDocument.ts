@@ -1,6 +1,7 @@
 /**
- * The OpenAPI documents' one correction of what `HttpApi` derives: validation errors are FastAPI's
- * 422 with the `detail` list (what Vigil answers), not `HttpApiDecodeError`'s 400.
+ * The OpenAPI documents' corrections of what `HttpApi` derives: validation errors are FastAPI's
+ * 422 with the `detail` list (what Vigil answers), not `HttpApiDecodeError`'s 400; and the
+ * document is valid OpenAPI 3.1 (a test checks it with a validator).
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { ValidationErrorBody } from "../domain/ValidationDetail.ts"
@@ -27,8 +28,23 @@ export const documentValidationErrors = (spec: Record<string, any>): Record<stri
   delete schemas.HttpApiDecodeError
   delete schemas.Issue
   delete schemas.PropertyKey
-  schemas.HTTPValidationError = OpenApi.fromApi(ValidationDocApi).components.schemas.HTTPValidationError
+  // The 422 body's schema, with the schemas it refers to (its `ValidationErrorDetail` items).
+  Object.assign(schemas, OpenApi.fromApi(ValidationDocApi).components.schemas)
+  dropSharedIds(spec)
   return spec
+}
+
+/**
+ * Effect renders `Schema.Unknown` (and its kin) as `{"$id": "/schemas/unknown"}` wherever it
+ * appears, but a `$id` names one schema in the whole document: repeated, the document is invalid.
+ * Without it, the schema is the same (any value).
+ */
+const dropSharedIds = (node: unknown): void => {
+  if (Array.isArray(node)) return node.forEach(dropSharedIds)
+  if (typeof node !== "object" || node === null) return
+  const record = node as Record<string, unknown>
+  if (typeof record.$id === "string" && record.$id.startsWith("/schemas/")) delete record.$id
+  Object.values(record).forEach(dropSharedIds)
 }
 
 /** Used only to render the 422 body's JSON schema. */
