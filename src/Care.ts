@@ -16,6 +16,7 @@ import { SchedulingRepo } from "./persistence/SchedulingRepo.ts"
 import { UserRepo } from "./persistence/UserRepo.ts"
 import { Accounts } from "./services/Accounts.ts"
 import { AppointmentBooking } from "./services/AppointmentBooking.ts"
+import { Authentication } from "./services/Authentication.ts"
 
 const repositories = Layer.mergeAll(
   UserRepo.Default,
@@ -28,4 +29,4 @@ const repositories = Layer.mergeAll(
 
 const actors = Layer.mergeAll(AppointmentLive.layer, AppointmentWorkflows.layer, CareSweeps.layer)
 
-export const layer = Layer.mergeAll(Accounts.Default, AppointmentBooking.Default, actors).pipe(Layer.provideMerge(repositories))
+export const layer = Layer.mergeAll(Accounts.Default, AppointmentBooking.Default, Authentication.Default, actors).pipe(Layer.provideMerge(repositories))

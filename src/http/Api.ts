@@ -19,6 +19,7 @@ import { DoctorsGroup, PatientPortalGroup } from "./SchedulingApi.ts"
 
 import { documentValidationErrors } from "./OpenApiDocument.ts"
 import { MlServicesGroup } from "./MlRegistryApi.ts"
+import { AuthGroup } from "./AuthApi.ts"
 
 
 /**
@@ -237,6 +238,7 @@ export class VigilApi extends HttpApi.make("vigil")
   .add(DoctorsGroup)
   .add(PatientPortalGroup)
   .add(MlServicesGroup)
+  .add(AuthGroup)
   // Every route may find the database unavailable, or have its data refused by it.
   .addError(UnavailableResponse)
   .addError(DataRefusedResponse)

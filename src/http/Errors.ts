@@ -75,3 +75,14 @@ export const InvalidFieldResponse = Schema.transform(ValidationErrorBody, Schema
   decode: (body) => new InvalidField({ field: String(body.detail[0]?.loc.at(-1) ?? ""), message: body.detail[0]?.msg ?? "", input: body.detail[0]?.input }),
   encode: (error) => ({ detail: [{ type: "value_error", loc: ["body", error.field], msg: `Value error, ${error.message}`, input: error.input }] })
 }).annotations(HttpApiSchema.annotations({ status: 422, description: "A field names something that does not fit" }))
+
+/** Too many attempts; `Retry-After` (from `retryAfterSeconds`) says when to come back. */
+export class TooManyRequests extends Schema.TaggedError<TooManyRequests>()("TooManyRequests", {
+  detail: Schema.String,
+  retryAfterSeconds: Schema.Number
+}) {}
+export const TooManyRequestsResponse = Schema.transform(DetailBody, Schema.typeSchema(TooManyRequests), {
+  strict: true,
+  decode: (body) => new TooManyRequests({ detail: body.detail, retryAfterSeconds: 0 }),
+  encode: (error) => ({ detail: error.detail })
+}).annotations(HttpApiSchema.annotations({ status: 429, description: "Too many attempts; retry after `Retry-After` seconds" }))

@@ -9,6 +9,7 @@ import * as DevicesHttp from "./DevicesHttp.ts"
 import * as Docs from "./Docs.ts"
 import * as EventStream from "./EventStream.ts"
 import * as HealthHttp from "./HealthHttp.ts"
+import * as AuthHttp from "./AuthHttp.ts"
 import * as MlRegistryHttp from "./MlRegistryHttp.ts"
 import * as MonitoringHttp from "./MonitoringHttp.ts"
 import * as PainkillerHttp from "./PainkillerHttp.ts"
@@ -38,7 +39,8 @@ export const layer = Layer.scoped(
       painkiller: yield* PainkillerHttp.make,
       ...(yield* CareHttp.make),
       ...(yield* SchedulingHttp.make),
-      mlServices: (yield* MlRegistryHttp.make).mlServices
+      mlServices: (yield* MlRegistryHttp.make).mlServices,
+      auth: yield* AuthHttp.make
     }
     const eventStream = yield* EventStream.make
     const { port } = yield* ApiServer.serve<typeof VigilApi, never>(VigilApi, handlers, {

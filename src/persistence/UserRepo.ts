@@ -56,6 +56,12 @@ export class UserRepo extends Effect.Service<UserRepo>()("vigil/UserRepo", {
       return Option.fromNullable(rows[0])
     }, classified)
 
+    /** The user with this email, in any capitalisation (emails are unique so). */
+    const findByEmail = Effect.fn("UserRepo.findByEmail")(function*(email: string) {
+      const rows = yield* sql`SELECT * FROM users WHERE lower(email) = lower(${email})`.pipe(Effect.flatMap(decodeUsers))
+      return Option.fromNullable(rows[0])
+    }, classified)
+
     /** The users among `ids` that exist, by id. */
     const findMany = Effect.fn("UserRepo.findMany")(function*(ids: ReadonlyArray<number>) {
       const wanted = [...new Set(ids)]
@@ -96,7 +102,7 @@ export class UserRepo extends Effect.Service<UserRepo>()("vigil/UserRepo", {
       }))
     }, classified)
 
-    return { insert, findById, findMany, update } as const
+    return { insert, findById, findByEmail, findMany, update } as const
   }),
   dependencies: [ChangeLog.Default]
 }) {}

@@ -80,7 +80,7 @@ interface CareIds {
 }
 
 /** One request per route of the contract, with ids of records that exist. */
-const requests = (ids: { patient: string; device: string; alert: string; measure: string; care: CareIds; mlService: string }) => {
+const requests = (ids: { patient: string; device: string; alert: string; measure: string; care: CareIds; mlService: string; token: string }) => {
   const reading = { reading_id: randomUUID(), heart_rate: 80 }
   const measurement = { temperature_celsius: 36.6, blood_pressure_sys: 120, blood_pressure_dias: 80, body_weight: 70, height_cm: 175, stroke: false, diabetes: false }
   const profile = { patient_id: ids.patient, hr_min: 50, hr_max: 110, spo2_min: 92, temp_min: 36, temp_max: 38 }
@@ -101,6 +101,9 @@ const requests = (ids: { patient: string; device: string; alert: string; measure
     "thresholds.create": ["POST", "/thresholds", profile],
     "thresholds.list": ["GET", "/thresholds"],
     "thresholds.get": ["GET", `/thresholds/${ids.patient}`],
+    "auth.login": ["POST", "/api/v1/auth/login", { email: "nobody@example.org", password: "whatever it is" }],
+    "auth.me": ["GET", "/api/v1/auth/me", undefined, { authorization: `Bearer ${ids.token}` }],
+    "auth.jwks": ["GET", "/.well-known/jwks.json"],
     "audit.list": ["GET", "/api/v1/audit"],
     "audit.verify": ["GET", "/api/v1/audit/verify"],
     "monitoring.storeVitals": ["POST", "/store-vitals", trial],
@@ -208,7 +211,11 @@ describe.skipIf(!runNats)("database outage", () => {
         const care = yield* careRecords
         const mlService = unique("outage_model")
         expectStatus(yield* call("POST", "/api/v1/services/register", metadata(mlService, "Before", "http://127.0.0.1:9", ["outage"])), 201)
-        const ids = { patient: patient.id, device: device.id, alert: alert.id, measure: measure.id, care, mlService }
+        // A token from before: verifying it needs its user, so the database.
+        const email = `${unique("login")}@example.com`
+        expectStatus(yield* call("POST", "/api/v1/users", { email, full_name: "Login", role: "patient", password: "long enough" }), 201)
+        const token: string = expectStatus(yield* call("POST", "/api/v1/auth/login", { email, password: "long enough" }), 200).access_token
+        const ids = { patient: patient.id, device: device.id, alert: alert.id, measure: measure.id, care, mlService, token }
         const table = requests(ids)
         expect(Object.keys(table).sort(), "a request for every route of the contract").toEqual([...contractRoutes].sort())
         const before = randomUUID()
@@ -237,6 +244,12 @@ describe.skipIf(!runNats)("database outage", () => {
             // this process's beats before it declares a lease run out).
             expect(response.status, JSON.stringify(response.body)).toBe(200)
             heartbeat = response.body.timestamp
+            continue
+          }
+          if (route === "auth.jwks") {
+            // The keys tokens are verified with are served from memory: verifiers can fetch them.
+            expect(response.status).toBe(200)
+            expect(response.body.keys.length).toBeGreaterThan(0)
             continue
           }
           if (route === "careRoot.root") {

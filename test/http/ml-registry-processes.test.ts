@@ -4,31 +4,11 @@
  * a change through one process is what the others answer next (their caches hear of it); and a
  * restart keeps every registered service, with its place in the list.
  */
-import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Redacted, Scope } from "effect"
-import * as App from "../../src/App.ts"
-import * as Database from "../../src/persistence/Database.ts"
-import { MlRegistryServer } from "../../src/http/MlRegistryServer.ts"
+import { Effect } from "effect"
 import { eventually } from "../support/eventually.ts"
+import { startInstance, withDatabase } from "../support/instances.ts"
 import { metadata } from "../support/ml-services.ts"
-import * as TestApp from "../support/test-app.ts"
-import * as TestDatabase from "../support/test-database.ts"
-
-/** A Vigil instance on `databaseName`, built in its own scope so a test can stop it alone. */
-const startInstance = (databaseName: string, env: Record<string, string>) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const database = Database.layerFromUrl(Redacted.make(TestDatabase.databaseUrl(databaseName)), { mode: "connected", created: false, poolSize: 5 })
-    const context = yield* Layer.buildWithScope(App.make(database).pipe(Layer.provide(TestApp.config(env))), scope)
-    const { port } = yield* Effect.provide(MlRegistryServer, context)
-    const sql = yield* Effect.provide(SqlClient.SqlClient, context)
-    const registry = (method: string, path: string, body?: unknown) => TestApp.fetchJson(method, `http://127.0.0.1:${port}${path}`, body)
-    return { registry, sql, stop: Scope.close(scope, Exit.void) }
-  })
-
-const withDatabase = <A, E, R>(use: (name: string) => Effect.Effect<A, E, R>) =>
-  Effect.acquireUseRelease(Effect.promise(TestDatabase.createDatabase), use, (name) => Effect.promise(() => TestDatabase.dropDatabase(name)).pipe(Effect.ignore))
 
 describe("ML service registry across processes", () => {
   it.live("declares a silent service critical and deregisters it once, with two processes sharing the database", () =>

@@ -41,6 +41,7 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
       expect(body.openapi).toMatch(/^3\./)
       expect(Object.keys(body.paths).sort()).toEqual([
         "/",
+        "/.well-known/jwks.json",
         "/api/v1/alerts",
         "/api/v1/alerts/{alert_id}",
         "/api/v1/alerts/{alert_id}/acknowledge",
@@ -51,6 +52,8 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
         "/api/v1/appointments/{appointment_id}",
         "/api/v1/audit",
         "/api/v1/audit/verify",
+        "/api/v1/auth/login",
+        "/api/v1/auth/me",
         "/api/v1/devices/{device_id}/readings",
         "/api/v1/doctors/me/appointments",
         "/api/v1/doctors/me/profile",

@@ -68,7 +68,8 @@ export const makeListener = <R>(
         for (const candidate of route.errors) {
           if (!candidate.is(error)) continue
           const encoded = candidate.encode(error)
-          if (Either.isRight(encoded)) return sendJson(response, candidate.status, encoded.right)
+          const retryAfter = (error as { readonly retryAfterSeconds?: unknown } | null)?.retryAfterSeconds
+          if (Either.isRight(encoded)) return sendJson(response, candidate.status, encoded.right, typeof retryAfter === "number" ? retryAfter : undefined)
         }
       }
       if (Cause.isInterruptedOnly(exit.cause)) {

@@ -29,14 +29,16 @@ const serialise = (status: number, body: unknown): { readonly status: number; re
   }
 }
 
-export const sendJson = (response: ServerResponse, status: number, body: unknown): void => {
+/** `retryAfterSeconds`: when a 429 (or a 503, which always says) may be tried again. */
+export const sendJson = (response: ServerResponse, status: number, body: unknown, retryAfterSeconds?: number): void => {
   if (response.headersSent) return
   const { status: sent, text } = serialise(status, body)
   status = sent
+  const retryAfter = retryAfterSeconds ?? (status === 503 ? RETRY_AFTER_SECONDS : undefined)
   response.writeHead(status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(text),
-    ...(status === 503 ? { "retry-after": String(RETRY_AFTER_SECONDS) } : {})
+    ...(retryAfter !== undefined ? { "retry-after": String(retryAfter) } : {})
   })
   response.end(text)
 }
