@@ -14,7 +14,7 @@ import { ClusterHousekeeping } from "./persistence/ClusterHousekeeping.ts"
 import { LabResultRepo } from "./persistence/LabResultRepo.ts"
 import { SchedulingRepo } from "./persistence/SchedulingRepo.ts"
 import { UserRepo } from "./persistence/UserRepo.ts"
-import { Accounts } from "./services/Accounts.ts"
+import { Accounts, superadmin } from "./services/Accounts.ts"
 import { AppointmentBooking } from "./services/AppointmentBooking.ts"
 import { Authentication } from "./services/Authentication.ts"
 
@@ -29,4 +29,11 @@ const repositories = Layer.mergeAll(
 
 const actors = Layer.mergeAll(AppointmentLive.layer, AppointmentWorkflows.layer, CareSweeps.layer)
 
-export const layer = Layer.mergeAll(Accounts.Default, AppointmentBooking.Default, Authentication.Default, actors).pipe(Layer.provideMerge(repositories))
+export const layer = Layer.mergeAll(
+  Accounts.Default,
+  AppointmentBooking.Default,
+  Authentication.Default,
+  // The configured superadmin exists before the doors open.
+  superadmin.pipe(Layer.provide(Accounts.Default)),
+  actors
+).pipe(Layer.provideMerge(repositories))

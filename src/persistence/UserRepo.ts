@@ -10,11 +10,14 @@ import { Effect, Option, Schema } from "effect"
 import { EmailTaken, RegistryPatientTaken } from "../domain/CareErrors.ts"
 import { type DataRefused, PatientNotFound, type Unavailable } from "../domain/Errors.ts"
 import type { PatientId } from "../domain/Patient.ts"
-import { User, type UserCreate, type UserId, userRecord, type UserUpdate } from "../domain/User.ts"
+import { type Role, User, type UserCreate, type UserId, userRecord, type UserUpdate } from "../domain/User.ts"
 import { ChangeLog } from "./ChangeLog.ts"
 import { classified, FOREIGN_KEY_VIOLATION, fromSqlError, isViolation, UNIQUE_VIOLATION } from "./SqlErrors.ts"
 
 const decodeUsers = Schema.decodeUnknown(Schema.Array(User))
+
+/** What a new user's row is made of (its password already hashed). */
+export type NewUser = Pick<UserCreate, "email" | "full_name" | "registry_patient_id"> & { readonly role: Role }
 
 type LinkFailure = RegistryPatientTaken | PatientNotFound | Unavailable | DataRefused
 
@@ -31,7 +34,8 @@ export class UserRepo extends Effect.Service<UserRepo>()("vigil/UserRepo", {
       return fromSqlError(error)
     }
 
-    const insert = Effect.fn("UserRepo.insert")(function*(input: UserCreate, hashedPassword: string) {
+    /** A new user; `role` may be any (the superadmin comes from configuration, not from `UserCreate`). */
+    const insert = Effect.fn("UserRepo.insert")(function*(input: NewUser, hashedPassword: string) {
       return yield* sql.withTransaction(Effect.gen(function*() {
         const rows = yield* sql`
           INSERT INTO users ${sql.insert({

@@ -48,7 +48,9 @@ describe("authentication", () => {
       VIGIL_JWT_PRIVATE_KEY: JSON.stringify(vigilKey),
       LOGIN_FREE_FAILURES: "2",
       LOGIN_MAX_FAILURES: "4",
-      LOGIN_LOCKOUT: "2 seconds"
+      LOGIN_LOCKOUT: "2 seconds",
+      SUPERADMIN_EMAIL: "root@vigil.example.org",
+      SUPERADMIN_PASSWORD: "superadmin secret"
     }),
     { timeout: 60_000, excludeTestServices: true }
   )("login and tokens", (it) => {
@@ -76,6 +78,13 @@ describe("authentication", () => {
         expect(expectStatus(yield* me(login.access_token), 200)).toMatchObject({ id: user.id, email: user.email })
         // The password appears nowhere in the answer.
         expect(JSON.stringify(login)).not.toContain("correct horse")
+      }))
+
+    it.effect("creates the superadmin of SUPERADMIN_EMAIL / SUPERADMIN_PASSWORD at start-up (seed 004 v2's init_db)", () =>
+      Effect.gen(function*() {
+        const login = expectStatus(yield* call("POST", "/api/v1/auth/login", { email: "root@vigil.example.org", password: "superadmin secret" }), 200)
+        expect(login.user).toMatchObject({ email: "root@vigil.example.org", role: "superadmin", is_active: true })
+        expect(expectStatus(yield* me(login.access_token), 200).role).toBe("superadmin")
       }))
 
     it.effect("answers every failed login alike: an unknown email, a wrong password, an inactive user", () =>
