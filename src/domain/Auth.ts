@@ -17,13 +17,6 @@ export const INVALID_CREDENTIALS = "Could not validate credentials"
 export const INACTIVE_USER = "Inactive or missing user"
 export const WRONG_LOGIN = "Incorrect email or password"
 
-/** Who is calling: the user a verified token names, active when it was checked. */
-export interface Identity {
-  readonly userId: number
-  readonly role: string
-  readonly email: string
-}
-
 /** The caller is not known: no token, a token that does not verify, or a user who cannot log in. */
 export class AuthenticationFailed extends Schema.TaggedError<AuthenticationFailed>()("AuthenticationFailed", {
   detail: Schema.String

@@ -1,8 +1,7 @@
 /** Handlers of the authentication routes (`AuthApi.ts`), with seed 004 v2's answers and messages. */
-import { Effect, Option } from "effect"
+import { Effect } from "effect"
 import type { AuthenticationFailed } from "../domain/Auth.ts"
-import { type UserId, userView } from "../domain/User.ts"
-import { UserRepo } from "../persistence/UserRepo.ts"
+import { userView } from "../domain/User.ts"
 import { Authentication } from "../services/Authentication.ts"
 import type { Handlers } from "./Api.ts"
 import type { AuthGroup } from "./AuthApi.ts"
@@ -12,7 +11,6 @@ const unauthorized = (error: AuthenticationFailed) => Effect.fail(new Unauthoriz
 
 export const make = Effect.gen(function*() {
   const authentication = yield* Authentication
-  const users = yield* UserRepo
 
   return {
     login: ({ payload }) =>
@@ -29,14 +27,7 @@ export const make = Effect.gen(function*() {
         })
       ),
     me: ({ headers }) =>
-      authentication.authenticate(headers.authorization).pipe(
-        Effect.flatMap((identity) => users.findById(identity.userId as UserId)),
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.fail(new Unauthorized({ detail: "Inactive or missing user" })),
-          onSome: (user) => Effect.succeed(userView(user))
-        })),
-        Effect.catchTag("AuthenticationFailed", unauthorized)
-      ),
+      authentication.authenticate(headers.authorization).pipe(Effect.map(userView), Effect.catchTag("AuthenticationFailed", unauthorized)),
     jwks: () => authentication.jwks
   } satisfies Handlers<typeof AuthGroup>
 })

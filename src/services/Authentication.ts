@@ -10,12 +10,11 @@
  * locked for LOGIN_LOCKOUT (doubling) after LOGIN_MAX_FAILURES: 429 with when to come back. The
  * count is this process's.
  */
-import { Clock, Config, Duration, Effect, Option, Redacted, Schema } from "effect"
+import { Clock, Config, ConfigError, Duration, Effect, Either, Option, Redacted, Schema } from "effect"
 import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from "jose"
 import { randomBytes, randomUUID } from "node:crypto"
 import {
   AuthenticationFailed,
-  type Identity,
   INACTIVE_USER,
   INVALID_CREDENTIALS,
   LoginLocked,
@@ -40,15 +39,31 @@ const PrivateJwk = Schema.parseJson(Schema.Struct({
   d: Schema.String
 }))
 
+const privateKeyConfig = Config.option(Config.redacted("VIGIL_JWT_PRIVATE_KEY")).pipe(
+  Config.mapOrFail((text) =>
+    Option.match(text, {
+      onNone: () => Either.right(Option.none<JWK>()),
+      onSome: (value) =>
+        Either.mapBoth(Schema.decodeEither(PrivateJwk)(Redacted.value(value)), {
+          onLeft: () => ConfigError.InvalidData(["VIGIL_JWT_PRIVATE_KEY"], "VIGIL_JWT_PRIVATE_KEY must be an EC P-256 private key as a JWK (kty EC, crv P-256, x, y, d)"),
+          onRight: (jwk) => Option.some(jwk as JWK)
+        })
+    })
+  )
+)
+
+const failureCount = (name: string, fallback: number, least: number) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `${name} must be from ${least} to 100`, validation: (n) => n >= least && n <= 100 }),
+    Config.withDefault(fallback)
+  )
+
 export const AuthConfig = Config.all({
   tokenTtl: Config.duration("VIGIL_TOKEN_TTL").pipe(Config.withDefault(Duration.minutes(60))),
   issuer: Config.string("VIGIL_TOKEN_ISSUER").pipe(Config.withDefault("vigil")),
-  privateKey: Config.option(Config.redacted("VIGIL_JWT_PRIVATE_KEY")),
-  freeFailures: Config.integer("LOGIN_FREE_FAILURES").pipe(Config.withDefault(3)),
-  maxFailures: Config.integer("LOGIN_MAX_FAILURES").pipe(
-    Config.validate({ message: "LOGIN_MAX_FAILURES must be from 1 to 100", validation: (n) => n >= 1 && n <= 100 }),
-    Config.withDefault(5)
-  ),
+  privateKey: privateKeyConfig,
+  freeFailures: failureCount("LOGIN_FREE_FAILURES", 3, 0),
+  maxFailures: failureCount("LOGIN_MAX_FAILURES", 5, 1),
   lockout: Config.duration("LOGIN_LOCKOUT").pipe(Config.withDefault(Duration.minutes(1)))
 })
 
@@ -81,16 +96,7 @@ export class Authentication extends Effect.Service<Authentication>()("vigil/Auth
     const keys = yield* AuthKeyRepo
     const passwords = yield* Passwords
 
-    const configured = yield* Option.match(config.privateKey, {
-      onNone: () => Effect.succeedNone,
-      onSome: (text) =>
-        Schema.decode(PrivateJwk)(Redacted.value(text)).pipe(
-          Effect.mapError(() => new Error("VIGIL_JWT_PRIVATE_KEY must be an EC P-256 private key as a JWK (kty EC, crv P-256, x, y, d)")),
-          Effect.orDie,
-          Effect.flatMap((jwk) => keyFromJwk(jwk as JWK)),
-          Effect.asSome
-        )
-    })
+    const configured = yield* Option.match(config.privateKey, { onNone: () => Effect.succeedNone, onSome: (jwk) => Effect.asSome(keyFromJwk(jwk)) })
     const signing = yield* keys.current(configured, generated)
     const privateKey = yield* Effect.promise(() => importJWK(signing.privateJwk as JWK, ALGORITHM))
 
@@ -170,7 +176,7 @@ export class Authentication extends Effect.Service<Authentication>()("vigil/Auth
     const verified = (token: string) =>
       Effect.tryPromise(() => jwtVerify(token, keySet, { algorithms: [ALGORITHM], issuer: config.issuer, audience: config.issuer, requiredClaims: ["sub", "exp", "iat"] }))
 
-    /** The caller an `Authorization: Bearer <token>` header names; v2's 401 messages otherwise. */
+    /** The active user an `Authorization: Bearer <token>` header names; v2's 401 messages otherwise. */
     const authenticate = (authorization: string | undefined) =>
       Effect.gen(function*() {
         const match = authorization === undefined ? null : /^Bearer +(\S+) *$/i.exec(authorization)
@@ -188,7 +194,7 @@ export class Authentication extends Effect.Service<Authentication>()("vigil/Auth
         if (!/^[1-9][0-9]{0,9}$/.test(sub)) return yield* new AuthenticationFailed({ detail: INVALID_CREDENTIALS })
         const user = yield* activeUsers.getOrLoad(sub, () => users.findById(Number(sub) as UserId))
         if (Option.isNone(user) || !user.value.is_active) return yield* new AuthenticationFailed({ detail: INACTIVE_USER })
-        return { userId: user.value.id, role: user.value.role, email: user.value.email } satisfies Identity
+        return user.value
       })
 
     /** The public keys tokens are verified with, as `/.well-known/jwks.json` serves them (a minute old at most, unless the database is down). */

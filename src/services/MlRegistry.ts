@@ -81,12 +81,14 @@ export class MlRegistry extends Effect.Service<MlRegistry>()("vigil/MlRegistry",
 
     /** Every service with its last probe and its lease as seen here; `refresh`: all probed now, first. */
     const health = Effect.fn("MlRegistry.health")(function*(refresh: boolean) {
-      let rows = yield* repo.healthList()
-      const due = refresh ? rows : rows.filter((row) => row.probe_status === null)
-      if (due.length > 0) {
-        yield* repo.recordProbes(yield* probes.probeAll(due))
-        rows = yield* repo.healthList()
-      }
+      const stored = yield* repo.healthList()
+      const due = refresh ? stored : stored.filter((row) => row.probe_status === null)
+      const probed = new Map((due.length === 0 ? [] : yield* probes.probeAll(due)).map((result) => [result.serviceId as string, result]))
+      if (probed.size > 0) yield* repo.recordProbes([...probed.values()])
+      const rows = stored.map((row): ServiceHealthRow => {
+        const result = probed.get(row.service_id)
+        return result === undefined ? row : { ...row, probe_status: result.status, probe_detail: result.detail, probed_at: result.at }
+      })
       const now = yield* Clock.currentTimeMillis
       return rows.map((row): ServiceHealthView => {
         const later = board.laterThan(row.service_id, row.heartbeat_at)

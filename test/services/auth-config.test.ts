@@ -1,0 +1,28 @@
+/** Authentication's settings are validated at start-up, naming the variable that is wrong. */
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Exit, Option } from "effect"
+import { AuthConfig } from "../../src/services/Authentication.ts"
+
+const read = (env: Record<string, string>) =>
+  Effect.runSyncExit(Effect.withConfigProvider(AuthConfig, ConfigProvider.fromMap(new Map(Object.entries(env)))))
+
+describe("AuthConfig", () => {
+  it("has the defaults the README lists", () => {
+    const exit = read({})
+    expect(Exit.isSuccess(exit)).toBe(true)
+    if (Exit.isSuccess(exit)) expect(exit.value).toMatchObject({ issuer: "vigil", privateKey: Option.none(), freeFailures: 3, maxFailures: 5 })
+  })
+
+  it("refuses a signing key that is no EC P-256 private JWK, and failure counts out of range", () => {
+    for (const [env, message] of [
+      [{ VIGIL_JWT_PRIVATE_KEY: "not json" }, "VIGIL_JWT_PRIVATE_KEY must be an EC P-256 private key"],
+      [{ VIGIL_JWT_PRIVATE_KEY: JSON.stringify({ kty: "RSA", n: "x", e: "AQAB", d: "y" }) }, "VIGIL_JWT_PRIVATE_KEY must be an EC P-256 private key"],
+      [{ LOGIN_MAX_FAILURES: "0" }, "LOGIN_MAX_FAILURES must be from 1 to 100"],
+      [{ LOGIN_FREE_FAILURES: "-1" }, "LOGIN_FREE_FAILURES must be from 0 to 100"]
+    ] as const) {
+      const exit = read(env)
+      expect(Exit.isFailure(exit), JSON.stringify(env)).toBe(true)
+      expect(String(Exit.isFailure(exit) ? exit.cause : ""), JSON.stringify(env)).toContain(message)
+    }
+  })
+})
