@@ -16,6 +16,7 @@ import { SchedulingRepo } from "./persistence/SchedulingRepo.ts"
 import { UserRepo } from "./persistence/UserRepo.ts"
 import { Accounts, superadmin } from "./services/Accounts.ts"
 import { AppointmentBooking } from "./services/AppointmentBooking.ts"
+import { AccessControl } from "./services/AccessControl.ts"
 import { Authentication } from "./services/Authentication.ts"
 
 const repositories = Layer.mergeAll(
@@ -33,6 +34,7 @@ export const layer = Layer.mergeAll(
   Accounts.Default,
   AppointmentBooking.Default,
   Authentication.Default,
+  AccessControl.Default.pipe(Layer.provide(Authentication.Default)),
   // The configured superadmin exists before the doors open.
   superadmin.pipe(Layer.provide(Accounts.Default)),
   actors

@@ -7,6 +7,12 @@
  * response carries `version = "1.0.0"` and a UTC timestamp ending in `Z`. Seed behaviour fixed:
  * a malformed id is `INVALID_ARGUMENT` naming the field (the original answered INTERNAL); the
  * database unavailable is `UNAVAILABLE` (retry); only a bug is `INTERNAL`, logged with its cause.
+ *
+ * Access: each method's policy is declared in `rpcPolicies`, beside the implementation. With
+ * authentication required, the token comes in the `authorization` metadata ("Bearer <token>"):
+ * none or a bad one is `UNAUTHENTICATED`, a caller the policy does not admit `PERMISSION_DENIED`
+ * (seed 004 v2's messages); a lookup of one patient's data is recorded in the access audit.
+ * Health and reflection stay open, as probes and tools need them.
  */
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
@@ -18,7 +24,11 @@ import { listenPort } from "../domain/ConfigValues.ts"
 import { DeviceId } from "../domain/Device.ts"
 import type { DataRefused, Unavailable } from "../domain/Errors.ts"
 import { PatientId } from "../domain/Patient.ts"
+import { type Caller, CurrentCaller, OPEN } from "../domain/Access.ts"
 import { DeviceRepo } from "../persistence/DeviceRepo.ts"
+import { CurrentActor } from "../persistence/ChangeLog.ts"
+import { AccessControl } from "../services/AccessControl.ts"
+import { admits, allow, ownDevice, ownPatient, patientRead, permits, type Policy, STAFF } from "../http/Access.ts"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
 import { ThresholdProfileRepo } from "../persistence/ThresholdProfileRepo.ts"
 import { fromParseIssue } from "../domain/ValidationDetail.ts"
@@ -61,6 +71,15 @@ const GetThresholdProfileRequest = Schema.Struct({
   device_id: Schema.String.pipe(Schema.maxLength(255))
 })
 
+/** Who may call each method of `registry.Registry` (every rpc of the proto needs one: a test checks). */
+export const rpcPolicies = {
+  GetDevice: allow<typeof GetDeviceRequest.Type>({ ...STAFF, device: ownDevice((r) => r.device_id) }),
+  GetPatient: allow<typeof GetPatientRequest.Type>({ ...STAFF, patient: ownPatient((r) => r.patient_id) }, { reads: (r) => patientRead(r.patient_id) }),
+  GetThresholdProfile: allow<typeof GetThresholdProfileRequest.Type>({ ...STAFF, patient: ownPatient((r) => r.patient_id) }, {
+    reads: (r) => patientRead(r.patient_id)
+  })
+} satisfies Record<string, Policy>
+
 export interface GrpcServer {
   readonly port: number
 }
@@ -72,22 +91,55 @@ export const make = Effect.gen(function*() {
   const patients = yield* PatientRepo
   const devices = yield* DeviceRepo
   const thresholds = yield* ThresholdProfileRepo
+  const control = yield* AccessControl
   const runtime = yield* Effect.runtime<never>()
   const runFork = Runtime.runFork(runtime)
 
-  /** Decodes the request, runs the lookup, and answers through the callback. */
+  /** The caller the `authorization` metadata names, once the policy admits them; an error otherwise. */
+  const withCaller = (call: grpc.ServerUnaryCall<unknown, unknown>, policy: Policy, proceed: (caller: Caller) => void, fail: (error: grpc.ServiceError) => void) => {
+    if (!control.required) return proceed(OPEN)
+    const header = call.metadata.get("authorization")[0]
+    runFork(control.authenticate(typeof header === "string" ? header : undefined)).addObserver((exit) => {
+      if (Exit.isSuccess(exit)) {
+        return admits(policy, exit.value) ? proceed(exit.value) : fail(serviceError(grpc.status.PERMISSION_DENIED, policy.denied))
+      }
+      const failure = Cause.failureOption(exit.cause)
+      if (Option.isSome(failure) && failure.value._tag === "AuthenticationFailed") return fail(serviceError(grpc.status.UNAUTHENTICATED, failure.value.detail))
+      if (Option.isSome(failure) && failure.value._tag === "Unavailable") return fail(serviceError(grpc.status.UNAVAILABLE, `service unavailable: ${failure.value.reason}; retry later`))
+      runFork(Effect.logError("gRPC authentication failed", exit.cause).pipe(Effect.annotateLogs("rpc", call.getPath())))
+      fail(serviceError(grpc.status.INTERNAL, "internal error"))
+    })
+  }
+
+  /** Authenticates, decodes the request, checks the policy, runs the lookup, and answers through the callback. */
   const unary = <I, A, Res>(
     schema: Schema.Schema<A, I>,
+    policy: Policy<A>,
     lookup: (request: A) => Effect.Effect<Res, Unavailable | DataRefused>
   ): grpc.handleUnaryCall<unknown, Res> => {
     const decode = ParseResult.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })
-    return (call, callback) => {
+    return (call, callback) => withCaller(call, policy, (caller) => {
       const decoded = decode(call.request)
       if (Either.isLeft(decoded)) return callback(invalidArgument(decoded.left))
-      const fiber = runFork(lookup(decoded.right))
+      const request = decoded.right
+      const guarded = caller.kind === "open" ? lookup(request) : Effect.flatMap(permits(policy, caller, request), (allowed) =>
+        allowed
+          ? lookup(request).pipe(
+            Effect.tap(() => {
+              const accessed = policy.reads?.(request, undefined, caller)
+              if (accessed !== undefined) control.record(caller, accessed, call.getPath(), "grpc")
+            }),
+            Effect.provideService(CurrentCaller, caller),
+            Effect.provideService(CurrentActor, caller.actor)
+          )
+          : Effect.succeed(undefined)) as Effect.Effect<Res | undefined, Unavailable | DataRefused>
+      const fiber = runFork(guarded)
       call.on("cancelled", () => fiber.unsafeInterruptAsFork(fiber.id()))
       fiber.addObserver((exit) => {
-        if (Exit.isSuccess(exit)) return callback(null, exit.value)
+        if (Exit.isSuccess(exit)) {
+          if (exit.value === undefined) return callback(serviceError(grpc.status.PERMISSION_DENIED, policy.denied))
+          return callback(null, exit.value)
+        }
         if (Cause.isInterruptedOnly(exit.cause)) return
         const failure = Cause.failureOption(exit.cause)
         if (Option.isSome(failure)) {
@@ -100,21 +152,21 @@ export const make = Effect.gen(function*() {
         runFork(Effect.logError("gRPC call failed", exit.cause).pipe(Effect.annotateLogs("rpc", call.getPath())))
         callback(serviceError(grpc.status.INTERNAL, "internal error"))
       })
-    }
+    }, (error) => callback(error))
   }
 
   const implementation: grpc.UntypedServiceImplementation = {
-    GetDevice: unary(GetDeviceRequest, (request) =>
+    GetDevice: unary(GetDeviceRequest, rpcPolicies.GetDevice, (request) =>
       devices.findById(request.device_id).pipe(Effect.map(Option.match({
         onNone: () => Messages.notFound(),
         onSome: (device) => Messages.deviceFound(device)
       })))),
-    GetPatient: unary(GetPatientRequest, (request) =>
+    GetPatient: unary(GetPatientRequest, rpcPolicies.GetPatient, (request) =>
       patients.findById(request.patient_id).pipe(Effect.map(Option.match({
         onNone: () => Messages.notFound(),
         onSome: (patient) => Messages.patientFound(patient)
       })))),
-    GetThresholdProfile: unary(GetThresholdProfileRequest, (request) =>
+    GetThresholdProfile: unary(GetThresholdProfileRequest, rpcPolicies.GetThresholdProfile, (request) =>
       thresholds.findByPatient(request.patient_id).pipe(Effect.map(Option.match({
         onNone: () => Messages.notFound(),
         onSome: (profile) => Messages.thresholdProfileFound(profile, request.device_id)

@@ -9,7 +9,11 @@ import type { ServerResponse } from "node:http"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import { VigilApi } from "./Api.ts"
+import { publicRoute } from "./Access.ts"
 import type { RawRoute } from "./Handlers.ts"
+import { documentSecurity } from "./OpenApiDocument.ts"
+import { mlRegistryPolicies, policies as vigilPolicies } from "./Policies.ts"
+import { MlRegistryApi } from "./MlRegistryApi.ts"
 
 const require = createRequire(import.meta.url)
 const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`))
@@ -57,7 +61,13 @@ const redocHtml = (title: string) => `<!doctype html>
 </body>
 </html>`
 
-export const openApiDocument = (api: HttpApi.HttpApi.Any = VigilApi): OpenApi.OpenAPISpec => OpenApi.fromApi(api as typeof VigilApi)
+/** The document of `api` (Vigil's or the ML registry's), with its routes' security. */
+export const openApiDocument = (api: HttpApi.HttpApi.Any = VigilApi): OpenApi.OpenAPISpec =>
+  documentSecurity(
+    OpenApi.fromApi(api as typeof VigilApi),
+    api,
+    (api === (MlRegistryApi as HttpApi.HttpApi.Any) ? mlRegistryPolicies : vigilPolicies) as never
+  ) as OpenApi.OpenAPISpec
 
 /** `api`'s documentation pages (Vigil's by default; the ML registry's on its own port). */
 export const routes = (api: HttpApi.HttpApi.Any = VigilApi, title = "Vigil API"): ReadonlyArray<RawRoute> => {
@@ -67,11 +77,11 @@ export const routes = (api: HttpApi.HttpApi.Any = VigilApi, title = "Vigil API")
   const redocBundle = lazyFile(() => join(packageDir("redoc"), "bundles", "redoc.standalone.js"))
   const day = 86_400
   return [
-    { method: "GET", path: "/openapi.json", handle: (_, res) => sendText(res, "application/json", spec) },
-    { method: "GET", path: "/docs", handle: (_, res) => sendText(res, "text/html; charset=utf-8", swaggerHtml(title)) },
-    { method: "GET", path: "/docs/swagger-ui-bundle.js", handle: (_, res) => sendText(res, "text/javascript", swaggerBundle(), day) },
-    { method: "GET", path: "/docs/swagger-ui.css", handle: (_, res) => sendText(res, "text/css", swaggerCss(), day) },
-    { method: "GET", path: "/redoc", handle: (_, res) => sendText(res, "text/html; charset=utf-8", redocHtml(title)) },
-    { method: "GET", path: "/redoc/redoc.standalone.js", handle: (_, res) => sendText(res, "text/javascript", redocBundle(), day) }
+    { method: "GET", path: "/openapi.json", policy: publicRoute, handle: (_, res) => sendText(res, "application/json", spec) },
+    { method: "GET", path: "/docs", policy: publicRoute, handle: (_, res) => sendText(res, "text/html; charset=utf-8", swaggerHtml(title)) },
+    { method: "GET", path: "/docs/swagger-ui-bundle.js", policy: publicRoute, handle: (_, res) => sendText(res, "text/javascript", swaggerBundle(), day) },
+    { method: "GET", path: "/docs/swagger-ui.css", policy: publicRoute, handle: (_, res) => sendText(res, "text/css", swaggerCss(), day) },
+    { method: "GET", path: "/redoc", policy: publicRoute, handle: (_, res) => sendText(res, "text/html; charset=utf-8", redocHtml(title)) },
+    { method: "GET", path: "/redoc/redoc.standalone.js", policy: publicRoute, handle: (_, res) => sendText(res, "text/javascript", redocBundle(), day) }
   ]
 }

@@ -8,6 +8,7 @@ import { Effect, Fiber, Runtime, Stream } from "effect"
 import type { ServerResponse } from "node:http"
 import { EventBus } from "../messaging/EventBus.ts"
 import type { RawRoute } from "./Handlers.ts"
+import { eventStreamPolicy } from "./Policies.ts"
 import { sendJson } from "./server/Responses.ts"
 
 export const PATH = "/api/v1/events/stream"
@@ -30,6 +31,7 @@ export const make = Effect.gen(function*() {
   const route: RawRoute = {
     method: "GET",
     path: PATH,
+    policy: eventStreamPolicy,
     close: () => open.forEach((response) => response.end()),
     handle: (request, response) => {
       const accepts = typeFilter(new URL(request.url ?? "/", "http://localhost").searchParams.get("type"))

@@ -7,6 +7,7 @@
 import type { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import type { Effect } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
+import type { Policy } from "./Access.ts"
 
 export interface EndpointRequest<E extends HttpApiEndpoint.HttpApiEndpoint.Any> {
   readonly path: HttpApiEndpoint.HttpApiEndpoint.PathParsed<E>
@@ -39,6 +40,8 @@ export type ApiHandlers<Api, R> = Api extends HttpApi.HttpApi<infer _Id, infer G
 export interface RawRoute {
   readonly method: "GET"
   readonly path: string
+  /** Who may open it. */
+  readonly policy: Policy
   readonly handle: (request: IncomingMessage, response: ServerResponse) => void
   /** Called when shutdown begins: a route holding responses open (a stream) ends them here. */
   readonly close?: () => void

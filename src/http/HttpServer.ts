@@ -3,6 +3,9 @@ import { Config, Context, Effect, Layer } from "effect"
 import { listenPort } from "../domain/ConfigValues.ts"
 import { VigilApi } from "./Api.ts"
 import * as ApiServer from "./server/ApiServer.ts"
+import { AccessControl } from "../services/AccessControl.ts"
+import type { AppointmentRepo } from "../persistence/AppointmentRepo.ts"
+import { policies } from "./Policies.ts"
 import * as AuditHttp from "./AuditHttp.ts"
 import * as CareHttp from "./CareHttp.ts"
 import * as DevicesHttp from "./DevicesHttp.ts"
@@ -43,7 +46,10 @@ export const layer = Layer.scoped(
       auth: yield* AuthHttp.make
     }
     const eventStream = yield* EventStream.make
-    const { port } = yield* ApiServer.serve<typeof VigilApi, never>(VigilApi, handlers, {
+    const control = yield* AccessControl
+    const { port } = yield* ApiServer.serve<typeof VigilApi, never, AppointmentRepo>(VigilApi, handlers, {
+      policies,
+      access: control.required ? control : undefined,
       port: config.port,
       host: config.host,
       bodyLimit: config.bodyLimit,

@@ -10,6 +10,8 @@ import { HttpConfig } from "./HttpServer.ts"
 import { MlRegistryApi } from "./MlRegistryApi.ts"
 import * as MlRegistryHttp from "./MlRegistryHttp.ts"
 import * as ApiServer from "./server/ApiServer.ts"
+import { AccessControl } from "../services/AccessControl.ts"
+import { mlRegistryPolicies } from "./Policies.ts"
 
 export const MlRegistryServerConfig = Config.all({
   port: listenPort("ML_REGISTRY_PORT", 9000)
@@ -23,7 +25,10 @@ export const layer = Layer.scoped(
     const { port } = yield* MlRegistryServerConfig
     const http = yield* HttpConfig
     const handlers = yield* MlRegistryHttp.make
-    const server = yield* ApiServer.serve<typeof MlRegistryApi, never>(MlRegistryApi, handlers, {
+    const control = yield* AccessControl
+    const server = yield* ApiServer.serve<typeof MlRegistryApi, never, never>(MlRegistryApi, handlers, {
+      policies: mlRegistryPolicies,
+      access: control.required ? control : undefined,
       port,
       host: http.host,
       bodyLimit: http.bodyLimit,

@@ -47,6 +47,43 @@ const dropSharedIds = (node: unknown): void => {
   Object.values(record).forEach(dropSharedIds)
 }
 
+/**
+ * Declares the bearer scheme (`components.securitySchemes.bearer`, a JWT) on every operation
+ * whose policy is not public, with its 401 and 403 answers, so generated clients send the token.
+ */
+export const documentSecurity = (
+  spec: Record<string, any>,
+  api: HttpApi.HttpApi.Any,
+  policies: Record<string, Record<string, { readonly public: boolean; readonly denied: string }>>
+): Record<string, any> => {
+  const { groups } = api as unknown as HttpApi.HttpApi.AnyWithProps
+  const detail = { "application/json": { schema: { type: "object", required: ["detail"], properties: { detail: { type: "string" } } } } }
+  let secured = false
+  for (const group of Object.values(groups) as Array<HttpApiGroup.HttpApiGroup.AnyWithProps>) {
+    for (const endpoint of Object.values(group.endpoints) as Array<HttpApiEndpoint.HttpApiEndpoint.AnyWithProps>) {
+      const policy = policies[group.identifier]?.[endpoint.name]
+      if (policy === undefined || policy.public) continue
+      const path = endpoint.path.replace(/:(\w+)/g, "{$1}")
+      const operation = spec.paths?.[path]?.[endpoint.method.toLowerCase()]
+      if (operation === undefined) continue
+      secured = true
+      operation.security = [{ bearer: [] }]
+      operation.responses ??= {}
+      operation.responses["401"] ??= { description: "No token, or one that names nobody (seed 004 v2's messages)", content: detail }
+      operation.responses["403"] ??= { description: `The caller may not do this ("${policy.denied}")`, content: detail }
+    }
+  }
+  if (secured) {
+    ;((spec.components ??= {}).securitySchemes ??= {}).bearer = {
+      type: "http",
+      scheme: "bearer",
+      bearerFormat: "JWT",
+      description: "A token from POST /api/v1/auth/login (users) or POST /api/v1/auth/machine-tokens (devices, ML services)"
+    }
+  }
+  return spec
+}
+
 /** Used only to render the 422 body's JSON schema. */
 class ValidationDocApi extends HttpApi.make("validation").add(
   HttpApiGroup.make("validation").add(HttpApiEndpoint.get("validation", "/").addSuccess(ValidationErrorBody))

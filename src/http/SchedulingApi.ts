@@ -3,10 +3,11 @@
  * availability schedules and appointments (`/doctors/me/...`), a patient's profile and
  * appointments (`/patients/me/...`), and the search for doctors with free schedules.
  *
- * "me" is the caller. Until authentication lands (its issue brings bearer tokens), the caller
- * names themself in the `X-User-Id` header: without it these routes answer v2's 401 "Not
- * authenticated"; a caller of the wrong role gets v2's 403 "Not enough permissions" (doctors'
- * routes are a doctor's or a superadmin's, patients' a patient's or a superadmin's).
+ * "me" is the caller: the user of the bearer token. With authentication off (`VIGIL_AUTH=off`),
+ * the caller names themself in the `X-User-Id` header instead: without it these routes answer
+ * v2's 401 "Not authenticated". A caller of the wrong role gets v2's 403 "Not enough
+ * permissions" (doctors' routes are a doctor's or a superadmin's, patients' a patient's or a
+ * superadmin's).
  */
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
@@ -16,7 +17,7 @@ import { AppointmentResponse, IdPath, ScheduleResponse, UserResponse } from "./C
 import { BadRequestResponse, ConflictResponse, ForbiddenResponse, InvalidFieldResponse, NotFoundResponse, UnauthorizedResponse } from "./Errors.ts"
 import { Limit, Pagination, UtcTime } from "./Params.ts"
 
-/** Who is calling, until authentication: the user id in `X-User-Id`. */
+/** Who is calling when authentication is off: the user id in `X-User-Id` (ignored when it is on). */
 export const Caller = Schema.Struct({ "x-user-id": Schema.optional(IntFromString) })
 
 export const DoctorProfileResponse = Schema.Struct({

@@ -1,8 +1,10 @@
 /**
- * Handlers of seed 004 v2's scheduling groups (`SchedulingApi.ts`). "me" is the user named in
- * `X-User-Id` (until authentication): an active user of the route's roles, or v2's 401/403.
+ * Handlers of seed 004 v2's scheduling groups (`SchedulingApi.ts`). "me" is the token's user
+ * (with authentication off, the user named in `X-User-Id`): an active user of the route's roles,
+ * or v2's 401/403.
  */
 import { Clock, Effect, Option } from "effect"
+import { CurrentCaller } from "../domain/Access.ts"
 import { type DoctorProfile, type PatientProfile, ScheduleId } from "../domain/Scheduling.ts"
 import { type Role, type User, UserId, userView } from "../domain/User.ts"
 import { AppointmentRepo } from "../persistence/AppointmentRepo.ts"
@@ -42,9 +44,18 @@ export const make = Effect.gen(function*() {
   const scheduling = yield* SchedulingRepo
   const appointments = yield* AppointmentRepo
 
-  /** The caller, if they are an active user of one of `roles`. */
+  /**
+   * The caller, if they are an active user of one of `roles`: the token's user when the doors are
+   * guarded; with authentication off, the user `X-User-Id` names.
+   */
   const caller = (headers: { readonly "x-user-id"?: number | undefined }, roles: ReadonlyArray<Role>) =>
     Effect.gen(function*() {
+      const current = yield* CurrentCaller
+      if (current.kind === "user") {
+        if (!roles.includes(current.user.role)) return yield* new Forbidden({ detail: "Not enough permissions" })
+        return current.user
+      }
+      if (current.kind !== "open") return yield* new Forbidden({ detail: "Not enough permissions" })
       const named = headers["x-user-id"]
       if (named === undefined) return yield* new Unauthorized({ detail: "Not authenticated" })
       const found = yield* Option.match(userId(named), { onNone: () => Effect.succeedNone, onSome: users.findById })

@@ -15,6 +15,17 @@ export interface AuditFilter {
   readonly limit: number
 }
 
+/** One read of one patient's data: who, whose, through which route, when. */
+export interface AccessRecord {
+  readonly occurredAt: Date
+  readonly actor: string
+  readonly entityType: string
+  readonly entityId: string
+  /** The route template or RPC ("GET /patients/:patient_id", "registry.RegistryService/GetPatient"). */
+  readonly route: string
+  readonly door: "http" | "grpc"
+}
+
 export interface ChainBreak {
   readonly seq: number
   readonly id: string
@@ -86,6 +97,23 @@ export class AuditRepo extends Effect.Service<AuditRepo>()("vigil/AuditRepo", {
       return { valid: true, checked, first_broken: null, head_hash: checked === 0 ? null : previousHash } satisfies ChainReport
     }, classified)
 
-    return { list, verify } as const
+    /**
+     * Appends reads of patient data (the access audit) in one statement: action "read", the
+     * route in `after`, each at the time it was read. Chained at commit like every audit row.
+     */
+    const insertReads = (reads: ReadonlyArray<AccessRecord>) =>
+      sql`
+        INSERT INTO audit_events (occurred_at, actor, action, entity_type, entity_id, after)
+        SELECT occurred_at, actor, 'read', entity_type, entity_id, jsonb_build_object('route', route, 'door', door)
+        FROM unnest(
+          ${reads.map((r) => r.occurredAt.toISOString())}::timestamptz[],
+          ${reads.map((r) => r.actor)}::text[],
+          ${reads.map((r) => r.entityType)}::text[],
+          ${reads.map((r) => r.entityId)}::text[],
+          ${reads.map((r) => r.route)}::text[],
+          ${reads.map((r) => r.door)}::text[]
+        ) AS r(occurred_at, actor, entity_type, entity_id, route, door)`.pipe(Effect.asVoid, classified)
+
+    return { list, verify, insertReads } as const
   })
 }) {}

@@ -22,8 +22,13 @@ import {
   NOT_AUTHENTICATED,
   WRONG_LOGIN
 } from "../domain/Auth.ts"
+import { type Caller, deviceCaller, type MachineKind, serviceCaller, userCaller } from "../domain/Access.ts"
+import { DeviceId } from "../domain/Device.ts"
+import { ServiceId } from "../domain/MlService.ts"
+import type { DataRefused, Unavailable } from "../domain/Errors.ts"
 import type { User, UserId } from "../domain/User.ts"
 import { AuthKeyRepo, type SigningKey } from "../persistence/AuthKeyRepo.ts"
+import { DeviceRepo } from "../persistence/DeviceRepo.ts"
 import { ReadCache } from "../persistence/ReadCache.ts"
 import { UserRepo } from "../persistence/UserRepo.ts"
 import { Passwords } from "./Passwords.ts"
@@ -64,11 +69,17 @@ export const AuthConfig = Config.all({
   privateKey: privateKeyConfig,
   freeFailures: failureCount("LOGIN_FREE_FAILURES", 3, 0),
   maxFailures: failureCount("LOGIN_MAX_FAILURES", 5, 1),
-  lockout: Config.duration("LOGIN_LOCKOUT").pipe(Config.withDefault(Duration.minutes(1)))
+  lockout: Config.duration("LOGIN_LOCKOUT").pipe(Config.withDefault(Duration.minutes(1))),
+  machineTokenTtl: Config.duration("VIGIL_MACHINE_TOKEN_TTL").pipe(Config.withDefault(Duration.days(30)))
 })
 
 /** How long a verified token's user is taken as active without asking the database again. */
 const USER_CHECK_MILLIS = 2_000
+/** Tokens whose signature was checked, kept until they expire so that a signature is checked once. */
+const VERIFIED_TOKENS = 10_000
+
+const isDeviceId = Schema.is(DeviceId)
+const isServiceId = Schema.is(ServiceId)
 const MAX_LOCKOUT_MILLIS = 15 * 60_000
 
 const keyFromJwk = (privateJwk: JWK) =>
@@ -93,6 +104,7 @@ export class Authentication extends Effect.Service<Authentication>()("vigil/Auth
   scoped: Effect.gen(function*() {
     const config = yield* AuthConfig
     const users = yield* UserRepo
+    const devices = yield* DeviceRepo
     const keys = yield* AuthKeyRepo
     const passwords = yield* Passwords
 
@@ -117,15 +129,15 @@ export class Authentication extends Effect.Service<Authentication>()("vigil/Auth
 
     const ttlSeconds = Math.max(1, Math.floor(Duration.toSeconds(config.tokenTtl)))
 
-    const sign = (user: User, issuedAt: number) =>
+    const sign = (subject: string, role: string, issuedAt: number, lifetimeSeconds: number) =>
       Effect.promise(() =>
-        new SignJWT({ role: user.role })
+        new SignJWT({ role })
           .setProtectedHeader({ alg: ALGORITHM, kid: signing.kid, typ: "JWT" })
-          .setSubject(String(user.id))
+          .setSubject(subject)
           .setIssuer(config.issuer)
           .setAudience(config.issuer)
           .setIssuedAt(issuedAt)
-          .setExpirationTime(issuedAt + ttlSeconds)
+          .setExpirationTime(issuedAt + lifetimeSeconds)
           .setJti(randomUUID())
           .sign(privateKey)
       )
@@ -168,39 +180,98 @@ export class Authentication extends Effect.Service<Authentication>()("vigil/Auth
       if (Option.isNone(user) || !matches || !user.value.is_active) return yield* failed(email)
       failures.delete(email)
       const issuedAt = Math.floor(now / 1000)
-      return { token: yield* sign(user.value, issuedAt), user: user.value, issuedAt: new Date(issuedAt * 1000) }
+      return { token: yield* sign(String(user.value.id), user.value.role, issuedAt, ttlSeconds), user: user.value, issuedAt: new Date(issuedAt * 1000) }
+    })
+
+    const machineTtlSeconds = Math.max(1, Math.floor(Duration.toSeconds(config.machineTokenTtl)))
+
+    /**
+     * A token for a machine: a device (`sub` "device:<id>") or an ML service ("service:<id>"),
+     * valid for VIGIL_MACHINE_TOKEN_TTL (or `lifetimeSeconds`). A device token stops working when
+     * its device is deleted; any token when its key is no longer published.
+     */
+    const issueMachineToken = Effect.fn("Authentication.issueMachineToken")(function*(kind: MachineKind, id: string, lifetimeSeconds?: number) {
+      const issuedAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+      const lifetime = lifetimeSeconds ?? machineTtlSeconds
+      const token = yield* sign(`${kind}:${id}`, kind, issuedAt, lifetime)
+      return { token, expiresAt: new Date((issuedAt + lifetime) * 1000) }
     })
 
     const activeUsers = new ReadCache<User>(10_000, USER_CHECK_MILLIS)
 
-    const verified = (token: string) =>
+    const verify = (token: string) =>
       Effect.tryPromise(() => jwtVerify(token, keySet, { algorithms: [ALGORITHM], issuer: config.issuer, audience: config.issuer, requiredClaims: ["sub", "exp", "iat"] }))
 
-    /** The active user an `Authorization: Bearer <token>` header names; v2's 401 messages otherwise. */
-    const authenticate = (authorization: string | undefined) =>
-      Effect.gen(function*() {
-        const match = authorization === undefined ? null : /^Bearer +(\S+) *$/i.exec(authorization)
-        if (match === null) return yield* new AuthenticationFailed({ detail: NOT_AUTHENTICATED })
-        const token = match[1]!
-        const result = yield* verified(token).pipe(
+    // token -> [subject, role claim, expiry in ms]; an entry is used only before its expiry.
+    const verifiedTokens = new Map<string, readonly [string, unknown, number]>()
+    const verified = (token: string) =>
+      Effect.suspend(() => {
+        const known = verifiedTokens.get(token)
+        if (known !== undefined) {
+          if (known[2] > Date.now()) return Effect.succeed(known)
+          verifiedTokens.delete(token)
+        }
+        return verify(token).pipe(
           Effect.catchAll((error) =>
             (error.error as { code?: string } | undefined)?.code === "ERR_JWKS_NO_MATCHING_KEY"
-              ? Effect.flatMap(rereadKeys(5_000), (reread) => (reread ? verified(token) : Effect.fail(error)))
+              ? Effect.flatMap(rereadKeys(5_000), (reread) => (reread ? verify(token) : Effect.fail(error)))
               : Effect.fail(error)
           ),
-          Effect.mapError(() => new AuthenticationFailed({ detail: INVALID_CREDENTIALS }))
+          Effect.map(({ payload }) => {
+            const entry = [payload.sub ?? "", payload.role, (payload.exp ?? 0) * 1000] as const
+            if (verifiedTokens.size >= VERIFIED_TOKENS) verifiedTokens.clear()
+            verifiedTokens.set(token, entry)
+            return entry
+          })
         )
-        const sub = result.payload.sub ?? ""
-        if (!/^[1-9][0-9]{0,9}$/.test(sub)) return yield* new AuthenticationFailed({ detail: INVALID_CREDENTIALS })
+      })
+
+    const invalid = new AuthenticationFailed({ detail: INVALID_CREDENTIALS })
+    const inactive = new AuthenticationFailed({ detail: INACTIVE_USER })
+    const missing = new AuthenticationFailed({ detail: NOT_AUTHENTICATED })
+
+    /** The active user a user's bearer token names; v2's 401 messages otherwise. */
+    const userOf = (sub: string) =>
+      Effect.gen(function*() {
+        if (!/^[1-9][0-9]{0,9}$/.test(sub)) return yield* invalid
         const user = yield* activeUsers.getOrLoad(sub, () => users.findById(Number(sub) as UserId))
-        if (Option.isNone(user) || !user.value.is_active) return yield* new AuthenticationFailed({ detail: INACTIVE_USER })
+        if (Option.isNone(user) || !user.value.is_active) return yield* inactive
         return user.value
       })
+
+    /**
+     * Who an `Authorization: Bearer <token>` header names: an active user, a device that still
+     * exists, or an ML service. A token's signature is checked once; who it names, every time
+     * (the user from a cache at most 2 s old).
+     */
+    const authenticate = (authorization: string | undefined): Effect.Effect<Caller, AuthenticationFailed | Unavailable | DataRefused> =>
+      Effect.gen(function*() {
+        const match = authorization === undefined ? null : /^Bearer +(\S+) *$/i.exec(authorization)
+        if (match === null) return yield* missing
+        const [sub, role] = yield* Effect.mapError(verified(match[1]!), () => invalid)
+        if (role === "device" && sub.startsWith("device:")) {
+          const id = sub.slice("device:".length)
+          if (!isDeviceId(id)) return yield* invalid
+          const device = yield* devices.findById(id)
+          if (Option.isNone(device)) return yield* inactive
+          return deviceCaller(id)
+        }
+        if (role === "service" && sub.startsWith("service:")) {
+          const id = sub.slice("service:".length)
+          if (!isServiceId(id)) return yield* invalid
+          return serviceCaller(id)
+        }
+        return userCaller(yield* userOf(sub))
+      })
+
+    /** The active user a bearer header names (a machine's token is refused: it names no user). */
+    const authenticateUser = (authorization: string | undefined) =>
+      Effect.flatMap(authenticate(authorization), (caller) => (caller.kind === "user" ? Effect.succeed(caller.user) : Effect.fail(inactive)))
 
     /** The public keys tokens are verified with, as `/.well-known/jwks.json` serves them (a minute old at most, unless the database is down). */
     const jwks = Effect.map(rereadKeys(60_000), () => ({ keys: published as ReadonlyArray<Record<string, unknown>> }))
 
-    return { login, authenticate, jwks, tokenType: "bearer" as const } as const
+    return { login, authenticate, authenticateUser, issueMachineToken, jwks, tokenType: "bearer" as const } as const
   }),
-  dependencies: [UserRepo.Default, AuthKeyRepo.Default, Passwords.Default]
+  dependencies: [UserRepo.Default, DeviceRepo.Default, AuthKeyRepo.Default, Passwords.Default]
 }) {}

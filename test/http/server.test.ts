@@ -53,6 +53,7 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
         "/api/v1/audit",
         "/api/v1/audit/verify",
         "/api/v1/auth/login",
+        "/api/v1/auth/machine-tokens",
         "/api/v1/auth/me",
         "/api/v1/devices/{device_id}/readings",
         "/api/v1/doctors/me/appointments",
@@ -101,7 +102,11 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
         "/thresholds/{patient_id}"
       ])
       const create = body.paths["/patients"].post
-      expect(Object.keys(create.responses).sort()).toEqual(["201", "422", "503"])
+      expect(Object.keys(create.responses).sort()).toEqual(["201", "401", "403", "422", "503"])
+      // Guarded routes declare the bearer scheme, so generated clients send the token; open ones do not.
+      expect(create.security).toEqual([{ bearer: [] }])
+      expect(body.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer", bearerFormat: "JWT" })
+      expect(body.paths["/health"].get.security ?? []).toEqual([])
       // Every route may find the database unavailable: 503 is part of every operation's contract.
       for (const [path, item] of Object.entries(body.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>)) {
         for (const [method, operation] of Object.entries(item)) expect(operation.responses["503"], `${method} ${path}`).toBeDefined()

@@ -33,6 +33,7 @@ export const vigilProcess = (port: number, env: Readonly<Record<string, string |
       ML_REGISTRY_PORT: "0",
       SEED_DEMO_DATA: "false",
       LOG_LEVEL: "Warn",
+      VIGIL_AUTH: "off",
       ...env
     }
     for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name]

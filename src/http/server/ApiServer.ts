@@ -17,12 +17,28 @@ import type { HttpApi } from "@effect/platform"
 import { Cause, Effect, Either, Exit, Fiber, Option, Runtime, type Scope } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
+import { AccessDenied, type Accessed, type Caller, CurrentCaller, OPEN } from "../../domain/Access.ts"
+import type { AuthenticationFailed } from "../../domain/Auth.ts"
+import type { DataRefused, Unavailable } from "../../domain/Errors.ts"
 import { type ErrorDetail, fromParseIssue } from "../../domain/ValidationDetail.ts"
+import { CurrentActor } from "../../persistence/ChangeLog.ts"
+import { admits, type ApiPolicies, permits, type Policy, shows } from "../Access.ts"
 import type { ApiHandlers, RawRoute } from "../Handlers.ts"
 import { isMultipart, queryRecord, readBody, sendDetail, sendJson } from "./Responses.ts"
 import { type CompiledRoute, compile, match, splitPath } from "./Router.ts"
 
-export interface ServeOptions {
+/** How a guarded server knows its callers (absent: authentication is off and every door is open). */
+export interface ServeAccess {
+  /** Who an `Authorization` header names. */
+  readonly authenticate: (authorization: string | undefined) => Effect.Effect<Caller, AuthenticationFailed | Unavailable | DataRefused>
+  /** The access audit: `caller` read `accessed`'s data through `route`. Synchronous. */
+  readonly record: (caller: Caller, accessed: Accessed, route: string, door: "http") => void
+}
+
+export interface ServeOptions<Api = unknown, R = never> {
+  /** One policy per endpoint; serving refuses to start without one. */
+  readonly policies: ApiPolicies<Api, R>
+  readonly access?: ServeAccess | undefined
   readonly port: number
   readonly host?: string | undefined
   /** Largest request body accepted, in bytes; larger ones get 413. */
@@ -37,16 +53,27 @@ const SAFE_METHODS = new Set(["GET", "HEAD"])
 export const makeListener = <R>(
   runtime: Runtime.Runtime<R>,
   routes: ReadonlyArray<CompiledRoute>,
-  options: { readonly bodyLimit: number; readonly rawRoutes: ReadonlyArray<RawRoute> },
+  options: { readonly bodyLimit: number; readonly rawRoutes: ReadonlyArray<RawRoute>; readonly access?: ServeAccess | undefined },
   inFlight: Set<Fiber.RuntimeFiber<unknown, unknown>>
 ) => {
   const runFork = Runtime.runFork(runtime)
+  const access = options.access
   const raw = new Map(options.rawRoutes.map((route) => [route.path, route]))
   const logDefect = (method: string, path: string, cause: Cause.Cause<unknown>) =>
     runFork(Effect.logError("request failed", cause).pipe(Effect.annotateLogs({ method, path })))
 
-  const run = (route: CompiledRoute, request: IncomingMessage, response: ServerResponse, input: unknown, path: string) => {
-    const fiber = runFork(route.handler(input) as Effect.Effect<unknown, unknown, R>)
+  const denied = (policy: Policy) => new AccessDenied({ detail: policy.denied })
+
+  const guarded = (route: CompiledRoute, input: unknown, caller: Caller): Effect.Effect<unknown, unknown, R> => {
+    if (caller.kind === "open") return route.handler(input)
+    return Effect.flatMap(permits(route.policy, caller, input), (allowed) =>
+      allowed
+        ? route.handler(input).pipe(Effect.provideService(CurrentCaller, caller), Effect.provideService(CurrentActor, caller.actor))
+        : Effect.fail(denied(route.policy)))
+  }
+
+  const run = (route: CompiledRoute, request: IncomingMessage, response: ServerResponse, input: unknown, path: string, caller: Caller) => {
+    const fiber = runFork(guarded(route, input, caller))
     inFlight.add(fiber)
     if (SAFE_METHODS.has(route.method)) {
       // A reader that went away needs no answer; a writer's work is finished regardless.
@@ -57,6 +84,11 @@ export const makeListener = <R>(
     fiber.addObserver((exit) => {
       inFlight.delete(fiber)
       if (Exit.isSuccess(exit)) {
+        if (caller.kind !== "open") {
+          if (!shows(route.policy, caller, exit.value)) return sendDetail(response, 403, route.policy.denied)
+          const accessed = route.policy.reads?.(input, exit.value, caller)
+          if (accessed !== undefined) access?.record(caller, accessed, route.template, "http")
+        }
         const encoded = route.encodeSuccess(exit.value)
         if (Either.isRight(encoded)) return sendJson(response, route.successStatus, encoded.right)
         logDefect(request.method ?? "", path, Cause.die(new Error(`response does not match its schema: ${String(encoded.left)}`)))
@@ -65,6 +97,7 @@ export const makeListener = <R>(
       const failure = Cause.failureOption(exit.cause)
       if (Option.isSome(failure)) {
         const error = failure.value
+        if (error instanceof AccessDenied) return sendDetail(response, 403, error.detail)
         for (const candidate of route.errors) {
           if (!candidate.is(error)) continue
           const encoded = candidate.encode(error)
@@ -89,7 +122,11 @@ export const makeListener = <R>(
     const method = request.method === "HEAD" ? "GET" : request.method ?? "GET"
 
     const rawRoute = method === "GET" ? raw.get(path) : undefined
-    if (rawRoute !== undefined) return rawRoute.handle(request, response)
+    if (rawRoute !== undefined) {
+      // A browser's EventSource cannot send headers: a stream may take the token as `access_token`.
+      const token = queryStart === -1 ? null : new URLSearchParams(url.slice(queryStart + 1)).get("access_token")
+      return withCaller(request, response, rawRoute.policy, token, () => rawRoute.handle(request, response))
+    }
 
     let segments: Array<string>
     try {
@@ -103,6 +140,13 @@ export const makeListener = <R>(
       if (params === undefined) continue
       pathMatched = true
       if (route.method !== method) continue
+      return withCaller(request, response, route.policy, null, (caller) => decodeAndRun(route, params, caller))
+    }
+    request.resume()
+    if (pathMatched) return sendDetail(response, 405, "Method Not Allowed")
+    sendDetail(response, 404, "Not Found")
+
+    function decodeAndRun(route: CompiledRoute, params: Record<string, string>, caller: Caller): void {
 
       const problems: Array<ErrorDetail> = []
       const input: { path?: unknown; urlParams?: unknown; payload?: unknown; headers?: unknown } = {}
@@ -122,8 +166,11 @@ export const makeListener = <R>(
         else problems.push(...fromParseIssue("header", decoded.left))
       }
       if (route.decodePayload === undefined) {
-        if (problems.length > 0) return sendDetail(response, 422, problems)
-        return run(route, request, response, input, path)
+        if (problems.length > 0) {
+          request.resume()
+          return sendDetail(response, 422, problems)
+        }
+        return run(route, request, response, input, path, caller)
       }
       const decodePayload = route.decodePayload
       if (isMultipart(request.headers["content-type"])) {
@@ -167,12 +214,43 @@ export const makeListener = <R>(
           }
         }
         if (problems.length > 0) return sendDetail(response, 422, problems)
-        run(route, request, response, input, path)
+        run(route, request, response, input, path, caller)
       }
     }
-    request.resume()
-    if (pathMatched) return sendDetail(response, 405, "Method Not Allowed")
-    sendDetail(response, 404, "Not Found")
+  }
+
+  /**
+   * Calls `proceed` with the caller once they are known and the policy admits their principal:
+   * 401 (with `WWW-Authenticate`) when the token names nobody, 403 when their principal has no
+   * grant. Open routes, and every route with authentication off, proceed at once.
+   */
+  function withCaller(request: IncomingMessage, response: ServerResponse, policy: Policy, token: string | null, proceed: (caller: Caller) => void): void {
+    if (access === undefined || policy.public) return proceed(OPEN)
+    const authorization = request.headers.authorization ?? (token === null ? undefined : `Bearer ${token}`)
+    runFork(access.authenticate(authorization)).addObserver((exit) => {
+      try {
+        if (Exit.isSuccess(exit)) {
+          if (admits(policy, exit.value)) return proceed(exit.value)
+          request.resume()
+          return sendDetail(response, 403, policy.denied)
+        }
+        request.resume()
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isSome(failure)) {
+          const error = failure.value
+          if (error._tag === "AuthenticationFailed") {
+            response.setHeader("www-authenticate", "Bearer")
+            return sendDetail(response, 401, error.detail)
+          }
+          if (error._tag === "Unavailable") return sendJson(response, 503, { detail: `Service unavailable: ${error.reason}; retry later` }, 1)
+        }
+        logDefect(request.method ?? "", request.url ?? "", exit.cause)
+        sendDetail(response, 500, "Internal Server Error")
+      } catch (error) {
+        logDefect(request.method ?? "", request.url ?? "", Cause.die(error))
+        if (!response.headersSent) sendDetail(response, 500, "Internal Server Error")
+      }
+    })
   }
 }
 
@@ -185,18 +263,19 @@ export interface RunningServer {
  * Listens until the scope closes. Closing stops accepting connections, lets in-flight requests
  * finish (up to `drainMillis`), then closes what is left.
  */
-export const serve = <Api extends HttpApi.HttpApi.Any, R>(
+export const serve = <Api extends HttpApi.HttpApi.Any, R, PR = never>(
   api: Api,
   handlers: ApiHandlers<Api, R>,
-  options: ServeOptions
-): Effect.Effect<RunningServer, never, R | Scope.Scope> =>
+  options: ServeOptions<Api, PR>
+): Effect.Effect<RunningServer, never, R | PR | Scope.Scope> =>
   Effect.gen(function*() {
-    const runtime = yield* Effect.runtime<R>()
-    const routes = compile(api, handlers as unknown as Record<string, Record<string, unknown>>)
+    const runtime = yield* Effect.runtime<R | PR>()
+    const routes = compile(api, handlers as unknown as Record<string, Record<string, unknown>>, options.policies as unknown as Record<string, Record<string, Policy>>)
     const inFlight = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
     const listener = makeListener(runtime, routes, {
       bodyLimit: options.bodyLimit ?? 1024 * 1024,
-      rawRoutes: options.rawRoutes ?? []
+      rawRoutes: options.rawRoutes ?? [],
+      access: options.access
     }, inFlight)
     const server = createServer({ keepAliveTimeout: 65_000 }, listener)
     const port = yield* Effect.async<number>((resume) => {

@@ -6,6 +6,7 @@
 import type { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { HttpApiSchema } from "@effect/platform"
 import { type Effect, type Either, Option, ParseResult, Schema, SchemaAST } from "effect"
+import type { Policy } from "../Access.ts"
 
 export type Decoder = (input: unknown) => Either.Either<unknown, ParseResult.ParseIssue>
 
@@ -27,6 +28,10 @@ export interface CompiledRoute {
   readonly successStatus: number
   readonly errors: ReadonlyArray<ErrorEncoder>
   readonly handler: (request: unknown) => Effect.Effect<unknown, unknown, any>
+  /** Who may call it (`Policies.ts`). */
+  readonly policy: Policy
+  /** "GET /patients/:patient_id": how the access audit names the route. */
+  readonly template: string
 }
 
 const decodeOptions = { errors: "all", onExcessProperty: "ignore" } as const
@@ -49,7 +54,11 @@ const errorEncoders = (...schemas: Array<Schema.Schema.All>): Array<ErrorEncoder
 
 export const splitPath = (path: string): Array<string> => path.split("/").filter((segment) => segment.length > 0)
 
-export const compile = (api: HttpApi.HttpApi.Any, handlers: Record<string, Record<string, unknown>>): Array<CompiledRoute> => {
+export const compile = (
+  api: HttpApi.HttpApi.Any,
+  handlers: Record<string, Record<string, unknown>>,
+  policies: Record<string, Record<string, Policy>>
+): Array<CompiledRoute> => {
   const routes: Array<CompiledRoute> = []
   const { errorSchema, groups } = api as unknown as HttpApi.HttpApi.AnyWithProps
   for (const group of Object.values(groups) as Array<HttpApiGroup.HttpApiGroup.AnyWithProps>) {
@@ -57,6 +66,11 @@ export const compile = (api: HttpApi.HttpApi.Any, handlers: Record<string, Recor
       const handler = handlers[group.identifier]?.[endpoint.name]
       if (typeof handler !== "function") {
         throw new Error(`no handler for ${group.identifier}.${endpoint.name} (${endpoint.method} ${endpoint.path})`)
+      }
+      const policy = policies[group.identifier]?.[endpoint.name]
+      if (policy === undefined) {
+        // No door opens without a declared policy.
+        throw new Error(`no access policy for ${group.identifier}.${endpoint.name} (${endpoint.method} ${endpoint.path})`)
       }
       const segments = splitPath(endpoint.path)
       routes.push({
@@ -70,7 +84,9 @@ export const compile = (api: HttpApi.HttpApi.Any, handlers: Record<string, Recor
         encodeSuccess: ParseResult.encodeUnknownEither(endpoint.successSchema as Schema.Schema<unknown, unknown>),
         successStatus: HttpApiSchema.getStatusSuccessAST(endpoint.successSchema.ast),
         errors: errorEncoders(endpoint.errorSchema, group.errorSchema, errorSchema),
-        handler: handler as CompiledRoute["handler"]
+        handler: handler as CompiledRoute["handler"],
+        policy,
+        template: `${endpoint.method} ${endpoint.path}`
       })
     }
   }
