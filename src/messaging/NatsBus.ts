@@ -45,14 +45,35 @@ const ensureStream = (jsm: JetStreamManager, spec: StreamSpec) =>
     catch: (cause) => new NatsError({ message: `cannot create or update stream ${spec.name}: ${String(cause)}`, cause })
   })
 
+/**
+ * Vigil's own NATS credentials: `NATS_USER` with `NATS_PASSWORD`, or `NATS_TOKEN` (as the
+ * compose stack's nats-server requires, `deploy/nats/nats-server.conf`). Neither: no credentials.
+ */
+export const NatsCredentials = Config.all({
+  user: Config.option(Config.string("NATS_USER")),
+  password: Config.option(Config.redacted("NATS_PASSWORD")),
+  token: Config.option(Config.redacted("NATS_TOKEN"))
+}).pipe(
+  Config.validate({
+    message: "NATS_USER and NATS_PASSWORD go together, and NATS_TOKEN goes alone",
+    validation: ({ password, token, user }) => Option.isSome(user) === Option.isSome(password) && !(Option.isSome(token) && Option.isSome(user))
+  }),
+  Config.map(({ password, token, user }) => ({
+    ...(Option.isSome(user) && Option.isSome(password) ? { user: user.value, pass: Redacted.value(password.value) } : {}),
+    ...(Option.isSome(token) ? { token: Redacted.value(token.value) } : {})
+  }))
+)
+
 export const make = (url: Redacted.Redacted) =>
   Effect.gen(function*() {
     const config = yield* MessagingConfig
+    const credentials = yield* NatsCredentials
     const nc: NatsConnection = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () =>
           connect({
             servers: Redacted.value(url).split(","),
+            ...credentials,
             name: "vigil",
             maxReconnectAttempts: -1,
             reconnectTimeWait: 1000,
