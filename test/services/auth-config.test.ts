@@ -1,6 +1,7 @@
 /** Authentication's settings are validated at start-up, naming the variable that is wrong. */
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Option } from "effect"
+import { AuthModeConfig, authMode } from "../../src/services/AccessControl.ts"
 import { AuthConfig } from "../../src/services/Authentication.ts"
 
 const read = (env: Record<string, string>) =>
@@ -24,5 +25,25 @@ describe("AuthConfig", () => {
       expect(Exit.isFailure(exit), JSON.stringify(env)).toBe(true)
       expect(String(Exit.isFailure(exit) ? exit.cause : ""), JSON.stringify(env)).toContain(message)
     }
+  })
+})
+
+describe("VIGIL_AUTH", () => {
+  const configured = (env: Record<string, string>) =>
+    Effect.runSyncExit(Effect.withConfigProvider(AuthModeConfig, ConfigProvider.fromMap(new Map(Object.entries(env)))))
+
+  it("is off on the embedded default, with a warning, and required when connected unless off is asked for", () => {
+    expect(authMode("embedded", Option.none())).toEqual({ mode: "off", warning: expect.stringContaining("embedded default") })
+    expect(authMode("connected", Option.none())).toEqual({ mode: "required", warning: undefined })
+    expect(authMode("connected", Option.some("off"))).toEqual({ mode: "off", warning: expect.stringContaining("VIGIL_AUTH=off") })
+    expect(authMode("embedded", Option.some("required"))).toEqual({ mode: "required", warning: undefined })
+  })
+
+  it("takes required or off, and refuses anything else naming the variable", () => {
+    expect(configured({})).toEqual(Exit.succeed(Option.none()))
+    expect(configured({ VIGIL_AUTH: "off" })).toEqual(Exit.succeed(Option.some("off")))
+    const bad = configured({ VIGIL_AUTH: "maybe" })
+    expect(Exit.isFailure(bad)).toBe(true)
+    expect(String(Exit.isFailure(bad) ? bad.cause : "")).toContain("VIGIL_AUTH")
   })
 })

@@ -57,9 +57,9 @@ export interface TaskBody {
 }
 
 /** The appointment's task records once the newest is final (succeeded or failed). */
-export const finalTasks = (appointmentId: number, seconds = 20) =>
+export const finalTasks = (appointmentId: number, seconds = 20, headers: Record<string, string> = {}) =>
   eventually(
-    Effect.flatMap(call("GET", `/api/v1/tasks/appointments/${appointmentId}`), (response) => {
+    Effect.flatMap(call("GET", `/api/v1/tasks/appointments/${appointmentId}`, undefined, headers), (response) => {
       const tasks = response.body as Array<TaskBody>
       return tasks[0] !== undefined && (tasks[0].status === "succeeded" || tasks[0].status === "failed")
         ? Effect.succeed(tasks)
