@@ -25,7 +25,12 @@
  *   has a time limit, and the whole script has a budget; children are stopped at the end and on
  *   any failure.
  *
- * Prints figures and whether the targets (REST >= 0.25 of bare, gRPC >= 0.5 of bare) are met; it
+ * - Then Vigil again on the same database with VIGIL_AUTH=required: the superadmin makes a
+ *   doctor, whose bearer token every request carries, and each answer is a read the access
+ *   audit records. Compared with the same route with authentication off (the first run).
+ *
+ * Prints figures and whether the targets (REST >= 0.25 of bare, gRPC >= 0.5 of bare, guarded
+ * REST >= 0.6 of unguarded) are met; it
  * does not assert them. Exits 1 only when something broke (a phase failed, or requests failed).
  */
 import * as grpc from "@grpc/grpc-js"
@@ -51,10 +56,11 @@ const settings = {
   bareStartTimeoutMs: 20_000,
   stopTimeoutMs: 20_000,
   /** Whole script, setup to report; cleanup after it is bounded separately. */
-  budgetMs: 150_000
+  budgetMs: 220_000
 } as const
 
-const targets = { rest: 0.25, grpc: 0.5 } as const
+const targets = { rest: 0.25, grpc: 0.5, guarded: 0.6 } as const
+const SUPERADMIN = { email: "bench-root@vigil.example.org", password: "bench superadmin secret" }
 
 // ---------------------------------------------------------------------------------------------
 // Servers under test
@@ -141,6 +147,41 @@ const checkBareGrpc = async (address: string, fixture: GetPatientResponse) => {
   }
 }
 
+/** The superadmin logs in, makes a doctor, who logs in: the tokens of both. */
+const doctorLogin = async (httpUrl: string) => {
+  const post = async (path: string, body: unknown, token?: string) => {
+    const response = await fetch(`${httpUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000)
+    })
+    const json = await response.json() as any
+    if (!response.ok) throw new Error(`POST ${path} answered ${response.status}: ${JSON.stringify(json)}`)
+    return json
+  }
+  const admin = (await post("/api/v1/auth/login", SUPERADMIN)).access_token as string
+  const email = `bench-doctor-${Date.now()}@vigil.example.org`
+  await post("/api/v1/users", { email, full_name: "Bench Doctor", role: "doctor", password: "bench doctor secret" }, admin)
+  const doctor = (await post("/api/v1/auth/login", { email, password: "bench doctor secret" })).access_token as string
+  return { admin, doctor }
+}
+
+/** How many reads of the benchmark's patient the audit trail holds. */
+const auditedReads = async (httpUrl: string, token: string): Promise<number> => {
+  let count = 0
+  let cursor: string | null = null
+  for (let page = 0; page < 10_000; page++) {
+    const query: string = `entity_id=${PATIENT_ID}&action=read&limit=1000${cursor === null ? "" : `&cursor=${cursor}`}`
+    const response = await fetch(`${httpUrl}/api/v1/audit?${query}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) })
+    const body = await response.json() as { items: Array<unknown>; next_cursor: string | null }
+    count += body.items.length
+    cursor = body.next_cursor
+    if (cursor === null) break
+  }
+  return count
+}
+
 // ---------------------------------------------------------------------------------------------
 // Load
 
@@ -175,13 +216,14 @@ interface LoadResult extends CpuShare {
   readonly errors: number
 }
 
-const autocannonRun = (url: string, seconds: number) => {
+const autocannonRun = (url: string, seconds: number, headers: Record<string, string> = {}) => {
   let instance: autocannon.Instance | undefined
   const run = new Promise<autocannon.Result>((resolve, reject) => {
     instance = autocannon({
       url,
       connections: settings.httpConnections,
       pipelining: 1,
+      headers,
       duration: seconds,
       timeout: settings.requestTimeoutMs / 1000,
       maxOverallRequests: settings.maxRequestsPerRun
@@ -190,13 +232,13 @@ const autocannonRun = (url: string, seconds: number) => {
   return withTimeout(`autocannon ${url}`, (seconds + 15) * 1000, run, () => instance?.stop())
 }
 
-const runHttpLoad = async (label: string, server: Child, httpUrl: string): Promise<LoadResult> => {
+const runHttpLoad = async (label: string, server: Child, httpUrl: string, headers: Record<string, string> = {}): Promise<LoadResult> => {
   const url = `${httpUrl}/patients/${PATIENT_ID}`
   log(`${label}: REST warm-up ${settings.warmupSeconds} s`)
-  await autocannonRun(url, settings.warmupSeconds)
+  await autocannonRun(url, settings.warmupSeconds, headers)
   log(`${label}: REST measuring ${settings.measureSeconds} s`)
   return measuringLoadCpu(server.pid, async () => {
-    const result = await autocannonRun(url, settings.measureSeconds)
+    const result = await autocannonRun(url, settings.measureSeconds, headers)
     return {
       perSecond: result.requests.average,
       p99Ms: result.latency.p99,
@@ -263,6 +305,10 @@ interface Results {
   readonly database: string
   readonly restBare: LoadResult
   readonly restVigil: LoadResult
+  /** Vigil with VIGIL_AUTH=required, a doctor's token on every request, and the access audit on. */
+  readonly restGuarded: LoadResult
+  /** Access audit rows the guarded run wrote (one per answered read). */
+  readonly auditedReads: number
   readonly grpcBare: LoadResult
   readonly grpcVigil: LoadResult
 }
@@ -286,6 +332,7 @@ const problems = (results: Results): Array<string> => {
   const runs = [
     ["REST bare node:http", results.restBare],
     ["REST Vigil", results.restVigil],
+    ["REST Vigil guarded", results.restGuarded],
     ["gRPC bare grpc-js", results.grpcBare],
     ["gRPC Vigil", results.grpcVigil]
   ] as const
@@ -301,6 +348,7 @@ const interference = (results: Results): Array<string> => {
   const runs = [
     ["REST bare", results.restBare, false],
     ["REST Vigil", results.restVigil, true],
+    ["REST Vigil guarded", results.restGuarded, true],
     ["gRPC bare", results.grpcBare, false],
     ["gRPC Vigil", results.grpcVigil, true]
   ] as const
@@ -317,8 +365,9 @@ const interference = (results: Results): Array<string> => {
 const report = (results: Results): boolean => {
   const rest = comparison(results.restBare, results.restVigil, targets.rest)
   const grpcRatio = comparison(results.grpcBare, results.grpcVigil, targets.grpc)
+  const guarded = comparison(results.restVigil, results.restGuarded, targets.guarded)
   const verdict = (c: ReturnType<typeof comparison>) => `ratio ${c.ratio.toFixed(2)} (target >= ${c.target}: ${c.met ? "met" : "NOT met"})`
-  const { restBare, restVigil, grpcBare, grpcVigil } = results
+  const { restBare, restGuarded, restVigil, grpcBare, grpcVigil } = results
   const issues = problems(results)
   printReport({
     benchmark: "registry",
@@ -328,15 +377,17 @@ const report = (results: Results): boolean => {
       `  REST: autocannon, ${settings.httpConnections} connections, pipelining 1; gRPC: ${settings.grpcClients} clients (own channels), ${settings.grpcInFlight} calls in flight`,
       "",
       `REST GET /patients/{id}: bare node:http ${fmtRate(restBare.perSecond)} req/s p99 ${fmtMs(restBare.p99Ms)} ms | Vigil ${fmtRate(restVigil.perSecond)} req/s p99 ${fmtMs(restVigil.p99Ms)} ms | ${verdict(rest)}`,
+      `REST GET /patients/{id} guarded (VIGIL_AUTH=required, a doctor's bearer token, access audit on): ${fmtRate(restGuarded.perSecond)} req/s p99 ${fmtMs(restGuarded.p99Ms)} ms against auth off ${fmtRate(restVigil.perSecond)} req/s | ${verdict(guarded)}; ${results.auditedReads} reads audited for ${restGuarded.completed} answered in the measured run and its warm-up`,
       `gRPC GetPatient:         bare grpc-js   ${fmtRate(grpcBare.perSecond)} calls/s p99 ${fmtMs(grpcBare.p99Ms)} ms | Vigil ${fmtRate(grpcVigil.perSecond)} calls/s p99 ${fmtMs(grpcVigil.p99Ms)} ms | ${verdict(grpcRatio)}`,
       `per core of server CPU: REST bare ${fmtRate(perCore(restBare))} req/s, Vigil ${fmtRate(perCore(restVigil))} req/s, ratio ${fmtRatio(perCoreRatio(restBare, restVigil))}; gRPC bare ${fmtRate(perCore(grpcBare))} calls/s, Vigil ${fmtRate(perCore(grpcVigil))} calls/s, ratio ${fmtRatio(perCoreRatio(grpcBare, grpcVigil))}`,
-      `CPU during measured runs (1.00 = one core), server / load generator / rest of machine: REST bare ${cpu(restBare)}, Vigil ${cpu(restVigil)}; gRPC bare ${cpu(grpcBare)}, Vigil ${cpu(grpcVigil)}`,
+      `CPU during measured runs (1.00 = one core), server / load generator / rest of machine: REST bare ${cpu(restBare)}, Vigil ${cpu(restVigil)}, Vigil guarded ${cpu(restGuarded)}; gRPC bare ${cpu(grpcBare)}, Vigil ${cpu(grpcVigil)}`,
       `REST non-2xx: bare ${restBare.non2xx}, Vigil ${restVigil.non2xx}; REST errors/timeouts: bare ${restBare.errors}, Vigil ${restVigil.errors}; gRPC failed calls: bare ${grpcBare.errors}, Vigil ${grpcVigil.errors}`,
       issues.length === 0 ? "all requests and calls succeeded" : `PROBLEMS (figures not trustworthy): ${issues.join("; ")}`,
       ...interference(results)
     ],
     figures: {
       rest: { bare: restBare, vigil: restVigil, ratio: rest.ratio, target: rest.target, met: rest.met, perCoreRatio: perCoreRatio(restBare, restVigil) },
+      guarded: { off: restVigil, required: restGuarded, ratio: guarded.ratio, target: guarded.target, met: guarded.met, auditedReads: results.auditedReads },
       grpc: { bare: grpcBare, vigil: grpcVigil, ratio: grpcRatio.ratio, target: grpcRatio.target, met: grpcRatio.met, perCoreRatio: perCoreRatio(grpcBare, grpcVigil) },
       problems: issues
     }
@@ -351,9 +402,11 @@ const main = async (): Promise<boolean> => {
   const database = await prepareDatabase()
   log(`database: ${database.description}`)
 
+  // Authentication off (asked for explicitly: the database is connected) for the comparison with
+  // the bare servers; then on, below, for the comparison with itself.
   const vigil = await startVigil({
     database,
-    env: { SEED_DEMO_DATA: "true" },
+    env: { SEED_DEMO_DATA: "true", VIGIL_AUTH: "off" },
     describe: ({ port, grpcPort }) => `REST ${HOST}:${port}, gRPC ${HOST}:${grpcPort}`,
     readyTimeoutMs: settings.readyTimeoutMs,
     stopTimeoutMs: settings.stopTimeoutMs
@@ -363,6 +416,21 @@ const main = async (): Promise<boolean> => {
   const restVigil = await runHttpLoad("Vigil", vigil.child, vigil.httpUrl)
   const grpcVigil = await runGrpcLoad("Vigil", vigil.child, vigil.grpcAddress)
   await vigil.child.stop()
+
+  const guardedVigil = await startVigil({
+    database,
+    env: { SEED_DEMO_DATA: "false", VIGIL_AUTH: "required", SUPERADMIN_EMAIL: SUPERADMIN.email, SUPERADMIN_PASSWORD: SUPERADMIN.password },
+    describe: ({ port }) => `REST ${HOST}:${port}, authentication required`,
+    readyTimeoutMs: settings.readyTimeoutMs,
+    stopTimeoutMs: settings.stopTimeoutMs
+  })
+  const doctorToken = await withTimeout("doctor's token", 20_000, doctorLogin(guardedVigil.httpUrl))
+  const before = await auditedReads(guardedVigil.httpUrl, doctorToken.admin)
+  const restGuarded = await runHttpLoad("Vigil guarded", guardedVigil.child, guardedVigil.httpUrl, { authorization: `Bearer ${doctorToken.doctor}` })
+  // The audit's writer flushes every 200 ms; give it a second to catch up.
+  await sleep(1_000)
+  const audited = (await auditedReads(guardedVigil.httpUrl, doctorToken.admin)) - before
+  await guardedVigil.child.stop()
 
   const bareHttp = await startBare("http", restFixture.body)
   await withTimeout("bare HTTP check", 10_000, checkBareHttp(bareHttp.httpUrl!, restFixture))
@@ -375,7 +443,7 @@ const main = async (): Promise<boolean> => {
   await bareGrpc.child.stop()
 
   await cleanup()
-  return report({ database: database.description, restBare, restVigil, grpcBare, grpcVigil })
+  return report({ database: database.description, restBare, restVigil, restGuarded, auditedReads: audited, grpcBare, grpcVigil })
 }
 
 runBenchmark(main, settings.budgetMs)

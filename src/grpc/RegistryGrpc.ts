@@ -26,7 +26,6 @@ import type { DataRefused, Unavailable } from "../domain/Errors.ts"
 import { PatientId } from "../domain/Patient.ts"
 import { type Caller, CurrentCaller, OPEN } from "../domain/Access.ts"
 import { DeviceRepo } from "../persistence/DeviceRepo.ts"
-import { CurrentActor } from "../persistence/ChangeLog.ts"
 import { AccessControl } from "../services/AccessControl.ts"
 import { admits, allow, ownDevice, ownPatient, patientRead, permits, type Policy, STAFF } from "../http/Access.ts"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
@@ -129,8 +128,7 @@ export const make = Effect.gen(function*() {
               const accessed = policy.reads?.(request, undefined, caller)
               if (accessed !== undefined) control.record(caller, accessed, call.getPath(), "grpc")
             }),
-            Effect.provideService(CurrentCaller, caller),
-            Effect.provideService(CurrentActor, caller.actor)
+            Effect.provideService(CurrentCaller, caller)
           )
           : Effect.succeed(undefined)) as Effect.Effect<Res | undefined, Unavailable | DataRefused>
       const fiber = runFork(guarded)

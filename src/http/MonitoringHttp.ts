@@ -4,7 +4,7 @@ import { callActor } from "../actors/ActorCalls.ts"
 import { PatientMonitor } from "../actors/PatientMonitor.ts"
 import { AlertId } from "../domain/Alert.ts"
 import { AlertRepo } from "../persistence/AlertRepo.ts"
-import { CurrentActor } from "../persistence/ChangeLog.ts"
+import { CurrentCaller } from "../domain/Access.ts"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
 import { readingView, VitalsRepo } from "../persistence/VitalsRepo.ts"
 import { EvaluationScheduler } from "../services/EvaluationScheduler.ts"
@@ -29,7 +29,7 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const alert = yield* alerts.findById(AlertId.make(alertId))
       if (Option.isNone(alert)) return yield* Effect.fail(new NotFound({ detail: "Alert not found" }))
-      const by = yield* CurrentActor
+      const by = (yield* CurrentCaller).actor
       return yield* callActor(monitors(alert.value.patient_id)[command]({ alert_id: alertId, by })).pipe(
         Effect.catchTags({
           AlertNotFound: () => Effect.fail(new NotFound({ detail: "Alert not found" })),

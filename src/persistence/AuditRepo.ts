@@ -21,9 +21,12 @@ export interface AccessRecord {
   readonly actor: string
   readonly entityType: string
   readonly entityId: string
-  /** The route template or RPC ("GET /patients/:patient_id", "registry.RegistryService/GetPatient"). */
+  /** The route template or RPC ("GET /patients/:patient_id", "/registry.Registry/GetPatient"). */
   readonly route: string
   readonly door: "http" | "grpc"
+  /** How many such reads (same caller, data and route) this row stands for, up to `lastAt`. */
+  readonly reads: number
+  readonly lastAt: Date
 }
 
 export interface ChainBreak {
@@ -98,21 +101,26 @@ export class AuditRepo extends Effect.Service<AuditRepo>()("vigil/AuditRepo", {
     }, classified)
 
     /**
-     * Appends reads of patient data (the access audit) in one statement: action "read", the
-     * route in `after`, each at the time it was read. Chained at commit like every audit row.
+     * Appends reads of patient data (the access audit) in one statement: action "read", at the
+     * time of the (first) read, with the route, the door, how many reads and the last one's time
+     * in `after`. Chained at commit like every audit row.
      */
     const insertReads = (reads: ReadonlyArray<AccessRecord>) =>
       sql`
         INSERT INTO audit_events (occurred_at, actor, action, entity_type, entity_id, after)
-        SELECT occurred_at, actor, 'read', entity_type, entity_id, jsonb_build_object('route', route, 'door', door)
+        SELECT occurred_at, actor, 'read', entity_type, entity_id,
+               jsonb_build_object('route', route, 'door', door, 'reads', reads,
+                                  'last_read_at', to_char(last_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
         FROM unnest(
           ${reads.map((r) => r.occurredAt.toISOString())}::timestamptz[],
           ${reads.map((r) => r.actor)}::text[],
           ${reads.map((r) => r.entityType)}::text[],
           ${reads.map((r) => r.entityId)}::text[],
           ${reads.map((r) => r.route)}::text[],
-          ${reads.map((r) => r.door)}::text[]
-        ) AS r(occurred_at, actor, entity_type, entity_id, route, door)`.pipe(Effect.asVoid, classified)
+          ${reads.map((r) => r.door)}::text[],
+          ${reads.map((r) => r.reads)}::int[],
+          ${reads.map((r) => r.lastAt.toISOString())}::timestamptz[]
+        ) AS r(occurred_at, actor, entity_type, entity_id, route, door, reads, last_at)`.pipe(Effect.asVoid, classified)
 
     return { list, verify, insertReads } as const
   })

@@ -7,13 +7,9 @@
  */
 import { SqlClient } from "@effect/sql"
 import { classified } from "./SqlErrors.ts"
-import { Context, Effect } from "effect"
+import { Effect } from "effect"
+import { CurrentCaller } from "../domain/Access.ts"
 import { auditSubject, eventSubject, makeEvent } from "../domain/Events.ts"
-
-/** Who is making the change. Until authentication lands, API callers are "anonymous". */
-export class CurrentActor extends Context.Reference<CurrentActor>()("vigil/CurrentActor", {
-  defaultValue: () => "anonymous"
-}) {}
 
 export type EntityType =
   | "patient"
@@ -84,7 +80,8 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
      */
     const recordAll = Effect.fn("ChangeLog.recordAll")(function*(changes: ReadonlyArray<Change>) {
       if (changes.length === 0) return
-      const actor = yield* CurrentActor
+      // Who is making the change: the caller a door identified ("anonymous" with authentication off).
+      const { actor } = yield* CurrentCaller
       const entries = changes.map((change, ord) => {
         const before = snapshot(change.before)
         const after = snapshot(change.after)

@@ -1,11 +1,15 @@
 /**
  * The access audit (HIPAA's "who read which patient's record"): every successful read of one
  * patient's data through a guarded door is recorded in the audit trail, off the request path. A
- * read is put in a buffer (a synchronous push); a fiber writes the buffer in one statement every
- * ACCESS_AUDIT_FLUSH (200 ms) or as soon as it holds ACCESS_AUDIT_BATCH reads, and once more when
- * Vigil shuts down. While the database refuses, reads stay buffered and are written when it
- * answers again, up to ACCESS_AUDIT_BUFFER; beyond that the oldest are dropped and counted in a
- * logged error, so an outage cannot exhaust memory.
+ * read is noted in memory (synchronously); a fiber writes what was noted in one statement every
+ * ACCESS_AUDIT_FLUSH (200 ms) or as soon as ACCESS_AUDIT_BATCH rows wait, and once more when
+ * Vigil shuts down. Reads alike within one flush (the same caller, data, route and door: a
+ * dashboard polling) become one row that says how many there were and when the first and the
+ * last was, so a poller cannot flood the trail while every read stays accounted for.
+ *
+ * While the database refuses, rows wait and are written when it answers again, up to
+ * ACCESS_AUDIT_BUFFER; beyond that the oldest are dropped and counted in a logged error, so an
+ * outage cannot exhaust memory.
  */
 import { Config, Duration, Effect, Schedule } from "effect"
 import type { Accessed, Caller } from "../domain/Access.ts"
@@ -17,30 +21,57 @@ export const AccessAuditConfig = Config.all({
   buffer: Config.integer("ACCESS_AUDIT_BUFFER").pipe(Config.withDefault(200_000))
 })
 
+interface Noted {
+  readonly occurredAt: Date
+  readonly actor: string
+  readonly entityType: string
+  readonly entityId: string
+  readonly route: string
+  readonly door: AccessRecord["door"]
+  reads: number
+  lastAt: Date
+}
+
 export class AccessAudit extends Effect.Service<AccessAudit>()("vigil/AccessAudit", {
   scoped: Effect.gen(function*() {
     const config = yield* AccessAuditConfig
     const audit = yield* AuditRepo
-    let pending: Array<AccessRecord> = []
+    // Noted since the last flush, by (caller, data, route, door), in the order first read.
+    let noted = new Map<string, Noted>()
+    // Taken from `noted`, not written yet (the database refused): written first next time.
+    let unwritten: Array<Noted> = []
     let dropped = 0
     let wake: (() => void) | undefined
 
     /** Records that `caller` read `accessed`'s data through `route`. Synchronous and cheap. */
     const record = (caller: Caller, accessed: Accessed, route: string, door: AccessRecord["door"]) => {
       if (caller.kind === "open") return
-      if (pending.length >= config.buffer) {
-        pending.shift()
+      const key = `${caller.actor}\u0000${accessed.entityType}\u0000${accessed.entityId}\u0000${route}\u0000${door}`
+      const now = new Date()
+      const same = noted.get(key)
+      if (same !== undefined) {
+        same.reads++
+        same.lastAt = now
+        return
+      }
+      if (noted.size + unwritten.length >= config.buffer) {
+        if (unwritten.length > 0) unwritten.shift()
+        else noted.delete(noted.keys().next().value!)
         dropped++
       }
-      pending.push({ occurredAt: new Date(), actor: caller.actor, entityType: accessed.entityType, entityId: accessed.entityId, route, door })
-      if (pending.length >= config.batch) wake?.()
+      noted.set(key, { occurredAt: now, actor: caller.actor, entityType: accessed.entityType, entityId: accessed.entityId, route, door, reads: 1, lastAt: now })
+      if (noted.size >= config.batch) wake?.()
     }
 
     const flush = Effect.gen(function*() {
-      while (pending.length > 0) {
-        const batch = pending.slice(0, config.batch)
+      if (noted.size > 0) {
+        unwritten = unwritten.concat([...noted.values()])
+        noted = new Map()
+      }
+      while (unwritten.length > 0) {
+        const batch = unwritten.slice(0, config.batch)
         yield* audit.insertReads(batch)
-        pending = pending.slice(batch.length)
+        unwritten = unwritten.slice(batch.length)
       }
       if (dropped > 0) {
         yield* Effect.logError("access audit records dropped: the database refused them for too long").pipe(Effect.annotateLogs({ dropped }))
@@ -63,11 +94,13 @@ export class AccessAudit extends Effect.Service<AccessAudit>()("vigil/AccessAudi
       Effect.forever,
       Effect.forkScoped
     )
-    // At shutdown, what is buffered is written (a few tries; the database may be going too).
+    // At shutdown, what is noted is written (a few tries: the database may be going too).
     yield* Effect.addFinalizer(() =>
       flush.pipe(
         Effect.retry(Schedule.spaced(Duration.millis(200)).pipe(Schedule.intersect(Schedule.recurs(5)))),
-        Effect.catchAll((error) => Effect.logError("access audit lost at shutdown", error).pipe(Effect.annotateLogs({ unwritten: pending.length })))
+        Effect.catchAll((error) =>
+          Effect.logError("access audit lost at shutdown", error).pipe(Effect.annotateLogs({ unwritten: unwritten.length + noted.size }))
+        )
       )
     )
 

@@ -35,7 +35,7 @@ export class AccessControl extends Effect.Service<AccessControl>()("vigil/Access
     if (warning !== undefined) yield* Effect.logWarning(warning)
     const authentication = yield* Authentication
     const audit = yield* AccessAudit
-    return { required: mode === "required", authenticate: authentication.authenticate, record: audit.record } as const
+    return { required: mode === "required", authenticate: authentication.authenticate, known: authentication.known, record: audit.record } as const
   }),
   dependencies: [AccessAudit.Default]
 }) {}

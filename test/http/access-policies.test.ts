@@ -13,11 +13,12 @@
  * below is about the body; deletions name records that do not exist.
  */
 import * as grpc from "@grpc/grpc-js"
-import { describe, expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import { loadPackageDefinition } from "../../src/grpc/RegistryGrpc.ts"
 import { rpcPolicies } from "../../src/grpc/RegistryGrpc.ts"
+import { startInstance, withDatabase } from "../support/instances.ts"
 import { metadata, registryUrl } from "../support/ml-services.ts"
 import * as TestApp from "../support/test-app.ts"
 
@@ -415,9 +416,14 @@ describe("access policies", () => {
         expect(Date.now() - started).toBeLessThan(2_000)
         const reads = rows.filter((row) => row.action === "read")
         expect(reads).toEqual(expect.arrayContaining([
-          expect.objectContaining({ actor: `user:${w.patientUser.id}`, entity_type: "patient", entity_id: w.patient1.id, after: { route: "GET /patients/:patient_id", door: "http" } }),
-          expect.objectContaining({ actor: `user:${w.doctorUser.id}`, after: { route: "GET /api/v1/patients/:patient_id/vitals", door: "http" } }),
-          expect.objectContaining({ actor: `user:${w.patientUser.id}`, after: { route: "/registry.Registry/GetPatient", door: "grpc" } })
+          expect.objectContaining({
+            actor: `user:${w.patientUser.id}`,
+            entity_type: "patient",
+            entity_id: w.patient1.id,
+            after: { route: "GET /patients/:patient_id", door: "http", reads: 1, last_read_at: expect.stringMatching(/Z$/) }
+          }),
+          expect.objectContaining({ actor: `user:${w.doctorUser.id}`, after: expect.objectContaining({ route: "GET /api/v1/patients/:patient_id/vitals", door: "http" }) }),
+          expect.objectContaining({ actor: `user:${w.patientUser.id}`, after: expect.objectContaining({ route: "/registry.Registry/GetPatient", door: "grpc", reads: 1 }) })
         ]))
         // ... beside its writes, made by the superadmin.
         expect(rows.find((row) => row.action === "created")).toMatchObject({ entity_type: "patient", actor: expect.stringMatching(/^user:\d+$/) })
@@ -428,6 +434,22 @@ describe("access policies", () => {
         expect(after.filter((row) => row.action === "read" && row.actor === `user:${w.otherUser.id}`)).toEqual([])
         // The chain still verifies with the reads in it.
         expect(expectStatus(yield* call("GET", "/api/v1/audit/verify", undefined, bearer(w.tokens.admin)), 200)).toMatchObject({ valid: true })
+      }))
+
+    it.effect("reads alike within one flush are one row that counts them", () =>
+      Effect.gen(function*() {
+        const w = yield* fixtures
+        // Only the doctor reads patient 2's record: the rows are this test's.
+        const reads = 25
+        yield* Effect.forEach(Array.from({ length: reads }), () => call("GET", `/patients/${w.patient2.id}`, undefined, bearer(w.tokens.doctor)), { concurrency: 5 })
+        const total = (items: ReadonlyArray<AuditItem>) =>
+          items.filter((row) => row.action === "read" && (row.after as { route?: string }).route === "GET /patients/:patient_id")
+            .reduce((sum, row) => sum + (row.after as { reads: number }).reads, 0)
+        const rows = yield* eventuallyRows(w.patient2.id, w.tokens.admin!, (items) => total(items) >= reads)
+        expect(total(rows)).toBe(reads)
+        const mine = rows.filter((row) => row.action === "read" && (row.after as { route?: string }).route === "GET /patients/:patient_id")
+        expect(mine.length).toBeLessThan(reads)
+        for (const row of mine) expect(row.actor).toBe(`user:${w.doctorUser.id}`)
       }))
 
     it.effect("the event stream takes its token in the header or, for EventSource, as access_token", () =>
@@ -480,4 +502,32 @@ describe("access policies", () => {
         }
       }))
   })
+})
+
+describe("the access audit at shutdown", () => {
+  it.effect("writes the reads it holds when Vigil stops, however long until its next flush", () =>
+    withDatabase((name) =>
+      Effect.gen(function*() {
+        const env = {
+          VIGIL_AUTH: "required",
+          PASSWORD_SCRYPT_LOG_N: "10",
+          SUPERADMIN_EMAIL: SUPERADMIN.email,
+          SUPERADMIN_PASSWORD: SUPERADMIN.password,
+          ACCESS_AUDIT_FLUSH: "1 hour"
+        }
+        const vigil = yield* startInstance(name, env)
+        const token = expectStatus<{ access_token: string }>(yield* vigil.call("POST", "/api/v1/auth/login", SUPERADMIN), 200).access_token
+        const patient = expectStatus<{ id: string }>(yield* vigil.call("POST", "/patients", { full_name: "Held Read", age: 33, sex: "F" }, bearer(token)), 201)
+        expectStatus(yield* vigil.call("GET", `/patients/${patient.id}`, undefined, bearer(token)), 200)
+        yield* Effect.sleep("300 millis")
+        const before = yield* vigil.sql<{ n: string }>`SELECT count(*) AS n FROM audit_events WHERE action = 'read' AND entity_id = ${patient.id}`
+        expect(Number(before[0]!.n)).toBe(0)
+        yield* vigil.stop
+        const again = yield* startInstance(name, { ...env, ACCESS_AUDIT_FLUSH: "200 millis" })
+        const after = yield* again.sql<{ n: string; actor: string }>`
+          SELECT count(*) AS n, min(actor) AS actor FROM audit_events WHERE action = 'read' AND entity_id = ${patient.id} AND seq > 0`
+        yield* again.stop
+        expect(after[0]).toEqual({ n: "1", actor: expect.stringMatching(/^user:\d+$/) })
+      })
+    ), 60_000)
 })

@@ -21,7 +21,6 @@ import { AccessDenied, type Accessed, type Caller, CurrentCaller, OPEN } from ".
 import type { AuthenticationFailed } from "../../domain/Auth.ts"
 import type { DataRefused, Unavailable } from "../../domain/Errors.ts"
 import { type ErrorDetail, fromParseIssue } from "../../domain/ValidationDetail.ts"
-import { CurrentActor } from "../../persistence/ChangeLog.ts"
 import { admits, type ApiPolicies, permits, type Policy, shows } from "../Access.ts"
 import type { ApiHandlers, RawRoute } from "../Handlers.ts"
 import { isMultipart, queryRecord, readBody, sendDetail, sendJson } from "./Responses.ts"
@@ -29,6 +28,8 @@ import { type CompiledRoute, compile, match, splitPath } from "./Router.ts"
 
 /** How a guarded server knows its callers (absent: authentication is off and every door is open). */
 export interface ServeAccess {
+  /** Who an `Authorization` header names, if that is known without waiting (a verified token, a fresh check). */
+  readonly known: (authorization: string | undefined) => Caller | undefined
   /** Who an `Authorization` header names. */
   readonly authenticate: (authorization: string | undefined) => Effect.Effect<Caller, AuthenticationFailed | Unavailable | DataRefused>
   /** The access audit: `caller` read `accessed`'s data through `route`. Synchronous. */
@@ -66,10 +67,10 @@ export const makeListener = <R>(
 
   const guarded = (route: CompiledRoute, input: unknown, caller: Caller): Effect.Effect<unknown, unknown, R> => {
     if (caller.kind === "open") return route.handler(input)
-    return Effect.flatMap(permits(route.policy, caller, input), (allowed) =>
-      allowed
-        ? route.handler(input).pipe(Effect.provideService(CurrentCaller, caller), Effect.provideService(CurrentActor, caller.actor))
-        : Effect.fail(denied(route.policy)))
+    const handled = Effect.provideService(route.handler(input), CurrentCaller, caller)
+    // A grant with nothing to check (or checked on the answer) needs no extra step.
+    if (typeof route.policy.grants[caller.principal] !== "function") return handled
+    return Effect.flatMap(permits(route.policy, caller, input), (allowed) => (allowed ? handled : Effect.fail(denied(route.policy))))
   }
 
   const run = (route: CompiledRoute, request: IncomingMessage, response: ServerResponse, input: unknown, path: string, caller: Caller) => {
@@ -227,6 +228,13 @@ export const makeListener = <R>(
   function withCaller(request: IncomingMessage, response: ServerResponse, policy: Policy, token: string | null, proceed: (caller: Caller) => void): void {
     if (access === undefined || policy.public) return proceed(OPEN)
     const authorization = request.headers.authorization ?? (token === null ? undefined : `Bearer ${token}`)
+    // Most requests carry a token already verified, naming a caller checked a moment ago: no fiber.
+    const known = access.known(authorization)
+    if (known !== undefined) {
+      if (admits(policy, known)) return proceed(known)
+      request.resume()
+      return sendDetail(response, 403, policy.denied)
+    }
     runFork(access.authenticate(authorization)).addObserver((exit) => {
       try {
         if (Exit.isSuccess(exit)) {
