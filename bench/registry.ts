@@ -167,19 +167,21 @@ const doctorLogin = async (httpUrl: string) => {
   return { admin, doctor }
 }
 
-/** How many reads of the benchmark's patient the audit trail holds. */
-const auditedReads = async (httpUrl: string, token: string): Promise<number> => {
-  let count = 0
+/** How many reads of the benchmark's patient the audit trail holds (a row counts alike reads in one flush). */
+const auditedReads = async (httpUrl: string, token: string): Promise<{ rows: number; reads: number }> => {
+  let rows = 0
+  let reads = 0
   let cursor: string | null = null
   for (let page = 0; page < 10_000; page++) {
     const query: string = `entity_id=${PATIENT_ID}&action=read&limit=1000${cursor === null ? "" : `&cursor=${cursor}`}`
     const response = await fetch(`${httpUrl}/api/v1/audit?${query}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) })
-    const body = await response.json() as { items: Array<unknown>; next_cursor: string | null }
-    count += body.items.length
+    const body = await response.json() as { items: Array<{ after: { reads?: number } }>; next_cursor: string | null }
+    rows += body.items.length
+    for (const item of body.items) reads += item.after.reads ?? 1
     cursor = body.next_cursor
     if (cursor === null) break
   }
-  return count
+  return { rows, reads }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,8 +309,8 @@ interface Results {
   readonly restVigil: LoadResult
   /** Vigil with VIGIL_AUTH=required, a doctor's token on every request, and the access audit on. */
   readonly restGuarded: LoadResult
-  /** Access audit rows the guarded run wrote (one per answered read). */
-  readonly auditedReads: number
+  /** What the access audit wrote during the guarded run (warm-up included): rows, and the reads they count. */
+  readonly auditedReads: { readonly rows: number; readonly reads: number }
   readonly grpcBare: LoadResult
   readonly grpcVigil: LoadResult
 }
@@ -377,7 +379,7 @@ const report = (results: Results): boolean => {
       `  REST: autocannon, ${settings.httpConnections} connections, pipelining 1; gRPC: ${settings.grpcClients} clients (own channels), ${settings.grpcInFlight} calls in flight`,
       "",
       `REST GET /patients/{id}: bare node:http ${fmtRate(restBare.perSecond)} req/s p99 ${fmtMs(restBare.p99Ms)} ms | Vigil ${fmtRate(restVigil.perSecond)} req/s p99 ${fmtMs(restVigil.p99Ms)} ms | ${verdict(rest)}`,
-      `REST GET /patients/{id} guarded (VIGIL_AUTH=required, a doctor's bearer token, access audit on): ${fmtRate(restGuarded.perSecond)} req/s p99 ${fmtMs(restGuarded.p99Ms)} ms against auth off ${fmtRate(restVigil.perSecond)} req/s | ${verdict(guarded)}; ${results.auditedReads} reads audited for ${restGuarded.completed} answered in the measured run and its warm-up`,
+      `REST GET /patients/{id} guarded (VIGIL_AUTH=required, a doctor's bearer token, access audit on): ${fmtRate(restGuarded.perSecond)} req/s p99 ${fmtMs(restGuarded.p99Ms)} ms against auth off ${fmtRate(restVigil.perSecond)} req/s | ${verdict(guarded)}; access audit: ${results.auditedReads.reads} reads in ${results.auditedReads.rows} rows, for ${restGuarded.completed} answered in the measured run (plus its warm-up's)`,
       `gRPC GetPatient:         bare grpc-js   ${fmtRate(grpcBare.perSecond)} calls/s p99 ${fmtMs(grpcBare.p99Ms)} ms | Vigil ${fmtRate(grpcVigil.perSecond)} calls/s p99 ${fmtMs(grpcVigil.p99Ms)} ms | ${verdict(grpcRatio)}`,
       `per core of server CPU: REST bare ${fmtRate(perCore(restBare))} req/s, Vigil ${fmtRate(perCore(restVigil))} req/s, ratio ${fmtRatio(perCoreRatio(restBare, restVigil))}; gRPC bare ${fmtRate(perCore(grpcBare))} calls/s, Vigil ${fmtRate(perCore(grpcVigil))} calls/s, ratio ${fmtRatio(perCoreRatio(grpcBare, grpcVigil))}`,
       `CPU during measured runs (1.00 = one core), server / load generator / rest of machine: REST bare ${cpu(restBare)}, Vigil ${cpu(restVigil)}, Vigil guarded ${cpu(restGuarded)}; gRPC bare ${cpu(grpcBare)}, Vigil ${cpu(grpcVigil)}`,
@@ -429,7 +431,8 @@ const main = async (): Promise<boolean> => {
   const restGuarded = await runHttpLoad("Vigil guarded", guardedVigil.child, guardedVigil.httpUrl, { authorization: `Bearer ${doctorToken.doctor}` })
   // The audit's writer flushes every 200 ms; give it a second to catch up.
   await sleep(1_000)
-  const audited = (await auditedReads(guardedVigil.httpUrl, doctorToken.admin)) - before
+  const after = await auditedReads(guardedVigil.httpUrl, doctorToken.admin)
+  const audited = { rows: after.rows - before.rows, reads: after.reads - before.reads }
   await guardedVigil.child.stop()
 
   const bareHttp = await startBare("http", restFixture.body)
