@@ -104,6 +104,8 @@ const requests = (ids: { patient: string; device: string; alert: string; measure
     "auth.login": ["POST", "/api/v1/auth/login", { email: "nobody@example.org", password: "whatever it is" }],
     "auth.me": ["GET", "/api/v1/auth/me", undefined, { authorization: `Bearer ${ids.token}` }],
     "auth.jwks": ["GET", "/.well-known/jwks.json"],
+    // A device's token is made only for a device the registry has: asking needs the database.
+    "auth.machineToken": ["POST", "/api/v1/auth/machine-tokens", { kind: "device", id: ids.device }],
     "audit.list": ["GET", "/api/v1/audit"],
     "audit.verify": ["GET", "/api/v1/audit/verify"],
     "monitoring.storeVitals": ["POST", "/store-vitals", trial],

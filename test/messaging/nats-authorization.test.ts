@@ -34,20 +34,34 @@ class ConfiguredNats {
 
   async start() {
     this.port = await freePort()
+    let monitorPort = await freePort()
+    while (monitorPort === this.port) monitorPort = await freePort()
     const config = readFileSync(join(DEPLOY, "nats-server.conf"), "utf8")
       .replace("store_dir: /data", `store_dir: "${join(this.dir, "js")}"`)
-      .replace("http_port: 8222", `http_port: ${await freePort()}`)
+      .replace("http_port: 8222", `http_port: ${monitorPort}`)
     writeFileSync(join(this.dir, "nats-server.conf"), config)
     copyFileSync(join(DEPLOY, "auth.conf"), join(this.dir, "auth.conf"))
-    this.child = spawn(binary!, ["-c", join(this.dir, "nats-server.conf"), "-a", "127.0.0.1", "-p", String(this.port)], {
+    this.child = spawn(binary!, ["-c", join(this.dir, "nats-server.conf"), "-a", "127.0.0.1", "-p", String(this.port), "-l", join(this.dir, "nats.log")], {
       stdio: "ignore",
       env: { ...process.env, VIGIL_NATS_PASSWORD: VIGIL_PASSWORD, VIGIL_NATS_SUBSCRIBER_PASSWORD: randomUUID() }
     })
     reapWhenGone({ pid: this.child.pid!, signal: "TERM", dirs: [this.dir] })
+    const child = this.child
     await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`nats-server exited (${child.exitCode}): ${this.log()}`)
       const nc = await connect({ servers: this.url, user: "vigil", pass: VIGIL_PASSWORD, reconnect: false, timeout: 500 })
       await nc.close()
+    }, 30_000).catch((error) => {
+      throw new Error(`nats-server did not start: ${String(error)}\n${this.log()}`)
     })
+  }
+
+  log() {
+    try {
+      return readFileSync(join(this.dir, "nats.log"), "utf8").slice(-2_000)
+    } catch {
+      return "(no log)"
+    }
   }
 
   get url() {
