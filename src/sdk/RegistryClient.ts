@@ -8,8 +8,8 @@
  * `HttpClient`; `layerFetch` brings the platform's `fetch`); others use `createRegistryClient`,
  * whose methods return promises and reject with the same typed errors.
  */
-import { FetchHttpClient, HttpApiClient, type HttpClient } from "@effect/platform"
-import { Context, Duration, Effect, Either, Fiber, Layer, ManagedRuntime, ParseResult, Schedule, Schema } from "effect"
+import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import { Context, Duration, Effect, Either, Fiber, Layer, ManagedRuntime, ParseResult, type Redacted, Schedule, Schema } from "effect"
 import { DataRefused, Unavailable } from "../domain/Errors.ts"
 import type { ServiceId } from "../domain/MlService.ts"
 import { ServiceRegistration } from "../domain/MlService.ts"
@@ -58,6 +58,11 @@ export interface RegistryClientOptions {
   readonly baseUrl: string
   /** How long one request may take (the seed's client: 5 s). */
   readonly timeout?: Duration.DurationInput
+  /**
+   * The bearer token sent with every request, where the registry requires one (`VIGIL_AUTH=
+   * required`): a service's own token (`POST /api/v1/auth/machine-tokens`, kind "service").
+   */
+  readonly token?: string | Redacted.Redacted<string> | undefined
 }
 
 export interface Registry {
@@ -96,7 +101,11 @@ const decodeMetadata = (metadata: ServiceMetadata) =>
 
 export const make = (options: RegistryClientOptions): Effect.Effect<Registry, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const client = (yield* HttpApiClient.make(MlRegistryApi, { baseUrl: options.baseUrl })).mlServices
+    const token = options.token
+    const client = (yield* HttpApiClient.make(MlRegistryApi, {
+      baseUrl: options.baseUrl,
+      ...(token === undefined ? {} : { transformClient: HttpClient.mapRequest(HttpClientRequest.bearerToken(token)) })
+    })).mlServices
     const timeout = Duration.decode(options.timeout ?? "5 seconds")
 
     /** One request: its declared NotFound kept, anything else a RegistryError saying what happened. */

@@ -153,3 +153,31 @@ describe("RegistryClient (vigil/sdk)", () => {
     }
   )
 })
+
+describe("RegistryClient with authentication required", () => {
+  const superadmin = { email: "root@sdk.example.org", password: "superadmin secret" }
+  layer(
+    TestApp.layer({ VIGIL_AUTH: "required", PASSWORD_SCRYPT_LOG_N: "10", SUPERADMIN_EMAIL: superadmin.email, SUPERADMIN_PASSWORD: superadmin.password }),
+    { timeout: 60_000, excludeTestServices: true }
+  )("a guarded registry", (it) => {
+    it.effect("sends the service's own token; without it, or for another service, the registry refuses", () =>
+      Effect.gen(function*() {
+        const serviceId = unique("guarded")
+        const login = yield* TestApp.call("POST", "/api/v1/auth/login", superadmin)
+        const issued = yield* TestApp.call("POST", "/api/v1/auth/machine-tokens", { kind: "service", id: serviceId }, { authorization: `Bearer ${login.body.access_token}` })
+        expect(issued.status).toBe(201)
+        const baseUrl = yield* registryUrl
+        const own = yield* RegistryClient.make({ baseUrl, token: issued.body.access_token }).pipe(Effect.provide(FetchHttpClient.layer))
+        const meta = metadata(serviceId, "Guarded", "http://127.0.0.1:9", ["guarded"])
+        expect(yield* own.register(meta)).toMatchObject({ service_id: serviceId })
+        expect(yield* own.heartbeat(serviceId)).toEqual(expect.any(String))
+        const other = yield* Effect.flip(own.register(metadata(`${serviceId}-other`, "Not mine", "http://127.0.0.1:9", [])))
+        expect(other).toBeInstanceOf(RegistryError)
+        expect(other.reason).toContain("403")
+        const anonymous = yield* clientAt(baseUrl)
+        const refused = yield* Effect.flip(anonymous.list)
+        expect(refused).toBeInstanceOf(RegistryError)
+        expect(refused.reason).toContain("401")
+      }))
+  })
+})
