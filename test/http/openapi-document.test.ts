@@ -26,3 +26,28 @@ describe("the OpenAPI documents", () => {
     expect(JSON.stringify(openApiDocument(VigilApi))).not.toContain("/schemas/unknown")
   })
 })
+
+describe("the bearer scheme in the OpenAPI documents", () => {
+  // Open without a token: the rules (seed 004 v2's and issue 14's), written here, not read from Policies.ts.
+  const OPEN = new Set(["get /health", "get /ready", "get /", "post /api/v1/auth/login", "get /.well-known/jwks.json"])
+  for (const [name, api] of [["Vigil's", VigilApi], ["the ML registry's", MlRegistryApi]] as const) {
+    it(`${name} declares it on every operation that needs a token, with its 401 and 403, and on no other`, () => {
+      const document = openApiDocument(api) as unknown as {
+        paths: Record<string, Record<string, { security?: Array<Record<string, unknown>>; responses: Record<string, unknown> }>>
+        components: { securitySchemes?: Record<string, unknown> }
+      }
+      expect(document.components.securitySchemes?.bearer).toEqual(expect.objectContaining({ type: "http", scheme: "bearer", bearerFormat: "JWT" }))
+      for (const [path, item] of Object.entries(document.paths)) {
+        for (const [method, operation] of Object.entries(item)) {
+          const label = `${method} ${path}`
+          if (OPEN.has(label)) {
+            expect(operation.security ?? [], label).toEqual([])
+          } else {
+            expect(operation.security, label).toEqual([{ bearer: [] }])
+            expect(Object.keys(operation.responses), label).toEqual(expect.arrayContaining(["401", "403"]))
+          }
+        }
+      }
+    })
+  }
+})
