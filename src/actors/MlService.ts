@@ -16,8 +16,9 @@ import { RegisteredService, ServiceRegistration } from "../domain/MlService.ts"
 export class ServiceNotFound extends Schema.TaggedError<ServiceNotFound>()("ServiceNotFound", { serviceId: Schema.String }) {}
 
 export const MlService = Entity.make("MlService", [
-  Rpc.make("Register", { payload: { registration: ServiceRegistration }, success: RegisteredService, error: Schema.Union(Unavailable, DataRefused) }),
+  /** `by`: who asks (the audit's actor), as the door identified them. */
+  Rpc.make("Register", { payload: { registration: ServiceRegistration, by: Schema.String }, success: RegisteredService, error: Schema.Union(Unavailable, DataRefused) }),
   /** Answers the beat's time, as the metadata's `last_heartbeat` now says. */
   Rpc.make("Heartbeat", { success: Schema.String, error: Schema.Union(ServiceNotFound, Unavailable) }),
-  Rpc.make("Deregister", { success: RegisteredService, error: Schema.Union(ServiceNotFound, Unavailable) })
+  Rpc.make("Deregister", { payload: { by: Schema.String }, success: RegisteredService, error: Schema.Union(ServiceNotFound, Unavailable) })
 ]).annotate(ClusterSchema.ClientTracingEnabled, false)

@@ -64,7 +64,7 @@ export const layer = MlService.toLayer(
       Register: ({ payload }) =>
         Effect.gen(function*() {
           const now = new Date(yield* Clock.currentTimeMillis)
-          const service = yield* bounded(repo.register(payload.registration, now))
+          const service = yield* bounded(repo.register(payload.registration, now, payload.by))
           lease = { written: now.getTime(), critical: false }
           board.forget(id)
           return service
@@ -88,9 +88,9 @@ export const layer = MlService.toLayer(
           }
           return text
         }),
-      Deregister: () =>
+      Deregister: ({ payload }) =>
         Effect.gen(function*() {
-          const removed = yield* bounded(repo.remove(id)).pipe(Effect.catchTag("DataRefused", Effect.die))
+          const removed = yield* bounded(repo.remove(id, payload.by)).pipe(Effect.catchTag("DataRefused", Effect.die))
           lease = undefined
           board.forget(id)
           return yield* Option.match(removed, { onNone: () => Effect.fail(notFound), onSome: Effect.succeed })

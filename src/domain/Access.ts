@@ -13,20 +13,23 @@ export type Caller =
   | { readonly kind: "service"; readonly principal: "service"; readonly serviceId: string; readonly actor: string }
   /** Authentication is off (`VIGIL_AUTH=off`): nobody is identified and every door is open. */
   | { readonly kind: "open"; readonly principal: "open"; readonly actor: "anonymous" }
+  /** Vigil itself, off any door: an actor evaluating readings, a sweep, a workflow. Opens no door. */
+  | { readonly kind: "system"; readonly principal: "system"; readonly actor: "system" }
 
 /** What a policy grants to: a user's role or a machine's kind. */
 export type Principal = Role | "device" | "service"
 export const PRINCIPALS: ReadonlyArray<Principal> = ["superadmin", "admin", "doctor", "patient", "device", "service"]
 
 export const OPEN: Caller = { kind: "open", principal: "open", actor: "anonymous" }
+export const SYSTEM: Caller = { kind: "system", principal: "system", actor: "system" }
 
 export const userCaller = (user: User): Caller => ({ kind: "user", principal: user.role, user, actor: `user:${user.id}` })
 export const deviceCaller = (deviceId: string): Caller => ({ kind: "device", principal: "device", deviceId, actor: `device:${deviceId}` })
 export const serviceCaller = (serviceId: string): Caller => ({ kind: "service", principal: "service", serviceId, actor: `service:${serviceId}` })
 
-/** The caller of the request being handled; `OPEN` where no door put one (background work, auth off). */
+/** The caller of the request being handled; `SYSTEM` where no door put one (background work). */
 export class CurrentCaller extends Context.Reference<CurrentCaller>()("vigil/CurrentCaller", {
-  defaultValue: (): Caller => OPEN
+  defaultValue: (): Caller => SYSTEM
 }) {}
 
 /** Whose data a read returned: a registry patient, or a user of seed 004 (its patients are users). */

@@ -84,11 +84,12 @@ export const userRead = (id: number | null | undefined): Accessed | undefined =>
 
 /** Whether `caller` passes the door of `policy` (its principal is granted at all). */
 export const admits = (policy: Policy, caller: Caller): boolean =>
-  policy.public || caller.kind === "open" || policy.grants[caller.principal] !== undefined
+  policy.public || caller.kind === "open" || (caller.kind !== "system" && policy.grants[caller.principal] !== undefined)
 
 /** Whether `caller` may make `request` (after `admits`). */
 export const permits = (policy: Policy, caller: Caller, request: unknown): Effect.Effect<boolean, Unavailable | DataRefused, any> => {
   if (policy.public || caller.kind === "open") return Effect.succeed(true)
+  if (caller.kind === "system") return Effect.succeed(false)
   const grant = policy.grants[caller.principal]
   if (grant === undefined) return Effect.succeed(false)
   if (grant === true || typeof grant !== "function") return Effect.succeed(true)
@@ -98,6 +99,7 @@ export const permits = (policy: Policy, caller: Caller, request: unknown): Effec
 /** Whether `caller` may see `response` (a grant decided by the answer), after `permits`. */
 export const shows = (policy: Policy, caller: Caller, response: unknown): boolean => {
   if (policy.public || caller.kind === "open") return true
+  if (caller.kind === "system") return false
   const grant = policy.grants[caller.principal]
   return grant === undefined ? false : typeof grant === "object" ? grant.answer(caller, response) : true
 }

@@ -89,7 +89,8 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
           : yield* sql`UPDATE alerts SET escalated_at = now(), updated_at = now()
               WHERE id = ${current.id} AND status = 'open' AND escalated_at IS NULL RETURNING *`
       )
-      yield* changes.record({ entityType: "alert", entityId: current.id, action: change.action, before: current, after: updated })
+      // Whose change: the caller who acknowledged or resolved it, "auto" (it resolved itself) or "system" (the escalation sweep).
+      yield* changes.record({ entityType: "alert", entityId: current.id, action: change.action, before: current, after: updated }, { actor: change.by })
       return updated
     }, classified)
 

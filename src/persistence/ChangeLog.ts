@@ -78,10 +78,11 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
      * its data from the row, so they are put together in SQL: the envelope, built here, gets its
      * time there. Must run inside the transaction that makes the changes.
      */
-    const recordAll = Effect.fn("ChangeLog.recordAll")(function*(changes: ReadonlyArray<Change>) {
+    const recordAll = Effect.fn("ChangeLog.recordAll")(function*(changes: ReadonlyArray<Change>, options: { readonly actor?: string } = {}) {
       if (changes.length === 0) return
-      // Who is making the change: the caller a door identified ("anonymous" with authentication off).
-      const { actor } = yield* CurrentCaller
+      // Who is making the change: the caller a door identified ("anonymous" with authentication
+      // off), or the one an actor was told of (`options.actor`: its messages come from a door).
+      const actor = options.actor ?? (yield* CurrentCaller).actor
       const entries = changes.map((change, ord) => {
         const before = snapshot(change.before)
         const after = snapshot(change.after)
@@ -133,7 +134,7 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
     }, classified)
 
     /** Must run inside the transaction that makes the change. */
-    const record = (change: Change) => recordAll([change])
+    const record = (change: Change, options: { readonly actor?: string } = {}) => recordAll([change], options)
 
     return { record, recordAll } as const
   })

@@ -65,7 +65,8 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
      * Registers or replaces the service's metadata (a new place at the end of the list only the
      * first time), with a fresh lease beginning `now` and its probe to come.
      */
-    const register = Effect.fn("MlServiceRepo.register")(function*(input: ServiceRegistration, now: Date) {
+    /** `actor`: who registers it, for the audit (the caller's, though an actor writes it). */
+    const register = Effect.fn("MlServiceRepo.register")(function*(input: ServiceRegistration, now: Date, actor?: string) {
       return yield* sql.withTransaction(Effect.gen(function*() {
         const before = yield* lock(input.service_id)
         const fields = {
@@ -97,7 +98,7 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
             lease_status = 'passing', critical_since = NULL, probe_status = NULL, probe_detail = NULL, probed_at = NULL,
             updated_at = now()
           RETURNING *`.pipe(Effect.flatMap(decodeServices))
-        yield* changes.record(change("registered", before ?? null, service!))
+        yield* changes.record(change("registered", before ?? null, service!), actor === undefined ? {} : { actor })
         return service!
       }))
     }, (effect, input) => dropping(effect, [input.service_id]), classified)
@@ -134,11 +135,11 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
     }, classified)
 
     /** Removes the service; `None` when it is not registered. */
-    const remove = Effect.fn("MlServiceRepo.remove")(function*(id: ServiceId) {
+    const remove = Effect.fn("MlServiceRepo.remove")(function*(id: ServiceId, actor?: string) {
       return yield* sql.withTransaction(Effect.gen(function*() {
         const [removed] = yield* sql`DELETE FROM ml_services WHERE service_id = ${id} RETURNING *`.pipe(Effect.flatMap(decodeServices))
         if (removed === undefined) return Option.none<RegisteredService>()
-        yield* changes.record(change("deregistered", removed, null))
+        yield* changes.record(change("deregistered", removed, null), actor === undefined ? {} : { actor })
         return Option.some(removed)
       }))
     }, (effect, id) => dropping(effect, [id]), classified)

@@ -45,7 +45,7 @@ export class AccessAudit extends Effect.Service<AccessAudit>()("vigil/AccessAudi
 
     /** Records that `caller` read `accessed`'s data through `route`. Synchronous and cheap. */
     const record = (caller: Caller, accessed: Accessed, route: string, door: AccessRecord["door"]) => {
-      if (caller.kind === "open") return
+      if (caller.kind === "open" || caller.kind === "system") return
       const key = `${caller.actor}\u0000${accessed.entityType}\u0000${accessed.entityId}\u0000${route}\u0000${door}`
       const now = new Date()
       const same = noted.get(key)

@@ -7,6 +7,7 @@
  * answer, and `refresh` probes them all first.
  */
 import { Clock, Duration, Effect, Option } from "effect"
+import { CurrentCaller } from "../domain/Access.ts"
 import { callActor } from "../actors/ActorCalls.ts"
 import { HealthProbes } from "../actors/HealthProbes.ts"
 import { LeaseBoard } from "../actors/LeaseBoard.ts"
@@ -53,11 +54,12 @@ export class MlRegistry extends Effect.Service<MlRegistry>()("vigil/MlRegistry",
     const views = (services: ReadonlyArray<RegisteredService>) =>
       Effect.map(Clock.currentTimeMillis, (now) => services.map((service) => view(service, now)))
 
-    const register = (registration: ServiceRegistration) => callActor(actors(registration.service_id).Register({ registration }))
+    const register = (registration: ServiceRegistration) =>
+      Effect.flatMap(CurrentCaller, ({ actor }) => callActor(actors(registration.service_id).Register({ registration, by: actor })))
     // No time limit of its own (a timer per call cost a third of a heartbeat's CPU): the actor
     // bounds what can be slow in it, its database work (`MlServiceLive.ts`).
     const heartbeat = (id: ServiceId) => callActor(actors(id).Heartbeat(), null)
-    const unregister = (id: ServiceId) => callActor(actors(id).Deregister())
+    const unregister = (id: ServiceId) => Effect.flatMap(CurrentCaller, ({ actor }) => callActor(actors(id).Deregister({ by: actor })))
 
     /** A lookup by id: the cache's, on the hot path of every client, so no span of its own. */
     const get = (id: ServiceId) =>

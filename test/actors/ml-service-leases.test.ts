@@ -62,7 +62,7 @@ layer(Leases, { timeout: 60_000 })("ML service leases on the test clock", (it) =
       (rows) => rows.map((r) => `${r.action}${r.lease === null ? "" : `:${r.lease}`}`))
 
       yield* at(0)
-      yield* service.Register({ registration: registration(id) })
+      yield* service.Register({ registration: registration(id), by: "test" })
       // A beat at 10 s: younger than a lease fraction (20 s) since the last written beat, so not written.
       yield* at(10)
       expect(yield* service.Heartbeat()).toBe(new Date(10_000).toISOString())
@@ -115,7 +115,7 @@ layer(Leases, { timeout: 60_000 })("ML service leases on the test clock", (it) =
       const service = yield* makeClient(id)
       const writtenBeat = Effect.map(sql<{ heartbeat_at: Date }>`SELECT heartbeat_at FROM ml_services WHERE service_id = ${id}`, ([row]) => row!.heartbeat_at.getTime())
       yield* TestClock.setTime(0)
-      yield* service.Register({ registration: registration(id) })
+      yield* service.Register({ registration: registration(id), by: "test" })
 
       // Another connection holds the service's row, so the beat's write waits for it.
       const release = yield* Deferred.make<void>()

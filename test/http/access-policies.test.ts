@@ -343,8 +343,10 @@ describe("access policies", () => {
         // A service registers and beats for itself only.
         denied(yield* as("service")("POST", "/api/v1/services/register", metadata(`${w.serviceId}-other`, "Not mine", "http://127.0.0.1:9", [])))
         denied(yield* as("service")("POST", `/api/v1/services/${w.serviceId}-other/heartbeat`, {}))
-        // (The table's sweep unregistered it: it registers itself again.)
+        // (The table's sweep unregistered it: it registers itself again, and the trail says who did.)
         expectStatus(yield* as("service")("POST", "/api/v1/services/register", metadata(w.serviceId, "Access test", "http://127.0.0.1:9", ["access"])), 201)
+        const registered = yield* eventuallyRows(w.serviceId, w.tokens.admin!, (items) => items.some((row) => row.action === "registered"))
+        expect(registered.filter((row) => row.action === "registered").map((row) => row.actor)).toContain(`service:${w.serviceId}`)
         expectStatus(yield* as("service")("POST", `/api/v1/services/${w.serviceId}/heartbeat`, {}), 200)
         // A device submits its own readings only.
         const other = expectStatus<{ id: string }>(yield* as("admin")("POST", "/devices", { serial: `OTHER-${randomUUID().slice(0, 8)}`, firmware: "1.0", patient_id: w.patient2.id }), 201)
@@ -434,6 +436,24 @@ describe("access policies", () => {
         expect(after.filter((row) => row.action === "read" && row.actor === `user:${w.otherUser.id}`)).toEqual([])
         // The chain still verifies with the reads in it.
         expect(expectStatus(yield* call("GET", "/api/v1/audit/verify", undefined, bearer(w.tokens.admin)), 200)).toMatchObject({ valid: true })
+      }))
+
+    it.effect("a change is recorded as its caller's, also when an actor makes it; Vigil's own as the system's", () =>
+      Effect.gen(function*() {
+        const w = yield* fixtures
+        const other = expectStatus<{ id: string }>(yield* call("POST", "/devices", { serial: `ACT-${randomUUID().slice(0, 8)}`, firmware: "1.0", patient_id: w.patient2.id }, bearer(w.tokens.admin)), 201)
+        const stored = expectStatus<{ alerts: { raised: Array<{ id: string }> } }>(
+          yield* call("POST", `/api/v1/devices/${other.id}/readings`, { reading_id: randomUUID(), heart_rate: 170 }, bearer(w.tokens.admin)),
+          201
+        )
+        const alert = stored.alerts.raised[0]!
+        expect(expectStatus(yield* call("POST", `/api/v1/alerts/${alert.id}/acknowledge`, {}, bearer(w.tokens.doctor)), 200)).toMatchObject({
+          acknowledged_by: `user:${w.doctorUser.id}`
+        })
+        const rows = yield* eventuallyRows(alert.id, w.tokens.admin!, (items) => items.some((row) => row.action === "acknowledged"))
+        expect(rows.find((row) => row.action === "acknowledged")).toMatchObject({ actor: `user:${w.doctorUser.id}` })
+        // Raised by Vigil itself (the patient's monitor evaluating a reading), not by a caller.
+        expect(rows.find((row) => row.action === "raised")).toMatchObject({ actor: "system" })
       }))
 
     it.effect("reads alike within one flush are one row that counts them", () =>

@@ -66,10 +66,10 @@ export const makeListener = <R>(
   const denied = (policy: Policy) => new AccessDenied({ detail: policy.denied })
 
   const guarded = (route: CompiledRoute, input: unknown, caller: Caller): Effect.Effect<unknown, unknown, R> => {
-    if (caller.kind === "open") return route.handler(input)
     const handled = Effect.provideService(route.handler(input), CurrentCaller, caller)
+    if (caller.kind === "open") return handled
     // A grant with nothing to check (or checked on the answer) needs no extra step.
-    if (typeof route.policy.grants[caller.principal] !== "function") return handled
+    if (caller.kind !== "system" && typeof route.policy.grants[caller.principal] !== "function") return handled
     return Effect.flatMap(permits(route.policy, caller, input), (allowed) => (allowed ? handled : Effect.fail(denied(route.policy))))
   }
 
