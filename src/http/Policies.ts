@@ -19,6 +19,7 @@ import {
   answerOfOwnPatient,
   answerOfSelf,
   type ApiPolicies,
+  type Check,
   type GroupPolicies,
   ownDevice,
   ownPatient,
@@ -35,6 +36,11 @@ import type { MlRegistryApi, MlServicesGroup } from "./MlRegistryApi.ts"
 
 const DOCTORS = { doctor: true, superadmin: true } as const
 const PATIENTS = { patient: true, superadmin: true } as const
+
+/** The user themself, changing anything but their link to a registry patient. */
+const selfUnlinked: Check<{ readonly path: { readonly user_id: number }; readonly payload: { readonly registry_patient_id?: unknown } }> = self((r) =>
+  r.payload.registry_patient_id === undefined ? r.path.user_id : undefined
+)
 
 const mlServices: GroupPolicies<typeof MlServicesGroup> = {
   register: allow({ ...ADMINS, service: ownService((r) => r.payload.service_id) }),
@@ -108,15 +114,7 @@ export const policies: ApiPolicies<typeof VigilApi, AppointmentRepo> = {
       reads: (_, user) => (user.role === "patient" ? userRead(user.id) : undefined)
     }),
     // Yourself, but only the superadmin links a user to a registry patient.
-    update: allow({
-      superadmin: true,
-      ...Object.fromEntries((["admin", "doctor", "patient"] as const).map((role) => [
-        role,
-        self<{ readonly path: { readonly user_id: number }; readonly payload: { readonly registry_patient_id?: unknown } }>((r) =>
-          r.payload.registry_patient_id === undefined ? r.path.user_id : undefined
-        )
-      ]))
-    })
+    update: allow({ superadmin: true, admin: selfUnlinked, doctor: selfUnlinked, patient: selfUnlinked })
   },
   appointments: {
     create: allow({ patient: self((r) => r.payload.patient_id), superadmin: true }),
