@@ -124,7 +124,9 @@ export const make = Effect.gen(function*() {
       const guarded = caller.kind === "open" ? lookup(request) : Effect.flatMap(permits(policy, caller, request), (allowed) =>
         allowed
           ? lookup(request).pipe(
-            Effect.tap(() => {
+            Effect.tap((response) => {
+              // A record that does not exist was not read.
+              if ((response as { readonly status?: unknown }).status !== "STATUS_SUCCESS") return
               const accessed = policy.reads?.(request, undefined, caller)
               if (accessed !== undefined) control.record(caller, accessed, call.getPath(), "grpc")
             }),

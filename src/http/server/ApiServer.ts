@@ -86,9 +86,15 @@ export const makeListener = <R>(
       inFlight.delete(fiber)
       if (Exit.isSuccess(exit)) {
         if (caller.kind !== "open") {
-          if (!shows(route.policy, caller, exit.value)) return sendDetail(response, 403, route.policy.denied)
-          const accessed = route.policy.reads?.(input, exit.value, caller)
-          if (accessed !== undefined) access?.record(caller, accessed, route.template, "http")
+          // In a fiber's observer: a bug here must not escape, or the process goes down.
+          try {
+            if (!shows(route.policy, caller, exit.value)) return sendDetail(response, 403, route.policy.denied)
+            const accessed = route.policy.reads?.(input, exit.value, caller)
+            if (accessed !== undefined) access?.record(caller, accessed, route.template, "http")
+          } catch (error) {
+            logDefect(request.method ?? "", path, Cause.die(error))
+            return sendDetail(response, 500, "Internal Server Error")
+          }
         }
         const encoded = route.encodeSuccess(exit.value)
         if (Either.isRight(encoded)) return sendJson(response, route.successStatus, encoded.right)
