@@ -29,6 +29,9 @@
  *   doctor, whose bearer token every request carries, and each answer is a read the access
  *   audit records. Compared with the same route with authentication off (the first run).
  *
+ * - Writes (issue 15): `POST /patients` and `PATCH /devices/{id}` from 256 clients against a bare
+ *   write transaction of the same rows from 256 clients (bench/writes.ts), on the same database.
+ *
  * Prints figures and whether the targets (REST >= 0.25 of bare, gRPC >= 0.5 of bare, guarded
  * REST >= 0.6 of unguarded) are met; it
  * does not assert them. Exits 1 only when something broke (a phase failed, or requests failed).
@@ -36,6 +39,7 @@
 import * as grpc from "@grpc/grpc-js"
 import autocannon from "autocannon"
 import { performance } from "node:perf_hooks"
+import { bareWrites, type BareWrites, makeDevices, vigilCreates, vigilUpdates, WRITE_CLIENTS, type WriteResult } from "./writes.ts"
 import { loadRegistry, type GetPatientRequest, type GetPatientResponse, type RegistryClient } from "./registryProto.ts"
 import { BUSY_MACHINE_CPU, cleanup, fmtCpu, fmtMs, fmtRate, HOST, log, measuringCpu, percentile, prepareDatabase, printReport, runBenchmark, sleep, startBareServer, startVigil, withTimeout, type Child } from "./support.ts"
 
@@ -56,10 +60,10 @@ const settings = {
   bareStartTimeoutMs: 20_000,
   stopTimeoutMs: 20_000,
   /** Whole script, setup to report; cleanup after it is bounded separately. */
-  budgetMs: 220_000
+  budgetMs: 300_000
 } as const
 
-const targets = { rest: 0.25, grpc: 0.5, guarded: 0.6 } as const
+const targets = { rest: 0.25, grpc: 0.5, guarded: 0.6, writes: 0.25 } as const
 const SUPERADMIN = { email: "bench-root@vigil.example.org", password: "bench superadmin secret" }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,6 +313,8 @@ interface Results {
   readonly restVigil: LoadResult
   /** Vigil with VIGIL_AUTH=required, a doctor's token on every request, and the access audit on. */
   readonly restGuarded: LoadResult
+  readonly writesVigil: { readonly creates: WriteResult; readonly updates: WriteResult }
+  readonly writesBare: BareWrites
   /** What the access audit wrote during the guarded run (warm-up included): rows, and the reads they count. */
   readonly auditedReads: { readonly rows: number; readonly reads: number }
   readonly grpcBare: LoadResult
@@ -368,6 +374,10 @@ const report = (results: Results): boolean => {
   const rest = comparison(results.restBare, results.restVigil, targets.rest)
   const grpcRatio = comparison(results.grpcBare, results.grpcVigil, targets.grpc)
   const guarded = comparison(results.restVigil, results.restGuarded, targets.guarded)
+  const writeRatio = (vigil: WriteResult, bare: WriteResult) => ({ ratio: vigil.perSecond / bare.perSecond, met: vigil.perSecond / bare.perSecond >= targets.writes && vigil.errors === 0 })
+  const creates = writeRatio(results.writesVigil.creates, results.writesBare.creates)
+  const updates = writeRatio(results.writesVigil.updates, results.writesBare.updates)
+  const fmtWrite = (w: WriteResult) => `${fmtRate(w.perSecond)} /s p99 ${fmtMs(w.p99Ms)} ms, ${w.errors} errors`
   const verdict = (c: ReturnType<typeof comparison>) => `ratio ${c.ratio.toFixed(2)} (target >= ${c.target}: ${c.met ? "met" : "NOT met"})`
   const { restBare, restGuarded, restVigil, grpcBare, grpcVigil } = results
   const issues = problems(results)
@@ -380,6 +390,8 @@ const report = (results: Results): boolean => {
       "",
       `REST GET /patients/{id}: bare node:http ${fmtRate(restBare.perSecond)} req/s p99 ${fmtMs(restBare.p99Ms)} ms | Vigil ${fmtRate(restVigil.perSecond)} req/s p99 ${fmtMs(restVigil.p99Ms)} ms | ${verdict(rest)}`,
       `REST GET /patients/{id} guarded (VIGIL_AUTH=required, a doctor's bearer token, access audit on): ${fmtRate(restGuarded.perSecond)} req/s p99 ${fmtMs(restGuarded.p99Ms)} ms against auth off ${fmtRate(restVigil.perSecond)} req/s | ${verdict(guarded)}; access audit: ${results.auditedReads.reads} reads in ${results.auditedReads.rows} rows, for ${restGuarded.completed} answered in the measured run (plus its warm-up's)`,
+      `writes from ${WRITE_CLIENTS} clients: POST /patients Vigil ${fmtWrite(results.writesVigil.creates)} | bare write transaction ${fmtWrite(results.writesBare.creates)} | ratio ${creates.ratio.toFixed(2)} (target >= ${targets.writes}, 0 errors: ${creates.met ? "met" : "NOT met"})`,
+      `                          PATCH /devices/{id} Vigil ${fmtWrite(results.writesVigil.updates)} | bare write transaction ${fmtWrite(results.writesBare.updates)} | ratio ${updates.ratio.toFixed(2)} (target >= ${targets.writes}, 0 errors: ${updates.met ? "met" : "NOT met"})`,
       `gRPC GetPatient:         bare grpc-js   ${fmtRate(grpcBare.perSecond)} calls/s p99 ${fmtMs(grpcBare.p99Ms)} ms | Vigil ${fmtRate(grpcVigil.perSecond)} calls/s p99 ${fmtMs(grpcVigil.p99Ms)} ms | ${verdict(grpcRatio)}`,
       `per core of server CPU: REST bare ${fmtRate(perCore(restBare))} req/s, Vigil ${fmtRate(perCore(restVigil))} req/s, ratio ${fmtRatio(perCoreRatio(restBare, restVigil))}; gRPC bare ${fmtRate(perCore(grpcBare))} calls/s, Vigil ${fmtRate(perCore(grpcVigil))} calls/s, ratio ${fmtRatio(perCoreRatio(grpcBare, grpcVigil))}`,
       `CPU during measured runs (1.00 = one core), server / load generator / rest of machine: REST bare ${cpu(restBare)}, Vigil ${cpu(restVigil)}, Vigil guarded ${cpu(restGuarded)}; gRPC bare ${cpu(grpcBare)}, Vigil ${cpu(grpcVigil)}`,
@@ -389,6 +401,7 @@ const report = (results: Results): boolean => {
     ],
     figures: {
       rest: { bare: restBare, vigil: restVigil, ratio: rest.ratio, target: rest.target, met: rest.met, perCoreRatio: perCoreRatio(restBare, restVigil) },
+      writes: { vigil: results.writesVigil, bare: results.writesBare, createsRatio: creates.ratio, updatesRatio: updates.ratio, target: targets.writes },
       guarded: { off: restVigil, required: restGuarded, ratio: guarded.ratio, target: guarded.target, met: guarded.met, auditedReads: results.auditedReads },
       grpc: { bare: grpcBare, vigil: grpcVigil, ratio: grpcRatio.ratio, target: grpcRatio.target, met: grpcRatio.met, perCoreRatio: perCoreRatio(grpcBare, grpcVigil) },
       problems: issues
@@ -417,7 +430,12 @@ const main = async (): Promise<boolean> => {
   const grpcFixture = await withTimeout("GetPatient fixture", 10_000, fetchGrpcFixture(vigil.grpcAddress))
   const restVigil = await runHttpLoad("Vigil", vigil.child, vigil.httpUrl)
   const grpcVigil = await runGrpcLoad("Vigil", vigil.child, vigil.grpcAddress)
+  const writesVigil = {
+    creates: await vigilCreates(vigil.httpUrl, settings.measureSeconds),
+    updates: await vigilUpdates(vigil.httpUrl, await makeDevices(vigil.httpUrl, WRITE_CLIENTS), settings.measureSeconds)
+  }
   await vigil.child.stop()
+  const writesBare = await withTimeout("bare writes", (settings.measureSeconds * 2 + 30) * 1000, bareWrites(database.url, settings.measureSeconds, WRITE_CLIENTS))
 
   const guardedVigil = await startVigil({
     database,
@@ -446,7 +464,7 @@ const main = async (): Promise<boolean> => {
   await bareGrpc.child.stop()
 
   await cleanup()
-  return report({ database: database.description, restBare, restVigil, restGuarded, auditedReads: audited, grpcBare, grpcVigil })
+  return report({ database: database.description, restBare, restVigil, restGuarded, auditedReads: audited, writesVigil, writesBare, grpcBare, grpcVigil })
 }
 
 runBenchmark(main, settings.budgetMs)
