@@ -313,8 +313,8 @@ interface Results {
   readonly restVigil: LoadResult
   /** Vigil with VIGIL_AUTH=required, a doctor's token on every request, and the access audit on. */
   readonly restGuarded: LoadResult
-  readonly writesVigil: { readonly creates: WriteResult; readonly updates: WriteResult }
-  readonly writesBare: BareWrites
+  readonly writesVigil: { readonly creates: WriteResult & CpuShare; readonly updates: WriteResult & CpuShare }
+  readonly writesBare: BareWrites<CpuShare>
   /** What the access audit wrote during the guarded run (warm-up included): rows, and the reads they count. */
   readonly auditedReads: { readonly rows: number; readonly reads: number }
   readonly grpcBare: LoadResult
@@ -377,7 +377,8 @@ const report = (results: Results): boolean => {
   const writeRatio = (vigil: WriteResult, bare: WriteResult) => ({ ratio: vigil.perSecond / bare.perSecond, met: vigil.perSecond / bare.perSecond >= targets.writes && vigil.errors === 0 })
   const creates = writeRatio(results.writesVigil.creates, results.writesBare.creates)
   const updates = writeRatio(results.writesVigil.updates, results.writesBare.updates)
-  const fmtWrite = (w: WriteResult) => `${fmtRate(w.perSecond)} /s p99 ${fmtMs(w.p99Ms)} ms, ${w.errors} errors`
+  const fmtWrite = (w: WriteResult & CpuShare) =>
+    `${fmtRate(w.perSecond)} /s p99 ${fmtMs(w.p99Ms)} ms, ${w.errors} errors, CPU server/generator/rest ${fmtCpu(w.serverCpu)}/${fmtCpu(w.loadCpu)}/${fmtCpu(w.otherCpu)}`
   const verdict = (c: ReturnType<typeof comparison>) => `ratio ${c.ratio.toFixed(2)} (target >= ${c.target}: ${c.met ? "met" : "NOT met"})`
   const { restBare, restGuarded, restVigil, grpcBare, grpcVigil } = results
   const issues = problems(results)
@@ -430,12 +431,17 @@ const main = async (): Promise<boolean> => {
   const grpcFixture = await withTimeout("GetPatient fixture", 10_000, fetchGrpcFixture(vigil.grpcAddress))
   const restVigil = await runHttpLoad("Vigil", vigil.child, vigil.httpUrl)
   const grpcVigil = await runGrpcLoad("Vigil", vigil.child, vigil.grpcAddress)
-  const writesVigil = {
-    creates: await vigilCreates(vigil.httpUrl, settings.measureSeconds),
-    updates: await vigilUpdates(vigil.httpUrl, await makeDevices(vigil.httpUrl, WRITE_CLIENTS), settings.measureSeconds)
-  }
+  const creates = await measuringLoadCpu(vigil.child.pid, () => vigilCreates(vigil.httpUrl, settings.measureSeconds))
+  const devices = await makeDevices(vigil.httpUrl, WRITE_CLIENTS)
+  const updates = await measuringLoadCpu(vigil.child.pid, () => vigilUpdates(vigil.httpUrl, devices, settings.measureSeconds))
+  const writesVigil = { creates, updates }
   await vigil.child.stop()
-  const writesBare = await withTimeout("bare writes", (settings.measureSeconds * 2 + 30) * 1000, bareWrites(database.url, settings.measureSeconds, WRITE_CLIENTS))
+  // The bare transaction runs in this process: its CPU is the "load generator" column.
+  const writesBare = await withTimeout(
+    "bare writes",
+    (settings.measureSeconds * 2 + 30) * 1000,
+    bareWrites(database.url, settings.measureSeconds, WRITE_CLIENTS, (work) => measuringLoadCpu(undefined, work))
+  )
 
   const guardedVigil = await startVigil({
     database,

@@ -160,30 +160,35 @@ const clients = async (seconds: number, one: (n: number) => Promise<void>): Prom
   return { perSecond: latencies.length / ((performance.now() - started) / 1000), p99Ms: percentile(latencies, 99), completed: latencies.length, errors }
 }
 
-export interface BareWrites {
-  readonly creates: WriteResult
-  readonly updates: WriteResult
+export interface BareWrites<Extra = unknown> {
+  readonly creates: WriteResult & Extra
+  readonly updates: WriteResult & Extra
 }
 
-/** The bare write transaction, creates then updates, on `databaseUrl`. */
-export const bareWrites = async (databaseUrl: string, seconds: number, devices: number): Promise<BareWrites> => {
+/** The bare write transaction, creates then updates, on `databaseUrl`; `measure` wraps each measured run. */
+export const bareWrites = async <Extra>(
+  databaseUrl: string,
+  seconds: number,
+  devices: number,
+  measure: (work: () => Promise<WriteResult>) => Promise<WriteResult & Extra>
+): Promise<BareWrites<Extra>> => {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: POOL_SIZE })
   try {
     const ids = await prepareBare(pool, devices)
     log(`bare write transaction: creates from ${WRITE_CLIENTS} clients, ${seconds} s`)
-    const creates = await clients(seconds, (n) =>
+    const creates = await measure(() => clients(seconds, (n) =>
       bareTransaction(pool, async (client) => {
         const { rows } = await client.query(`INSERT INTO bare_patients (full_name, age, sex) VALUES ($1, 40, 'F') RETURNING *`, [`Bench Patient ${n}`])
         return { entityType: "patient", id: rows[0].id, action: "created", before: null, after: rows[0] }
-      }))
+      })))
     log(`bare write transaction: updates from ${WRITE_CLIENTS} clients over ${ids.length} devices, ${seconds} s`)
-    const updates = await clients(seconds, (n) =>
+    const updates = await measure(() => clients(seconds, (n) =>
       bareTransaction(pool, async (client) => {
         const id = ids[n % ids.length]!
         const before = await client.query(`SELECT * FROM bare_devices WHERE id = $1 FOR UPDATE`, [id])
         const { rows } = await client.query(`UPDATE bare_devices SET firmware = $2, updated_at = now() WHERE id = $1 RETURNING *`, [id, `v2.${n}`])
         return { entityType: "device", id, action: "updated", before: before.rows[0], after: rows[0] }
-      }))
+      })))
     await pool.query(`DROP TABLE IF EXISTS bare_patients, bare_devices, bare_audit, bare_outbox; DROP SEQUENCE IF EXISTS bare_audit_seq`)
     return { creates, updates }
   } finally {
