@@ -103,8 +103,8 @@ const prepareBare = async (pool: pg.Pool, devices: number): Promise<Array<string
   await pool.query(`
     DROP TABLE IF EXISTS bare_patients, bare_devices, bare_audit, bare_outbox;
     CREATE TABLE bare_patients (LIKE patients INCLUDING ALL);
-    CREATE TABLE bare_devices (LIKE devices INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CHECK);
-    CREATE TABLE bare_audit (LIKE audit_events INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CHECK);
+    CREATE TABLE bare_devices (LIKE devices INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+    CREATE TABLE bare_audit (LIKE audit_events INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
     CREATE SEQUENCE IF NOT EXISTS bare_audit_seq;
     ALTER TABLE bare_audit ALTER COLUMN seq SET DEFAULT nextval('bare_audit_seq');
     CREATE TABLE bare_outbox (LIKE outbox INCLUDING ALL);`)
