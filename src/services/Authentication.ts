@@ -202,66 +202,67 @@ export class Authentication extends Effect.Service<Authentication>()("vigil/Auth
     const verify = (token: string) =>
       Effect.tryPromise(() => jwtVerify(token, keySet, { algorithms: [ALGORITHM], issuer: config.issuer, audience: config.issuer, requiredClaims: ["sub", "exp", "iat"] }))
 
-    // token -> [subject, role claim, expiry in ms]; an entry is used only before its expiry.
-    const verifiedTokens = new Map<string, readonly [string, unknown, number]>()
-    const verified = (token: string) =>
+    /**
+     * Whom a verified token names, read from its claims once: a user (`sub` the user id), a device
+     * (`device:<id>`, role "device") or an ML service (`service:<id>`, role "service"). A machine's
+     * caller is made here, once per token; a user's is made from the user record it is checked against.
+     */
+    interface Verified {
+      readonly expiresAt: number
+      readonly subject:
+        | { readonly kind: "user"; readonly sub: string }
+        | { readonly kind: "device"; readonly id: DeviceId; readonly caller: Caller }
+        | { readonly kind: "service"; readonly caller: Caller }
+    }
+    const subjectOf = (sub: string, role: unknown): Verified["subject"] | undefined => {
+      if (role === "device" && sub.startsWith("device:")) {
+        const id = sub.slice("device:".length)
+        return isDeviceId(id) ? { kind: "device", id, caller: deviceCaller(id) } : undefined
+      }
+      if (role === "service" && sub.startsWith("service:")) {
+        const id = sub.slice("service:".length)
+        return isServiceId(id) ? { kind: "service", caller: serviceCaller(id) } : undefined
+      }
+      return /^[1-9][0-9]{0,9}$/.test(sub) ? { kind: "user", sub } : undefined
+    }
+
+    const bearerToken = (authorization: string | undefined) => {
+      const match = authorization === undefined ? null : /^Bearer +(\S+) *$/i.exec(authorization)
+      return match === null ? undefined : match[1]!
+    }
+
+    const invalid = new AuthenticationFailed({ detail: INVALID_CREDENTIALS })
+    const inactive = new AuthenticationFailed({ detail: INACTIVE_USER })
+    const missing = new AuthenticationFailed({ detail: NOT_AUTHENTICATED })
+
+    // Tokens whose signature was checked; an entry is used only before the token expires.
+    const verifiedTokens = new Map<string, Verified>()
+    const knownToken = (token: string): Verified | undefined => {
+      const entry = verifiedTokens.get(token)
+      if (entry === undefined || entry.expiresAt > Date.now()) return entry
+      verifiedTokens.delete(token)
+      return undefined
+    }
+    const verified = (token: string): Effect.Effect<Verified, AuthenticationFailed> =>
       Effect.suspend(() => {
-        const known = verifiedTokens.get(token)
-        if (known !== undefined) {
-          if (known[2] > Date.now()) return Effect.succeed(known)
-          verifiedTokens.delete(token)
-        }
+        const known = knownToken(token)
+        if (known !== undefined) return Effect.succeed(known)
         return verify(token).pipe(
           Effect.catchAll((error) =>
             (error.error as { code?: string } | undefined)?.code === "ERR_JWKS_NO_MATCHING_KEY"
               ? Effect.flatMap(rereadKeys(5_000), (reread) => (reread ? verify(token) : Effect.fail(error)))
               : Effect.fail(error)
           ),
-          Effect.map(({ payload }) => {
-            const entry = [payload.sub ?? "", payload.role, (payload.exp ?? 0) * 1000] as const
+          Effect.mapError(() => invalid),
+          Effect.flatMap(({ payload }) => {
+            const subject = subjectOf(payload.sub ?? "", payload.role)
+            if (subject === undefined) return Effect.fail(invalid)
+            const entry: Verified = { subject, expiresAt: (payload.exp ?? 0) * 1000 }
             if (verifiedTokens.size >= VERIFIED_TOKENS) verifiedTokens.clear()
             verifiedTokens.set(token, entry)
-            return entry
+            return Effect.succeed(entry)
           })
         )
-      })
-
-    const invalid = new AuthenticationFailed({ detail: INVALID_CREDENTIALS })
-    const inactive = new AuthenticationFailed({ detail: INACTIVE_USER })
-    const missing = new AuthenticationFailed({ detail: NOT_AUTHENTICATED })
-
-    /** The active user a user's bearer token names; v2's 401 messages otherwise. */
-    const userOf = (sub: string) =>
-      Effect.gen(function*() {
-        if (!/^[1-9][0-9]{0,9}$/.test(sub)) return yield* invalid
-        const user = yield* activeUsers.getOrLoad(sub, () => users.findById(Number(sub) as UserId))
-        if (Option.isNone(user) || !user.value.is_active) return yield* inactive
-        return user.value
-      })
-
-    /**
-     * Who an `Authorization: Bearer <token>` header names: an active user, a device that still
-     * exists, or an ML service. A token's signature is checked once; who it names, every time
-     * (the user from a cache at most 2 s old).
-     */
-    const authenticate = (authorization: string | undefined): Effect.Effect<Caller, AuthenticationFailed | Unavailable | DataRefused> =>
-      Effect.gen(function*() {
-        const match = authorization === undefined ? null : /^Bearer +(\S+) *$/i.exec(authorization)
-        if (match === null) return yield* missing
-        const [sub, role] = yield* Effect.mapError(verified(match[1]!), () => invalid)
-        if (role === "device" && sub.startsWith("device:")) {
-          const id = sub.slice("device:".length)
-          if (!isDeviceId(id)) return yield* invalid
-          const device = yield* devices.findById(id)
-          if (Option.isNone(device)) return yield* inactive
-          return machineCaller(sub, () => deviceCaller(id))
-        }
-        if (role === "service" && sub.startsWith("service:")) {
-          const id = sub.slice("service:".length)
-          if (!isServiceId(id)) return yield* invalid
-          return machineCaller(sub, () => serviceCaller(id))
-        }
-        return callerOf(yield* userOf(sub))
       })
 
     // One caller object per user record (a record is replaced when the user is read again).
@@ -271,15 +272,27 @@ export class Authentication extends Effect.Service<Authentication>()("vigil/Auth
       if (caller === undefined) userCallers.set(user, caller = userCaller(user))
       return caller
     }
-    const machineCallers = new Map<string, Caller>()
-    const machineCaller = (sub: string, make: () => Caller) => {
-      let caller = machineCallers.get(sub)
-      if (caller === undefined) {
-        if (machineCallers.size >= VERIFIED_TOKENS) machineCallers.clear()
-        machineCallers.set(sub, caller = make())
-      }
-      return caller
-    }
+    const activeCaller = (user: Option.Option<User>) => (Option.isSome(user) && user.value.is_active ? callerOf(user.value) : undefined)
+
+    /**
+     * Who an `Authorization: Bearer <token>` header names: an active user, a device that still
+     * exists, or an ML service. A token's signature is checked once; who it names, every time
+     * (the user from a cache at most 2 s old).
+     */
+    const authenticate = (authorization: string | undefined): Effect.Effect<Caller, AuthenticationFailed | Unavailable | DataRefused> =>
+      Effect.gen(function*() {
+        const token = bearerToken(authorization)
+        if (token === undefined) return yield* missing
+        const { subject } = yield* verified(token)
+        switch (subject.kind) {
+          case "service":
+            return subject.caller
+          case "device":
+            return Option.isSome(yield* devices.findById(subject.id)) ? subject.caller : yield* inactive
+          case "user":
+            return activeCaller(yield* activeUsers.getOrLoad(subject.sub, () => users.findById(Number(subject.sub) as UserId))) ?? (yield* inactive)
+        }
+      })
 
     /**
      * Who the header names when that needs no waiting: a token whose signature was already
@@ -287,23 +300,22 @@ export class Authentication extends Effect.Service<Authentication>()("vigil/Auth
      * cache holds, or a service). `undefined`: ask `authenticate`, which also gives the reason.
      */
     const known = (authorization: string | undefined): Caller | undefined => {
-      if (authorization === undefined) return undefined
-      const match = /^Bearer +(\S+) *$/i.exec(authorization)
-      const entry = match === null ? undefined : verifiedTokens.get(match[1]!)
-      if (entry === undefined || entry[2] <= Date.now()) return undefined
-      const [sub, role] = entry
-      if (role === "device" && sub.startsWith("device:")) {
-        const id = sub.slice("device:".length)
-        if (!isDeviceId(id)) return undefined
-        const device = devices.cached(id)
-        return device !== undefined && Option.isSome(device) ? machineCaller(sub, () => deviceCaller(id)) : undefined
+      const token = bearerToken(authorization)
+      const entry = token === undefined ? undefined : knownToken(token)
+      if (entry === undefined) return undefined
+      const { subject } = entry
+      switch (subject.kind) {
+        case "service":
+          return subject.caller
+        case "device": {
+          const device = devices.cached(subject.id)
+          return device !== undefined && Option.isSome(device) ? subject.caller : undefined
+        }
+        case "user": {
+          const user = activeUsers.peek(subject.sub)
+          return user === undefined ? undefined : activeCaller(user)
+        }
       }
-      if (role === "service" && sub.startsWith("service:")) {
-        const id = sub.slice("service:".length)
-        return isServiceId(id) ? machineCaller(sub, () => serviceCaller(id)) : undefined
-      }
-      const user = activeUsers.peek(sub)
-      return user !== undefined && Option.isSome(user) && user.value.is_active ? callerOf(user.value) : undefined
     }
 
     /** The active user a bearer header names (a machine's token is refused: it names no user). */
