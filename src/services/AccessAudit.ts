@@ -15,22 +15,20 @@ import { Config, Duration, Effect, Schedule } from "effect"
 import type { Accessed, Caller } from "../domain/Access.ts"
 import { type AccessRecord, AuditRepo } from "../persistence/AuditRepo.ts"
 
+const atLeastOne = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `${name} must be at least 1`, validation: (n) => n >= 1 }),
+    Config.withDefault(fallback)
+  )
+
 export const AccessAuditConfig = Config.all({
   flushEvery: Config.duration("ACCESS_AUDIT_FLUSH").pipe(Config.withDefault(Duration.millis(200))),
-  batch: Config.integer("ACCESS_AUDIT_BATCH").pipe(Config.withDefault(1_000)),
-  buffer: Config.integer("ACCESS_AUDIT_BUFFER").pipe(Config.withDefault(200_000))
+  batch: atLeastOne("ACCESS_AUDIT_BATCH", 1_000),
+  buffer: atLeastOne("ACCESS_AUDIT_BUFFER", 200_000)
 })
 
-interface Noted {
-  readonly occurredAt: Date
-  readonly actor: string
-  readonly entityType: string
-  readonly entityId: string
-  readonly route: string
-  readonly door: AccessRecord["door"]
-  reads: number
-  lastAt: Date
-}
+/** A row being noted: its count and last read still move until it is flushed. */
+type Noted = { -readonly [K in keyof AccessRecord]: AccessRecord[K] }
 
 export class AccessAudit extends Effect.Service<AccessAudit>()("vigil/AccessAudit", {
   scoped: Effect.gen(function*() {
@@ -63,21 +61,26 @@ export class AccessAudit extends Effect.Service<AccessAudit>()("vigil/AccessAudi
       if (noted.size >= config.batch) wake?.()
     }
 
-    const flush = Effect.gen(function*() {
+    // One flush at a time, each batch written and taken off together: the shutdown's flush may
+    // not write again what the periodic one is writing.
+    const oneAtATime = yield* Effect.makeSemaphore(1)
+    const writeBatch = Effect.suspend(() => {
+      const batch = unwritten.slice(0, config.batch)
+      return Effect.tap(audit.insertReads(batch), () => {
+        unwritten = unwritten.slice(batch.length)
+      })
+    }).pipe(Effect.uninterruptible)
+    const flush = oneAtATime.withPermits(1)(Effect.gen(function*() {
       if (noted.size > 0) {
         unwritten = unwritten.concat([...noted.values()])
         noted = new Map()
       }
-      while (unwritten.length > 0) {
-        const batch = unwritten.slice(0, config.batch)
-        yield* audit.insertReads(batch)
-        unwritten = unwritten.slice(batch.length)
-      }
+      while (unwritten.length > 0) yield* writeBatch
       if (dropped > 0) {
         yield* Effect.logError("access audit records dropped: the database refused them for too long").pipe(Effect.annotateLogs({ dropped }))
         dropped = 0
       }
-    })
+    }))
 
     const nap = Effect.race(
       Effect.sleep(config.flushEvery),

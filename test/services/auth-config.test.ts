@@ -1,6 +1,7 @@
 /** Authentication's settings are validated at start-up, naming the variable that is wrong. */
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Option } from "effect"
+import { AccessAuditConfig } from "../../src/services/AccessAudit.ts"
 import { AuthModeConfig, authMode } from "../../src/services/AccessControl.ts"
 import { AuthConfig } from "../../src/services/Authentication.ts"
 
@@ -45,5 +46,16 @@ describe("VIGIL_AUTH", () => {
     const bad = configured({ VIGIL_AUTH: "maybe" })
     expect(Exit.isFailure(bad)).toBe(true)
     expect(String(Exit.isFailure(bad) ? bad.cause : "")).toContain("VIGIL_AUTH")
+  })
+})
+
+describe("AccessAuditConfig", () => {
+  it("refuses a batch or buffer below one, naming the variable (a batch of 0 would never empty the buffer)", () => {
+    for (const name of ["ACCESS_AUDIT_BATCH", "ACCESS_AUDIT_BUFFER"]) {
+      const exit = Effect.runSyncExit(Effect.withConfigProvider(AccessAuditConfig, ConfigProvider.fromMap(new Map([[name, "0"]]))))
+      expect(Exit.isFailure(exit), name).toBe(true)
+      expect(String(Exit.isFailure(exit) ? exit.cause : ""), name).toContain(`${name} must be at least 1`)
+    }
+    expect(Effect.runSync(Effect.withConfigProvider(AccessAuditConfig, ConfigProvider.fromMap(new Map())))).toMatchObject({ batch: 1000, buffer: 200000 })
   })
 })
