@@ -24,7 +24,7 @@ import { listenPort } from "../domain/ConfigValues.ts"
 import { DeviceId } from "../domain/Device.ts"
 import type { DataRefused, Unavailable } from "../domain/Errors.ts"
 import { PatientId } from "../domain/Patient.ts"
-import { type Caller, CurrentCaller, OPEN } from "../domain/Access.ts"
+import { AccessDenied, type Caller, CurrentCaller, OPEN } from "../domain/Access.ts"
 import { DeviceRepo } from "../persistence/DeviceRepo.ts"
 import { AccessControl } from "../services/AccessControl.ts"
 import { admits, allow, ownDevice, ownPatient, patientRead, permits, type Policy, STAFF } from "../http/Access.ts"
@@ -121,7 +121,7 @@ export const make = Effect.gen(function*() {
       const decoded = decode(call.request)
       if (Either.isLeft(decoded)) return callback(invalidArgument(decoded.left))
       const request = decoded.right
-      const guarded = caller.kind === "open" ? lookup(request) : Effect.flatMap(permits(policy, caller, request), (allowed) =>
+      const guarded: Effect.Effect<Res, Unavailable | DataRefused | AccessDenied> = caller.kind === "open" ? lookup(request) : Effect.flatMap(permits(policy, caller, request), (allowed): Effect.Effect<Res, Unavailable | DataRefused | AccessDenied> =>
         allowed
           ? lookup(request).pipe(
             Effect.tap((response) => {
@@ -132,21 +132,22 @@ export const make = Effect.gen(function*() {
             }),
             Effect.provideService(CurrentCaller, caller)
           )
-          : Effect.succeed(undefined)) as Effect.Effect<Res | undefined, Unavailable | DataRefused>
+          : Effect.fail(new AccessDenied({ detail: policy.denied }))) as Effect.Effect<Res, Unavailable | DataRefused | AccessDenied>
       const fiber = runFork(guarded)
       call.on("cancelled", () => fiber.unsafeInterruptAsFork(fiber.id()))
       fiber.addObserver((exit) => {
-        if (Exit.isSuccess(exit)) {
-          if (exit.value === undefined) return callback(serviceError(grpc.status.PERMISSION_DENIED, policy.denied))
-          return callback(null, exit.value)
-        }
+        if (Exit.isSuccess(exit)) return callback(null, exit.value)
         if (Cause.isInterruptedOnly(exit.cause)) return
         const failure = Cause.failureOption(exit.cause)
         if (Option.isSome(failure)) {
           const error = failure.value
-          return callback(error._tag === "Unavailable"
-            ? serviceError(grpc.status.UNAVAILABLE, `service unavailable: ${error.reason}; retry later`)
-            : serviceError(grpc.status.INVALID_ARGUMENT, `the database refused the request: ${error.reason}`))
+          return callback(
+            error._tag === "AccessDenied"
+              ? serviceError(grpc.status.PERMISSION_DENIED, error.detail)
+              : error._tag === "Unavailable"
+              ? serviceError(grpc.status.UNAVAILABLE, `service unavailable: ${error.reason}; retry later`)
+              : serviceError(grpc.status.INVALID_ARGUMENT, `the database refused the request: ${error.reason}`)
+          )
         }
         // A bug: logged with its cause, never disguised.
         runFork(Effect.logError("gRPC call failed", exit.cause).pipe(Effect.annotateLogs("rpc", call.getPath())))
