@@ -45,7 +45,6 @@ export const ADMINS = { admin: true, superadmin: true } as const
 export const STAFF = { doctor: true, admin: true, superadmin: true } as const
 /** Every user, whatever the role (machines are not users). */
 export const USERS = { patient: true, doctor: true, admin: true, superadmin: true } as const
-export const EVERYONE = { ...USERS, device: true, service: true } as const
 
 const sync = <Req>(holds: (caller: Caller, request: Req) => boolean): Check<Req> => (caller, request) => Effect.succeed(holds(caller, request))
 
@@ -57,12 +56,8 @@ export const ownPatient = <Req>(patientId: (request: Req) => string | undefined)
 export const self = <Req>(userId: (request: Req) => number | undefined): Check<Req> =>
   sync((caller, request) => caller.kind === "user" && caller.user.id === userId(request))
 
-export const ownDevice = <Req>(deviceId: (request: Req) => string | ReadonlyArray<string>): Check<Req> =>
-  sync((caller, request) => {
-    if (caller.kind !== "device") return false
-    const ids = deviceId(request)
-    return typeof ids === "string" ? ids === caller.deviceId : ids.length > 0 && ids.every((id) => id === caller.deviceId)
-  })
+export const ownDevice = <Req>(deviceId: (request: Req) => string): Check<Req> =>
+  sync((caller, request) => caller.kind === "device" && caller.deviceId === deviceId(request))
 
 export const ownService = <Req>(serviceId: (request: Req) => string): Check<Req> =>
   sync((caller, request) => caller.kind === "service" && caller.serviceId === serviceId(request))
