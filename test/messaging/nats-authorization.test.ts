@@ -32,27 +32,42 @@ class ConfiguredNats {
   private child: ChildProcess | undefined
   port = 0
 
+  /**
+   * Starts the server, on a fresh free port each try: a port found free can be taken by another
+   * test before the server binds it, and the server then exits at once. What it printed before its
+   * log was open (a configuration it cannot read) is kept for the error.
+   */
   async start() {
-    this.port = await freePort()
-    let monitorPort = await freePort()
-    while (monitorPort === this.port) monitorPort = await freePort()
-    const config = readFileSync(join(DEPLOY, "nats-server.conf"), "utf8")
-      .replace("store_dir: /data", `store_dir: "${join(this.dir, "js")}"`)
-      .replace("http_port: 8222", `http_port: ${monitorPort}`)
+    const config = readFileSync(join(DEPLOY, "nats-server.conf"), "utf8").replace("store_dir: /data", `store_dir: "${join(this.dir, "js")}"`)
     writeFileSync(join(this.dir, "nats-server.conf"), config)
     copyFileSync(join(DEPLOY, "auth.conf"), join(this.dir, "auth.conf"))
-    this.child = spawn(binary!, ["-c", join(this.dir, "nats-server.conf"), "-a", "127.0.0.1", "-p", String(this.port), "-l", join(this.dir, "nats.log")], {
-      stdio: "ignore",
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.startOnce()
+      } catch (error) {
+        if (attempt === 3 || this.child?.exitCode === null) throw error
+      }
+    }
+  }
+
+  private async startOnce() {
+    this.port = await freePort()
+    let stderr = ""
+    // `-m -1`: the monitoring port (8222 in the file) is one the server picks itself.
+    this.child = spawn(binary!, ["-c", join(this.dir, "nats-server.conf"), "-a", "127.0.0.1", "-p", String(this.port), "-m", "-1", "-l", join(this.dir, "nats.log")], {
+      stdio: ["ignore", "ignore", "pipe"],
       env: { ...process.env, VIGIL_NATS_PASSWORD: VIGIL_PASSWORD, VIGIL_NATS_SUBSCRIBER_PASSWORD: randomUUID() }
     })
+    this.child.stderr!.on("data", (chunk: Buffer) => void (stderr = `${stderr}${chunk.toString("utf8")}`.slice(-2_000)))
     reapWhenGone({ pid: this.child.pid!, signal: "TERM", dirs: [this.dir] })
     const child = this.child
+    const said = () => `stderr: ${stderr === "" ? "(nothing)" : stderr}\nlog: ${this.log()}`
     await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`nats-server exited (${child.exitCode}): ${this.log()}`)
+      if (child.exitCode !== null) throw new Error(`nats-server exited (${child.exitCode})`)
       const nc = await connect({ servers: this.url, user: "vigil", pass: VIGIL_PASSWORD, reconnect: false, timeout: 500 })
       await nc.close()
     }, 30_000).catch((error) => {
-      throw new Error(`nats-server did not start: ${String(error)}\n${this.log()}`)
+      throw new Error(`nats-server did not start: ${String(error)}\n${said()}`)
     })
   }
 
