@@ -301,6 +301,7 @@ const combineRaw = (runs: ReadonlyArray<RawRun>): RawResult => {
     windowP99Ms: maximum(runs.map((run) => run.windowP99Ms)),
     benchCpu: share("benchCpu"),
     vigilCpu: share("vigilCpu"),
+    bareCpu: share("bareCpu"),
     natsCpu: share("natsCpu"),
     postgresCpu: share("postgresCpu"),
     otherCpu: share("otherCpu"),

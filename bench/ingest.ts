@@ -1,7 +1,9 @@
 /**
- * Ingest benchmark: vital-sign readings into Vigil over NATS and over `POST /store-vitals`,
- * against a raw bulk insert into the same table, and the delay from a breaching reading to its
- * `alert.raised` event under a steady load, in one run.
+ * Ingest benchmark: vital-sign readings into Vigil over NATS and over `POST /store-vitals`, and
+ * the delay from a breaching reading to its `alert.raised` event under a steady load, each against
+ * a baseline measured in the same run that pays the same infrastructure (issue 15): NATS ingest
+ * against a bare JetStream pipeline, `/store-vitals` against a raw `COPY`, the alert path against
+ * a bare alert path.
  *
  * Method
  * - Vigil (`node --import tsx src/main.ts`) runs in its own child process (and process group)
@@ -16,6 +18,12 @@
  *   format, through `pg-copy-streams`) of all the readings, on one connection, into the very table
  *   Vigil uses, for 200 patients and devices of its own made in SQL (which no monitor ever sees).
  *   A warm-up COPY is not counted.
+ * - Bare pipeline and bare alert path (bench/barePipeline.ts, a child process of its own so its
+ *   CPU is counted apart): a minimal `@nats-io/jetstream` consumer on a work-queue stream of its
+ *   own (`<stream prefix>_BARE`, configured as Vigil's ingest stream), with Vigil's batch size,
+ *   one INSERT per batch into `bare_vital_signs` (`LIKE vital_signs`), then the acks; in its
+ *   alert mode also, per breaching reading, one committed row and one core NATS event. Each runs
+ *   just before Vigil's run of the same kind, with the same readings, devices and load.
  * - NATS ingest while publishing: patients and devices made through `POST /patients` and
  *   `POST /devices`; a warm-up reading per device (which also activates every device actor and
  *   patient monitor); then N readings published with `js.publish` to
@@ -34,7 +42,7 @@
  * - `POST /store-vitals`: seed 002's body, batches of 1,000 records, 4 requests in flight, over
  *   200 trial subjects made by a warm-up batch (not counted); measured from the first request to
  *   the last response (each answers once its batch is committed and evaluated).
- * - Alert latency: 2,000 readings/s offered over NATS (open loop, 1,000 acknowledgements
+ * - Alert latency: 1,000 readings/s offered over NATS (open loop, 1,000 acknowledgements
  *   outstanding at most) for 10 s; every 50th reading is a probe: heart_rate 140 (critical) on
  *   one of 120 probe patients whose previous reading was in range and whose last alert has
  *   resolved, so that it raises a new alert. A probe patient's alert is resolved by 3 in-range
@@ -46,7 +54,10 @@
  *   clock). A probe without its event within 5 s counts as missing. Every outbox row of the
  *   earlier phases is published before this phase starts. Before it, a reference run at 250
  *   readings/s for 8 s (40 probe patients of its own) shows the delay without a queue of
- *   readings in front; the target applies to the 2,000 readings/s run only.
+ *   readings in front. Each probe's delay is split at the database's own clock: publish -> its
+ *   reading's transaction began (`vital_signs.created_at`), -> the alert's transaction began
+ *   (`alerts.created_at`), -> the alert's audit row (the event's `time`), -> received. Vigil's
+ *   resident memory is sampled every 200 ms during each run.
  * - Evidence of where the time goes: PostgreSQL transactions committed in Vigil's database per
  *   1,000 readings (pg_stat_database, this script's own queries left out; the statistics lag by
  *   up to a second), and, after each phase, Vigil's readiness, its ingest consumer's state and
@@ -62,11 +73,13 @@
  *   Vigil is stopped, the run's streams deleted and the database dropped at the end and on any
  *   failure.
  *
- * Prints the figures and whether the targets (ingest >= 0.3 of the baseline, alert p99 < 50 ms at
- * 2,000 readings/s) are met; it does not assert them. Exits 1 only when something broke (a phase
+ * Prints the figures and whether issue 15's targets are met (NATS ingest >= 0.5 of the bare
+ * pipeline, while publishing and draining; store-vitals >= 0.3 of COPY; alert p99 <= 3x the bare
+ * alert path's at 250/s and 1,000/s; Vigil's CPU per reading at 250/s <= 3x the bare pipeline's;
+ * resident memory < 300 MB at 1,000/s); it does not assert them. Exits 1 only when something broke (a phase
  * failed or ran out of time, a publish or request failed, a count did not add up).
  */
-import type { JetStreamClient } from "@nats-io/jetstream"
+import { type JetStreamClient, RetentionPolicy } from "@nats-io/jetstream"
 import type { Msg } from "@nats-io/nats-core"
 import { randomBytes, randomUUID } from "node:crypto"
 import { cpus } from "node:os"
@@ -75,7 +88,7 @@ import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { from as copyFrom } from "pg-copy-streams"
 import pg from "pg"
-import { BUSY_MACHINE_CPU, type NatsBenchmark, childFailure, cleanup, errorMessage, figures, fmtCpu, fmtCpuShare, fmtFigures, fmtMs, fmtRate, log, measuringAllCpu, NATS_URL, printReport, redactUrl, runBenchmark, sleep, startNatsBenchmark, wallNow, withTimeout, type CpuShare, type Figures, type Nats, type Vigil } from "./support.ts"
+import { BUSY_MACHINE_CPU, type Child, type NatsBenchmark, childFailure, cleanup, onCleanup, residentMemoryMb, startChild, errorMessage, figures, fmtCpu, fmtCpuShare, fmtFigures, fmtMs, fmtRate, log, measuringAllCpu, NATS_URL, printReport, redactUrl, runBenchmark, sleep, startNatsBenchmark, wallNow, withTimeout, type CpuShare, type Figures, type Nats, type Vigil } from "./support.ts"
 
 const settings = {
   /** Patients (one device each) the throughput runs spread their readings over. */
@@ -91,8 +104,10 @@ const settings = {
   /** Publishes awaiting their acknowledgement, at most. */
   natsWindow: 1_000,
   storeBatch: 1_000,
+  /** Vigil's INGEST_BATCH_SIZE default, which the bare pipeline uses too. */
+  ingestBatchSize: 2_000,
   storeConcurrency: 4,
-  alertRate: 2_000,
+  alertRate: 1_000,
   alertSeconds: 10,
   /**
    * A short reference run before it, at a rate well within what ingest sustains on a small
@@ -120,10 +135,15 @@ const settings = {
   readyTimeoutMs: 60_000,
   stopTimeoutMs: 20_000,
   /** Whole script, setup to report; cleanup after it is bounded separately. */
-  budgetMs: 240_000
+  budgetMs: 480_000
 } as const
 
-const targets = { ingestRatio: 0.3, alertP99Ms: 50 } as const
+/**
+ * Issue 15's targets, each a ratio to a baseline of the same run: NATS ingest (while publishing
+ * and draining a backlog) against the bare pipeline; store-vitals against COPY; the alert path's
+ * p99 and Vigil's CPU per reading at 250/s against the bare alert path's; resident memory.
+ */
+const targets = { natsRatio: 0.5, storeRatio: 0.3, alertP99Times: 3, cpuPerReadingTimes: 3, rssMb: 300 } as const
 
 // ---------------------------------------------------------------------------------------------
 // Small utilities (the shared ones are in bench/support.ts)
@@ -684,10 +704,16 @@ interface AlertResult extends CpuShare {
   /** Readings on the ingest stream when the run started (0 unless an earlier phase left some). */
   readonly queuedAtStart: number
   readonly commitsPer1000: number
+  /** Vigil's CPU seconds per reading offered, in ms. */
+  readonly cpuPerReadingMs: number
+  /** Vigil's largest resident memory seen during the run (sampled every 200 ms). */
+  readonly rssMaxMb: number
+  readonly stages: AlertStages
 }
 
 interface Probe {
   readonly patientId: string
+  readonly readingId: string
   readonly sentAt: number
   receivedAt?: number
   eventTime?: number
@@ -768,6 +794,10 @@ const alertRun = async (db: pg.Client, nats: Nats, names: Names, load: AlertLoad
     }
   }
 
+  let rssMaxMb = 0
+  const sampling = setInterval(() => {
+    rssMaxMb = Math.max(rssMaxMb, residentMemoryMb(vigilPid).rss)
+  }, 200)
   const { result: { result, cpu }, commits: committed } = await countingCommits(db, () => measuringAllCpu(vigilPid, async () => {
     const start = performance.now()
     const stopAt = start + load.seconds * 1000 + 5_000
@@ -779,12 +809,13 @@ const alertRun = async (db: pg.Client, nats: Nats, names: Names, load: AlertLoad
           const patientId = ready.shift()
           if (patientId !== undefined) {
             const entry = state.get(patientId)!
-            const probe: Probe = { patientId, sentAt: wallNow(), timedOut: false }
+            const reading = { ...inRangeReading(i), heart_rate: settings.breachHeartRate }
+            const probe: Probe = { patientId, readingId: reading.reading_id, sentAt: wallNow(), timedOut: false }
             entry.state = "awaitingRaise"
             entry.probe = probe
             probes.push(probe)
             waiting.push(probe)
-            await publisher.publish(subjectOf(entry.m.deviceId), encoder.encode(JSON.stringify({ ...inRangeReading(i), heart_rate: settings.breachHeartRate })))
+            await publisher.publish(subjectOf(entry.m.deviceId), encoder.encode(JSON.stringify(reading)))
             continue
           }
           skippedProbes++
@@ -812,9 +843,11 @@ const alertRun = async (db: pg.Client, nats: Nats, names: Names, load: AlertLoad
   }
   timeOutProbes(Number.POSITIVE_INFINITY)
   subscription.unsubscribe()
+  clearInterval(sampling)
   if (publisher.failed > 0) log(`${load.label}: ${publisher.failed} publishes failed; first: ${publisher.firstFailure}`)
 
   const got = probes.filter((p) => p.receivedAt !== undefined && !p.timedOut)
+  const stages = await alertStages(db, got)
   return {
     targetRate: load.rate,
     seconds: load.seconds,
@@ -836,6 +869,223 @@ const alertRun = async (db: pg.Client, nats: Nats, names: Names, load: AlertLoad
     storedAfterCatchUp: result.caughtUp,
     queuedAtStart: queued,
     commitsPer1000: (committed / result.caughtUp) * 1000,
+    cpuPerReadingMs: (cpu.vigilCpu / (sent / (result.sendMs / 1000))) * 1000,
+    rssMaxMb,
+    stages,
+    ...cpu
+  }
+}
+
+/** Per-stage delays of Vigil's alert path, from each probe's publish to its event's receipt (see AlertStages). */
+interface AlertStages {
+  /** Publish -> the reading's transaction began (`vital_signs.created_at`): NATS delivery, batching, decoding. */
+  readonly receive: Figures
+  /** -> the alert's transaction began (`alerts.created_at`): the reading's commit, its acknowledgement, the hand-over to the monitor, the evaluation. */
+  readonly evaluation: Figures
+  /** -> the alert's audit row was written (the event's `time`, clock_timestamp()): the alert transaction's statements. */
+  readonly alertWrite: Figures
+  /** -> the event was received: the alert's commit, the relay's wake-up and publish, NATS delivery. */
+  readonly publish: Figures
+}
+
+const alertStages = async (db: pg.Client, got: ReadonlyArray<Probe>): Promise<AlertStages> => {
+  const { rows } = await query<{ id: string; stored_at: number; alert_at: number | null }>(db, `
+    SELECT v.id::text, extract(epoch FROM v.created_at) * 1000 AS stored_at, extract(epoch FROM a.created_at) * 1000 AS alert_at
+    FROM vital_signs v
+    LEFT JOIN LATERAL (
+      SELECT created_at FROM alerts WHERE patient_id = v.patient_id AND created_at >= date_trunc('milliseconds', v.created_at)
+      ORDER BY created_at LIMIT 1
+    ) a ON true
+    WHERE v.id = ANY($1::uuid[])`, [got.map((p) => p.readingId)])
+  const byId = new Map(rows.map((row) => [row.id, row]))
+  const timed = got.flatMap((p) => {
+    const row = byId.get(p.readingId)
+    return row === undefined || row.alert_at === null ? [] : [{ p, storedAt: Number(row.stored_at), alertAt: Number(row.alert_at) }]
+  })
+  return {
+    receive: figures(timed.map(({ p, storedAt }) => storedAt - p.sentAt)),
+    evaluation: figures(timed.map(({ alertAt, storedAt }) => alertAt - storedAt)),
+    alertWrite: figures(timed.map(({ alertAt, p }) => p.eventTime! - alertAt)),
+    publish: figures(timed.map(({ p }) => p.receivedAt! - p.eventTime!))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Baselines in the same run: a bare ingest pipeline and a bare alert path (bench/barePipeline.ts)
+
+const bareStreamName = (names: Names) => `${names.streamPrefix}_BARE`
+const bareSubject = (names: Names, deviceId: string) => `${names.subjectPrefix}.bare.vitals.${deviceId}`
+const bareEventsSubject = (names: Names) => `${names.subjectPrefix}.bare.events.alert.raised`
+
+/** The bare pipeline's work queue, configured as Vigil's ingest stream is (bench/barePipeline.ts consumes it). */
+const createBareStream = (nats: Nats, names: Names) =>
+  nats.jsm.streams.add({
+    name: bareStreamName(names),
+    subjects: [`${names.subjectPrefix}.bare.vitals.>`],
+    retention: RetentionPolicy.Workqueue,
+    max_age: 7 * 86_400 * 1_000_000_000,
+    duplicate_window: 2 * 60 * 1_000_000_000
+  })
+
+const queuedOnBare = async (nats: Nats, names: Names) => (await nats.jsm.streams.info(bareStreamName(names))).state.messages
+
+const bareRows = async (db: pg.Client) =>
+  (await query<{ n: number }>(db, "SELECT count(*)::int AS n FROM bare_vital_signs")).rows[0]!.n
+
+/** Starts bench/barePipeline.ts in `mode`; resolves once it consumes. */
+const startBare = async (mode: "ingest" | "alerts", names: Names, databaseUrl: string): Promise<Child> => {
+  const child = startChild(`bare ${mode}`, ["--import", "tsx", "bench/barePipeline.ts", mode], {
+    ...process.env,
+    NATS_URL,
+    DATABASE_URL: databaseUrl,
+    BARE_STREAM: bareStreamName(names),
+    BARE_SUBJECT: `${names.subjectPrefix}.bare.vitals.>`,
+    BARE_BATCH_SIZE: String(settings.ingestBatchSize),
+    BARE_EVENTS_SUBJECT: bareEventsSubject(names)
+  }, settings.stopTimeoutMs)
+  onCleanup(`stop bare ${mode}`, () => child.stop())
+  const ready = new Promise<void>((resolve) => child.onLine((line) => line.startsWith("READY ") && resolve()))
+  await withTimeout(`bare ${mode} start`, 30_000, Promise.race([ready, child.exited.then((how) => Promise.reject(childFailure(child, `exited (${how}) before it was ready`)))]))
+  return child
+}
+
+interface BareResult extends CpuShare {
+  readonly readings: number
+  readonly stored: number
+  readonly finished: boolean
+  readonly perSecond: number
+  readonly elapsedMs: number
+  readonly failed: number
+}
+
+/** The bare pipeline while publishing: as natsRun, into bare_vital_signs. */
+const bareNatsRun = async (db: pg.Client, nats: Nats, names: Names, devices: ReadonlyArray<Monitored>, databaseUrl: string, vigilPid: number | undefined): Promise<BareResult> => {
+  const n = settings.readings
+  const messages = Array.from({ length: n }, (_, i) => ({
+    subject: bareSubject(names, devices[i % devices.length]!.deviceId),
+    data: encoder.encode(JSON.stringify(inRangeReading(i)))
+  }))
+  const bare = await startBare("ingest", names, databaseUrl)
+  const before = await bareRows(db)
+  const publisher = new Publisher(nats.js, settings.natsWindow)
+  log(`bare pipeline: publishing ${n} readings over ${devices.length} devices, ${settings.natsWindow} acks outstanding at most`)
+  const { result, cpu } = await measuringAllCpu(vigilPid, async () => {
+    const start = performance.now()
+    const deadline = start + settings.natsPhaseMs
+    let allAcknowledged = false
+    const publishing = (async () => {
+      for (const m of messages) {
+        if (performance.now() > deadline) break
+        await publisher.publish(m.subject, m.data)
+      }
+      await publisher.drained()
+      allAcknowledged = true
+    })()
+    let doneAt: number | undefined
+    while (performance.now() < deadline) {
+      if (allAcknowledged && (await queuedOnBare(nats, names)) === 0) {
+        doneAt = performance.now()
+        break
+      }
+      await sleep(settings.pollMs)
+    }
+    await withTimeout("bare publish acknowledgements", settings.publishTimeoutMs + 5_000, publishing).catch((error: unknown) => log(errorMessage(error)))
+    return { doneAt, elapsedMs: (doneAt ?? performance.now()) - start }
+  }, bare.pid)
+  await bare.stop()
+  const stored = (await bareRows(db)) - before
+  if (result.doneAt === undefined) await nats.jsm.streams.purge(bareStreamName(names))
+  return { readings: n, stored, finished: result.doneAt !== undefined && stored === n, perSecond: stored / (result.elapsedMs / 1000), elapsedMs: result.elapsedMs, failed: publisher.failed, ...cpu }
+}
+
+/** The bare pipeline draining a backlog: published with no consumer, then started; first row stored to the queue empty. */
+const bareDrainRun = async (db: pg.Client, nats: Nats, names: Names, devices: ReadonlyArray<Monitored>, databaseUrl: string, vigilPid: number | undefined): Promise<BareResult> => {
+  const n = settings.readings
+  const publisher = new Publisher(nats.js, settings.natsWindow)
+  const before = Number((await query<{ seq: string }>(db, "SELECT coalesce(max(seq), 0) AS seq FROM bare_vital_signs")).rows[0]!.seq)
+  log(`bare backlog: publishing ${n} readings with no consumer`)
+  for (let i = 0; i < n; i++) await publisher.publish(bareSubject(names, devices[i % devices.length]!.deviceId), encoder.encode(JSON.stringify(inRangeReading(i))))
+  await withTimeout("bare backlog acknowledgements", settings.publishTimeoutMs + 5_000, publisher.drained())
+  const bare = await startBare("ingest", names, databaseUrl)
+  const { result, cpu } = await measuringAllCpu(vigilPid, async () => {
+    const reached = await waitForCount(async () => -(await queuedOnBare(nats, names)), 0, settings.natsPhaseMs)
+    return { doneAt: reached.reachedAt === undefined ? undefined : Date.now() - (performance.now() - reached.reachedAt) }
+  }, bare.pid)
+  await bare.stop()
+  const { rows: [span] } = await query<{ first: Date | null; n: number }>(db, "SELECT min(created_at) AS first, count(*)::int AS n FROM bare_vital_signs WHERE seq > $1", [before])
+  if (result.doneAt === undefined) await nats.jsm.streams.purge(bareStreamName(names))
+  const elapsedMs = (result.doneAt ?? Date.now()) - (span!.first?.getTime() ?? Number.NaN)
+  return { readings: n, stored: span!.n, finished: result.doneAt !== undefined && span!.n === n, perSecond: span!.n / (elapsedMs / 1000), elapsedMs, failed: publisher.failed, ...cpu }
+}
+
+interface BareAlertResult extends CpuShare {
+  readonly targetRate: number
+  readonly seconds: number
+  readonly sent: number
+  readonly achievedRate: number
+  readonly probes: number
+  readonly received: number
+  readonly publishToEvent: Figures
+  /** CPU seconds of the bare process per reading offered. */
+  readonly cpuPerReadingMs: number
+}
+
+/** The bare alert path at `load.rate`: every probeEvery-th reading breaches; its event is timed from publish to receipt. */
+const bareAlertRun = async (nats: Nats, names: Names, load: AlertLoad, devices: ReadonlyArray<Monitored>, databaseUrl: string, vigilPid: number | undefined): Promise<BareAlertResult> => {
+  const bare = await startBare("alerts", names, databaseUrl)
+  const sentAt = new Map<string, number>()
+  const delays: Array<number> = []
+  const subscription = nats.nc.subscribe(bareEventsSubject(names), {
+    callback: (error: Error | null, msg: Msg) => {
+      if (error !== null) return
+      const receivedAt = wallNow()
+      const at = sentAt.get(msg.json<{ data: { reading_id: string } }>().data.reading_id)
+      if (at !== undefined) delays.push(receivedAt - at)
+    }
+  })
+  await nats.nc.flush()
+  const publisher = new Publisher(nats.js, settings.natsWindow)
+  const total = load.rate * load.seconds
+  const interval = 1000 / load.rate
+  let sent = 0
+  let probes = 0
+  log(`${load.label}: ${load.rate} readings/s for ${load.seconds} s into the bare alert path, every ${settings.probeEvery}th a breach`)
+  const { result: sendMs, cpu } = await measuringAllCpu(vigilPid, async () => {
+    const start = performance.now()
+    const stopAt = start + load.seconds * 1000 + 5_000
+    while (sent < total && performance.now() < stopAt) {
+      const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1)
+      while (sent < due) {
+        const i = sent++
+        const deviceId = devices[i % devices.length]!.deviceId
+        const reading = inRangeReading(i)
+        if (i % settings.probeEvery === settings.probeEvery - 1) {
+          probes++
+          sentAt.set(reading.reading_id, wallNow())
+          await publisher.publish(bareSubject(names, deviceId), encoder.encode(JSON.stringify({ ...reading, heart_rate: settings.breachHeartRate })))
+        } else await publisher.publish(bareSubject(names, deviceId), encoder.encode(JSON.stringify(reading)))
+      }
+      await sleep(1)
+    }
+    const elapsed = performance.now() - start
+    await withTimeout("bare alert acknowledgements", settings.publishTimeoutMs + 5_000, publisher.drained()).catch((error: unknown) => log(errorMessage(error)))
+    await waitForCount(async () => -(await queuedOnBare(nats, names)), 0, settings.catchUpMs)
+    return elapsed
+  }, bare.pid)
+  const graceUntil = performance.now() + settings.probeTimeoutMs
+  while (delays.length < probes && performance.now() < graceUntil) await sleep(20)
+  subscription.unsubscribe()
+  await bare.stop()
+  const achievedRate = sent / (sendMs / 1000)
+  return {
+    targetRate: load.rate,
+    seconds: load.seconds,
+    sent,
+    achievedRate,
+    probes,
+    received: delays.length,
+    publishToEvent: figures(delays),
+    cpuPerReadingMs: (cpu.bareCpu / achievedRate) * 1000,
     ...cpu
   }
 }
@@ -889,10 +1139,14 @@ interface Results {
   readonly baseline: BaselineResult
   /** Each phase's result; undefined when BENCH_PHASES left it out. */
   readonly nats: NatsResult | undefined
+  readonly bareNats: BareResult | undefined
   readonly drain: DrainResult | undefined
+  readonly bareDrain: BareResult | undefined
   readonly store: StoreResult | undefined
   readonly reference: AlertResult | undefined
+  readonly bareReference: BareAlertResult | undefined
   readonly alerts: AlertResult | undefined
+  readonly bareAlerts: BareAlertResult | undefined
   /** Vigil's state after each phase. */
   readonly diagnostics: Readonly<Record<string, Diagnosis>>
 }
@@ -901,16 +1155,31 @@ interface Results {
 const alertLines = (run: AlertResult): Array<string> => [
   `    publish -> alert.raised received: ${fmtFigures(run.publishToEvent)}`,
   `    split at the event's time (alert committed): publish -> committed ${fmtFigures(run.publishToCommit)}; committed -> received ${fmtFigures(run.commitToEvent)}`,
+  `    stages (the database's clock): receive (publish -> reading's transaction began) ${fmtFigures(run.stages.receive)}`,
+  `      reading commit + hand-over + evaluation (-> alert's transaction began) ${fmtFigures(run.stages.evaluation)}`,
+  `      alert write (-> its audit row) ${fmtFigures(run.stages.alertWrite)}; commit + relay + NATS (-> received) ${fmtFigures(run.stages.publish)}`,
   `    probes ${run.probes}: event received ${run.received}, none within ${settings.probeTimeoutMs / 1000} s ${run.missing}; skipped probe slots ${run.skippedProbes}; late events ${run.lateEvents}; alerts on non-probe patients ${run.unexpectedAlerts}`,
-  `    ingest: ${run.backlogAtEnd} of ${run.sent} readings not yet stored at the last publish; ${Number.isNaN(run.catchUpMs) ? `${run.storedAfterCatchUp} stored ${settings.catchUpMs / 1000} s after it` : `all stored ${fmtMs(run.catchUpMs)} ms after it`}; queued from earlier phases at the start ${run.queuedAtStart}; ≈${fmtRate(run.commitsPer1000)} PostgreSQL commits per 1,000 readings; CPU ${fmtCpuShare(run)}`
+  `    ingest: ${run.backlogAtEnd} of ${run.sent} readings not yet stored at the last publish; ${Number.isNaN(run.catchUpMs) ? `${run.storedAfterCatchUp} stored ${settings.catchUpMs / 1000} s after it` : `all stored ${fmtMs(run.catchUpMs)} ms after it`}; queued from earlier phases at the start ${run.queuedAtStart}; ≈${fmtRate(run.commitsPer1000)} PostgreSQL commits per 1,000 readings`,
+  `    Vigil's CPU per reading ${fmtRate(run.cpuPerReadingMs * 1000)} µs; resident memory at most ${fmtRate(run.rssMaxMb)} MB; CPU ${fmtCpuShare(run)}`
 ]
+
+const bareAlertLine = (run: BareAlertResult | undefined) =>
+  run === undefined
+    ? "    bare alert path: not run"
+    : `    bare alert path, same load (achieved ${fmtRate(run.achievedRate)}/s): publish -> event received ${fmtFigures(run.publishToEvent)}; probes ${run.probes}, events ${run.received}; bare CPU per reading ${fmtRate(run.cpuPerReadingMs * 1000)} µs; CPU ${fmtCpuShare(run)}`
 
 const verdict = (met: boolean) => (met ? "met" : "NOT met")
 
-const problems = ({ nats, drain, store, reference, alerts }: Results): Array<string> => [
+const problems = ({ nats, bareNats, drain, bareDrain, store, reference, alerts, bareReference, bareAlerts }: Results): Array<string> => [
   ...(nats !== undefined && nats.failed > 0 ? [`NATS ingest: ${nats.failed} publishes failed`] : []),
   ...(drain !== undefined && drain.failed > 0 ? [`NATS backlog: ${drain.failed} publishes failed`] : []),
   ...(drain !== undefined && drain.stored > drain.readings ? [`NATS backlog: ${drain.stored} readings stored, ${drain.readings} sent`] : []),
+  ...([["bare pipeline", bareNats], ["bare backlog", bareDrain]] as const).flatMap(([name, run]) =>
+    run !== undefined && (run.failed > 0 || run.stored > run.readings) ? [`${name}: ${run.failed} publishes failed, ${run.stored} of ${run.readings} stored`] : []
+  ),
+  ...([["bare alert reference", bareReference], ["bare alert latency", bareAlerts]] as const).flatMap(([name, run]) =>
+    run !== undefined && run.received < run.probes ? [`${name}: ${run.probes - run.received} of ${run.probes} events did not arrive`] : []
+  ),
   ...(store !== undefined && store.failed > 0 ? [`store-vitals: ${store.failed} of ${store.requests} requests failed`] : []),
   ...(store !== undefined && store.stored !== store.storedByResponses
     ? [`store-vitals: the responses say ${store.storedByResponses} records were stored, the table has ${store.stored} new trial rows`]
@@ -953,43 +1222,67 @@ const notes = ({ baseline, nats, drain, store, alerts }: Results): Array<string>
   ...(alerts !== undefined && alerts.skippedProbes > 0 ? [`note: alert latency: ${alerts.skippedProbes} probe slots found no probe patient whose alert had resolved; in-range readings went instead`] : [])
 ]
 
+/** Vigil's figure against its baseline's: the ratio, and whether it meets `at least` (or `at most`). */
+const against = (vigil: number | undefined, bare: number | undefined, target: number, direction: "at least" | "at most") => {
+  const ratio = vigil === undefined || bare === undefined ? Number.NaN : vigil / bare
+  const met = direction === "at least" ? ratio >= target : ratio <= target
+  return { ratio, met, text: `ratio ${ratio.toFixed(2)} (target ${direction === "at least" ? ">=" : "<="} ${target}: ${verdict(met)})` }
+}
+
 const report = (results: Results): boolean => {
-  const { baseline, nats, drain, store, reference, alerts } = results
-  const ratio = (run: { readonly perSecond: number } | undefined) => run === undefined ? Number.NaN : run.perSecond / baseline.perSecond
-  const [natsRatio, drainRatio, storeRatio] = [ratio(nats), ratio(drain), ratio(store)]
-  const alertMet = alerts !== undefined && alerts.received > 0 && alerts.missing === 0 && alerts.publishToEvent.p99 < targets.alertP99Ms
+  const { baseline, nats, bareNats, drain, bareDrain, store, reference, bareReference, alerts, bareAlerts } = results
+  const natsVsBare = against(nats?.perSecond, bareNats?.perSecond, targets.natsRatio, "at least")
+  const drainVsBare = against(drain?.perSecond, bareDrain?.perSecond, targets.natsRatio, "at least")
+  const storeVsCopy = against(store?.perSecond, baseline.perSecond, targets.storeRatio, "at least")
+  const alertP99 = (vigil: AlertResult | undefined, bare: BareAlertResult | undefined) =>
+    against(vigil !== undefined && vigil.missing === 0 ? vigil.publishToEvent.p99 : Number.NaN, bare?.publishToEvent.p99, targets.alertP99Times, "at most")
+  const referenceP99 = alertP99(reference, bareReference)
+  const alertsP99 = alertP99(alerts, bareAlerts)
+  const cpuPerReading = against(reference?.cpuPerReadingMs, bareReference?.cpuPerReadingMs, targets.cpuPerReadingTimes, "at most")
+  const rssMet = alerts !== undefined && alerts.rssMaxMb < targets.rssMb
   const issues = problems(results)
   const skipped = (phase: string) => [`  ${phase}: not run (BENCH_PHASES)`]
+  const bareLine = (label: string, run: BareResult | undefined) =>
+    run === undefined
+      ? `    ${label}: not run`
+      : `    ${label}: ${fmtRate(run.perSecond)} readings/s (${fmtMs(run.elapsedMs)} ms${run.finished ? "" : `, ${run.stored} of ${run.readings} stored`}); bare CPU per reading ${fmtRate((run.bareCpu * run.elapsedMs * 1000) / run.stored)} µs; CPU ${fmtCpuShare(run)}`
   printReport({
     benchmark: "ingest",
     environment: `; NATS ${redactUrl(NATS_URL)}`,
     database: results.database,
     lines: [
       `readings: in range for the default profile (heart_rate, spo2, temperature; store-vitals: BP, heart rate, temperature), spread over ${settings.patients} patients; ${settings.readings} per throughput run`,
+      `baselines, in this run: raw COPY into vital_signs; a bare ingest pipeline (bench/barePipeline.ts: a JetStream consumer with Vigil's batch size, ${settings.ingestBatchSize}, one INSERT per batch into a table LIKE vital_signs, then the acks) and a bare alert path (the same, and per breaching reading one committed row and one event)`,
       "",
       "throughput:",
       `  raw baseline, one COPY ... FROM STDIN (text format, pg-copy-streams), one connection: ${fmtRate(baseline.perSecond)} readings/s (${fmtMs(baseline.elapsedMs)} ms; CPU ${fmtCpuShare(baseline)})`,
       ...(drain === undefined ? skipped("NATS ingest of a backlog") : [
-        `  NATS ingest of a backlog (published while Vigil was stopped, then Vigil started; first to last reading stored): ${fmtRate(drain.perSecond)} readings/s (${fmtMs(drain.elapsedMs)} ms${drain.finished ? "" : `, ${drain.stored} of ${drain.readings} stored`}) = ratio ${drainRatio.toFixed(2)} of the baseline (target >= ${targets.ingestRatio}: ${verdict(drainRatio >= targets.ingestRatio)})`,
+        `  NATS ingest of a backlog (published while Vigil was stopped, then Vigil started; first to last reading stored): ${fmtRate(drain.perSecond)} readings/s (${fmtMs(drain.elapsedMs)} ms${drain.finished ? "" : `, ${drain.stored} of ${drain.readings} stored`}) = ${drainVsBare.text} of the bare pipeline's backlog`,
+        bareLine("bare pipeline, same backlog", bareDrain),
         `    JetStream took the backlog at ${fmtRate(drain.publishPerSecond)} readings/s with no consumer; first reading stored ${fmtMs(drain.firstStoredAfterStartMs)} ms after Vigil's process was started; outbox fully published ${fmtMs(drain.outboxLagMs)} ms after the last reading was stored; ≈${fmtRate(drain.commitsPer1000)} PostgreSQL commits per 1,000 readings; CPU (from Vigil ready) ${fmtCpuShare(drain)}`
       ]),
       ...(nats === undefined ? skipped("NATS ingest while publishing") : [
-        `  NATS ingest while publishing (js.publish, ${settings.natsWindow} acks outstanding -> stored in vital_signs; the publisher and nats-server share the 2 cores): ${fmtRate(nats.perSecond)} readings/s (${fmtMs(nats.elapsedMs)} ms${nats.finished ? "" : `, ${nats.stored} of ${nats.readings} stored`}) = ratio ${natsRatio.toFixed(2)} of the baseline (target >= ${targets.ingestRatio}: ${verdict(natsRatio >= targets.ingestRatio)})`,
-        `    JetStream acknowledged all publishes at ${fmtRate(nats.publishPerSecond)} readings/s (window waits ${nats.windowWaits}); outbox fully published ${nats.finished ? `${fmtMs(nats.outboxLagMs)} ms after the last reading was stored` : "(n/a: run not finished)"}; ≈${fmtRate(nats.commitsPer1000)} PostgreSQL commits per 1,000 readings; CPU ${fmtCpuShare(nats)}`
+        `  NATS ingest while publishing (js.publish, ${settings.natsWindow} acks outstanding -> stored in vital_signs; the publisher and nats-server share the 2 cores): ${fmtRate(nats.perSecond)} readings/s (${fmtMs(nats.elapsedMs)} ms${nats.finished ? "" : `, ${nats.stored} of ${nats.readings} stored`}) = ${natsVsBare.text} of the bare pipeline's`,
+        bareLine("bare pipeline, same publishing", bareNats),
+        `    JetStream acknowledged all publishes at ${fmtRate(nats.publishPerSecond)} readings/s (window waits ${nats.windowWaits}); outbox fully published ${nats.finished ? `${fmtMs(nats.outboxLagMs)} ms after the last reading was stored` : "(n/a: run not finished)"}; ≈${fmtRate(nats.commitsPer1000)} PostgreSQL commits per 1,000 readings; Vigil's CPU per reading ${fmtRate((nats.vigilCpu * nats.elapsedMs * 1000) / nats.stored)} µs; CPU ${fmtCpuShare(nats)}`
       ]),
       ...(store === undefined ? skipped("POST /store-vitals") : [
-        `  POST /store-vitals (${settings.storeBatch} records per request, ${settings.storeConcurrency} in flight): ${fmtRate(store.perSecond)} readings/s (${fmtMs(store.elapsedMs)} ms${store.finished ? "" : `, ${store.stored} of ${store.readings} stored`}) = ratio ${storeRatio.toFixed(2)} of the baseline (target >= ${targets.ingestRatio}: ${verdict(storeRatio >= targets.ingestRatio)})`,
+        `  POST /store-vitals (${settings.storeBatch} records per request, ${settings.storeConcurrency} in flight): ${fmtRate(store.perSecond)} readings/s (${fmtMs(store.elapsedMs)} ms${store.finished ? "" : `, ${store.stored} of ${store.readings} stored`}) = ${storeVsCopy.text} of COPY`,
         `    request ${fmtFigures(store.request)}; outbox fully published ${fmtMs(store.outboxLagMs)} ms after the last response; ≈${fmtRate(store.commitsPer1000)} PostgreSQL commits per 1,000 readings; CPU ${fmtCpuShare(store)}`
       ]),
       "",
-      ...(alerts === undefined ? skipped("alert latency") : [
-        `alert latency, ${alerts.targetRate} readings/s offered over NATS for ${settings.alertSeconds} s (achieved ${fmtRate(alerts.achievedRate)}/s), every ${settings.probeEvery}th a breach (heart_rate ${settings.breachHeartRate}) on one of ${settings.probePatients} probe patients, core NATS subscription on <prefix>.events.alert.>:`,
-        `  target p99 < ${targets.alertP99Ms} ms with none missing: ${verdict(alertMet)}`,
-        ...alertLines(alerts)
+      `alert path: readings offered over NATS, every ${settings.probeEvery}th a breach (heart_rate ${settings.breachHeartRate}); Vigil's events on a core NATS subscription on <prefix>.events.alert.>`,
+      ...(reference === undefined ? skipped("alert run at 250/s") : [
+        `  ${reference.targetRate} readings/s for ${reference.seconds} s (achieved ${fmtRate(reference.achievedRate)}/s), ${settings.referenceProbePatients} probe patients:`,
+        `    p99 against the bare alert path's: ${referenceP99.text}; Vigil's CPU per reading against the bare pipeline's: ${cpuPerReading.text}`,
+        ...alertLines(reference),
+        bareAlertLine(bareReference)
       ]),
-      ...(reference === undefined ? skipped("alert reference run") : [
-        `  reference run before it, ${reference.targetRate} readings/s for ${reference.seconds} s (achieved ${fmtRate(reference.achievedRate)}/s), ${settings.referenceProbePatients} probe patients of its own; not the target's load:`,
-        ...alertLines(reference)
+      ...(alerts === undefined ? skipped("alert run at 1,000/s") : [
+        `  ${alerts.targetRate} readings/s for ${alerts.seconds} s (achieved ${fmtRate(alerts.achievedRate)}/s), ${settings.probePatients} probe patients:`,
+        `    p99 against the bare alert path's: ${alertsP99.text}; Vigil's resident memory at most ${fmtRate(alerts.rssMaxMb)} MB (target < ${targets.rssMb}: ${verdict(rssMet)})`,
+        ...alertLines(alerts),
+        bareAlertLine(bareAlerts)
       ]),
       "",
       `CPU shares are of one core (1.00 = one core); PostgreSQL is all of its server's processes; "other" is everything else on the machine`,
@@ -1001,11 +1294,12 @@ const report = (results: Results): boolean => {
       readings: settings.readings,
       baselineMethod: "COPY FROM STDIN (text, pg-copy-streams)",
       baseline,
-      nats: nats && { ...nats, ratio: natsRatio, target: targets.ingestRatio, met: natsRatio >= targets.ingestRatio },
-      natsBacklog: drain && { ...drain, ratio: drainRatio, target: targets.ingestRatio, met: drainRatio >= targets.ingestRatio },
-      storeVitals: store && { ...store, ratio: storeRatio, target: targets.ingestRatio, met: storeRatio >= targets.ingestRatio },
-      alerts: alerts && { ...alerts, targetP99Ms: targets.alertP99Ms, met: alertMet },
-      alertReference: reference,
+      nats: nats && { ...nats, bare: bareNats, ratio: natsVsBare.ratio, target: targets.natsRatio, met: natsVsBare.met },
+      natsBacklog: drain && { ...drain, bare: bareDrain, ratio: drainVsBare.ratio, target: targets.natsRatio, met: drainVsBare.met },
+      storeVitals: store && { ...store, ratio: storeVsCopy.ratio, target: targets.storeRatio, met: storeVsCopy.met },
+      alerts250: reference && { ...reference, bare: bareReference, p99Ratio: referenceP99.ratio, p99Met: referenceP99.met, cpuPerReadingRatio: cpuPerReading.ratio, cpuPerReadingMet: cpuPerReading.met },
+      alerts1000: alerts && { ...alerts, bare: bareAlerts, p99Ratio: alertsP99.ratio, p99Met: alertsP99.met, rssMet },
+      targets,
       diagnostics: results.diagnostics,
       problems: issues
     }
@@ -1049,17 +1343,24 @@ const main = async (): Promise<boolean> => {
   const probePatients = monitored.slice(settings.patients, settings.patients + settings.probePatients)
   const referenceProbes = monitored.slice(settings.patients + settings.probePatients)
   await withTimeout("warm-up", 90_000, warmUp(db, nats, names, vigil.httpUrl, monitored))
+  await createBareStream(nats, names)
 
   const diagnostics: Record<string, Diagnosis> = {}
   const check = async (phase: string) => {
     diagnostics[phase] = await withTimeout("diagnostics", 10_000, diagnose(db, nats, names, vigil))
   }
+  const bareLimit = settings.natsPhaseMs + settings.publishTimeoutMs + 60_000
+  const bareNats = run.has("nats")
+    ? await withTimeout("bare pipeline", bareLimit, bareNatsRun(db, nats, names, background, database.url, vigil.child.pid))
+    : undefined
   const natsResult = run.has("nats")
     ? await withTimeout("NATS ingest", settings.natsPhaseMs + settings.outboxDrainMs + 30_000, natsRun(db, nats, names, background, vigil.child.pid))
     : undefined
   if (natsResult !== undefined) await check("NATS ingest")
   let drain: DrainResult | undefined
+  let bareDrain: BareResult | undefined
   if (run.has("drain")) {
+    bareDrain = await withTimeout("bare backlog", bareLimit, bareDrainRun(db, nats, names, background, database.url, vigil.child.pid))
     const drained = await withTimeout(
       "NATS backlog",
       settings.natsPhaseMs + settings.outboxDrainMs + 2 * settings.stopTimeoutMs + settings.readyTimeoutMs + 60_000,
@@ -1073,20 +1374,34 @@ const main = async (): Promise<boolean> => {
     ? await withTimeout("store-vitals", settings.storePhaseMs + settings.outboxDrainMs + 60_000, storeRun(db, vigil, names, vigil.child.pid))
     : undefined
   if (store !== undefined) await check("store-vitals")
-  /** One alert-latency run (its time limit from its length), when BENCH_PHASES has it. */
+  /** One alert-latency run (its time limit from its length) and the bare alert path's at the same load, when BENCH_PHASES has it. */
   const alertPhase = async (phase: Phase, load: AlertLoad, probes: ReadonlyArray<Monitored>) => {
-    if (!run.has(phase)) return undefined
+    if (!run.has(phase)) return { vigil: undefined, bare: undefined }
     const limit = settings.outboxDrainMs + (load.seconds + 5) * 1000 + settings.catchUpMs + settings.probeTimeoutMs + 30_000
+    const bare = await withTimeout(`bare ${load.label}`, limit, bareAlertRun(nats, names, { ...load, label: `bare ${load.label}` }, background, database.url, vigil.child.pid))
     const result = await withTimeout(load.label, limit, alertRun(db, nats, names, load, background, probes, vigil.child.pid))
     await check(load.label)
-    return result
+    return { vigil: result, bare }
   }
-  const reference = await alertPhase("reference", { rate: settings.referenceRate, seconds: settings.referenceSeconds, label: "alert reference run" }, referenceProbes)
-  const alerts = await alertPhase("alerts", { rate: settings.alertRate, seconds: settings.alertSeconds, label: "alert latency" }, probePatients)
+  const reference = await alertPhase("reference", { rate: settings.referenceRate, seconds: settings.referenceSeconds, label: `alert path at ${settings.referenceRate}/s` }, referenceProbes)
+  const alerts = await alertPhase("alerts", { rate: settings.alertRate, seconds: settings.alertSeconds, label: `alert path at ${settings.alertRate}/s` }, probePatients)
   if (vigil.child.hasExited()) throw childFailure(vigil.child, `exited (${await vigil.child.exited}) during the run`)
 
   await cleanup()
-  return report({ database: database.description, baseline, nats: natsResult, drain, store, reference, alerts, diagnostics })
+  return report({
+    database: database.description,
+    baseline,
+    nats: natsResult,
+    bareNats,
+    drain,
+    bareDrain,
+    store,
+    reference: reference.vigil,
+    bareReference: reference.bare,
+    alerts: alerts.vigil,
+    bareAlerts: alerts.bare,
+    diagnostics
+  })
 }
 
 runBenchmark(main, settings.budgetMs)

@@ -180,6 +180,8 @@ export interface CpuShare {
   readonly benchCpu: number
   /** CPU used by Vigil's process during the measured run; NaN when unknown. */
   readonly vigilCpu: number
+  /** CPU used by a baseline's own process (bench/barePipeline.ts) during the run; NaN when none ran. */
+  readonly bareCpu: number
   /** CPU used by `nats-server` processes; NaN when unknown. */
   readonly natsCpu: number
   /** CPU used by `postgres` processes (all of the server's, not only Vigil's database); NaN when unknown. */
@@ -188,12 +190,30 @@ export interface CpuShare {
   readonly otherCpu: number
 }
 
-/** Runs `work` and reports the CPU share this process, Vigil, NATS, PostgreSQL and everything else used meanwhile. */
-export const measuringAllCpu = async <A>(vigilPid: number | undefined, work: () => Promise<A>): Promise<{ readonly result: A; readonly cpu: CpuShare }> => {
+/**
+ * Runs `work` and reports the CPU share this process, Vigil, a baseline's process (`barePid`),
+ * NATS, PostgreSQL and everything else used meanwhile.
+ */
+export const measuringAllCpu = async <A>(vigilPid: number | undefined, work: () => Promise<A>, barePid?: number): Promise<{ readonly result: A; readonly cpu: CpuShare }> => {
+  const bareStart = processCpuSeconds(barePid)
+  const wallStart = performance.now()
   const { result, cpu } = await measuringCpu(vigilPid, work, ["nats-server", "postgres"])
+  const bareEnd = processCpuSeconds(barePid)
+  const bareCpu = bareStart === undefined || bareEnd === undefined ? Number.NaN : (bareEnd - bareStart) / ((performance.now() - wallStart) / 1000)
   const { "nats-server": natsCpu, postgres: postgresCpu } = cpu.named
-  const known = [cpu.process, natsCpu, postgresCpu].reduce((sum, n) => sum + (Number.isNaN(n) ? 0 : n), cpu.self)
-  return { result, cpu: { benchCpu: cpu.self, vigilCpu: cpu.process, natsCpu, postgresCpu, otherCpu: Math.max(0, cpu.machine - known) } }
+  const known = [cpu.process, bareCpu, natsCpu, postgresCpu].reduce((sum, n) => sum + (Number.isNaN(n) ? 0 : n), cpu.self)
+  return { result, cpu: { benchCpu: cpu.self, vigilCpu: cpu.process, bareCpu, natsCpu, postgresCpu, otherCpu: Math.max(0, cpu.machine - known) } }
+}
+
+/** Resident memory of process `pid` now, and its peak so far, in MB (Linux /proc; NaN elsewhere). */
+export const residentMemoryMb = (pid: number | undefined): { readonly rss: number; readonly peak: number } => {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8")
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN)
+    return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 }
+  } catch {
+    return { rss: Number.NaN, peak: Number.NaN }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -439,7 +459,7 @@ export interface Vigil {
 
 export interface VigilOptions {
   readonly database: DatabaseSetup
-  /** Settings on top of the ports, hosts, log level and database (which these cannot override). */
+  /** Settings on top of the ports, hosts, log level and database (which these cannot override); VIGIL_AUTH is off unless set here. */
   readonly env: Readonly<Record<string, string>>
   /** What the "starting Vigil (...)" line says in its parentheses, given the ports picked. */
   readonly describe: (ports: { readonly port: number; readonly grpcPort: number }) => string
@@ -464,7 +484,9 @@ export const startVigil = async (options: VigilOptions): Promise<Vigil> => {
   const [port, grpcPort, mlRegistryPort] = [await freePort(), await freePort(), await freePort()]
   const env: NodeJS.ProcessEnv = { ...process.env }
   for (const name of ["DATABASE_URL", "VIGIL_PG_DIR", "VIGIL_PG_PORT"]) delete env[name]
-  Object.assign(env, options.env, {
+  // What a benchmark measures is Vigil's work, not its authentication (bench/registry.ts measures
+  // that with VIGIL_AUTH=required): off unless a benchmark asks for it.
+  Object.assign(env, { VIGIL_AUTH: "off" }, options.env, {
     PORT: String(port),
     GRPC_PORT: String(grpcPort),
     ML_REGISTRY_PORT: String(mlRegistryPort),
@@ -646,7 +668,7 @@ export const figures = (values: ReadonlyArray<number>): Figures => ({ p50: perce
 export const fmtFigures = (f: Figures) => `p50 ${fmtMs(f.p50)} / p99 ${fmtMs(f.p99)} / max ${fmtMs(f.max)} ms`
 
 export const fmtCpuShare = (c: CpuShare) =>
-  `Vigil ${fmtCpu(c.vigilCpu)}, bench ${fmtCpu(c.benchCpu)}, NATS ${fmtCpu(c.natsCpu)}, PostgreSQL ${fmtCpu(c.postgresCpu)}, other ${fmtCpu(c.otherCpu)}`
+  `Vigil ${fmtCpu(c.vigilCpu)}, ${Number.isNaN(c.bareCpu) ? "" : `bare ${fmtCpu(c.bareCpu)}, `}bench ${fmtCpu(c.benchCpu)}, NATS ${fmtCpu(c.natsCpu)}, PostgreSQL ${fmtCpu(c.postgresCpu)}, other ${fmtCpu(c.otherCpu)}`
 
 export interface Report {
   /** "registry", "events", "ingest": in the title and the JSON line's `benchmark`. */
