@@ -927,6 +927,14 @@ const createBareStream = (nats: Nats, names: Names) =>
     duplicate_window: 2 * 60 * 1_000_000_000
   })
 
+/** The bare pipeline's tables (bench/barePipeline.ts makes them too, when run alone). */
+const createBareTables = async (db: pg.Client) => {
+  await query(db, "CREATE TABLE IF NOT EXISTS bare_vital_signs (LIKE vital_signs INCLUDING ALL)")
+  await query(db, `CREATE TABLE IF NOT EXISTS bare_alerts (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(), patient_id uuid NOT NULL, reading_id uuid NOT NULL,
+    vital_sign text NOT NULL, peak double precision NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`)
+}
+
 const queuedOnBare = async (nats: Nats, names: Names) => (await nats.jsm.streams.info(bareStreamName(names))).state.messages
 
 const bareRows = async (db: pg.Client) =>
@@ -1344,6 +1352,7 @@ const main = async (): Promise<boolean> => {
   const referenceProbes = monitored.slice(settings.patients + settings.probePatients)
   await withTimeout("warm-up", 90_000, warmUp(db, nats, names, vigil.httpUrl, monitored))
   await createBareStream(nats, names)
+  await createBareTables(db)
 
   const diagnostics: Record<string, Diagnosis> = {}
   const check = async (phase: string) => {

@@ -6,7 +6,9 @@
  * patient, device, service or user) is checked once the request is decoded. A policy may also say
  * whose data a successful read returned, for the access audit.
  */
-import type { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import type * as HttpApi from "@effect/platform/HttpApi"
+import type * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import { Effect } from "effect"
 import { type Accessed, type Caller, NOT_ENOUGH_PERMISSIONS, type Principal } from "../domain/Access.ts"
 import type { DataRefused, Unavailable } from "../domain/Errors.ts"

@@ -3,7 +3,10 @@
  * Paths, fields and status codes are seed 000's (see DESIGN.md section 8); where the original
  * answered 500 (duplicate serial, unknown patient), this contract answers 409 and 404.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { DeviceCreate, DeviceId, DeviceLink, DeviceUpdate } from "../domain/Device.ts"
 import { displayName, type Patient, PatientCreate, PatientId, Sex } from "../domain/Patient.ts"

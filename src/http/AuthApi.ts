@@ -2,7 +2,9 @@
  * Authentication's routes: seed 004 v2's login (its body and answer), the caller's own user, and
  * the public keys tokens are verified with (a JWK Set, as OpenID Connect publishes it).
  */
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { MachineKind } from "../domain/Access.ts"
 import { LoginRequest } from "../domain/Auth.ts"

@@ -5,7 +5,9 @@
  * patient or doctor) Vigil answers 404, and 422 naming the field when the user is of another role.
  * Lists take `skip`/`limit` and keep the original's order, newest first, ties by id.
  */
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { APPOINTMENT_STATUSES, TASK_STATUSES } from "../domain/AppointmentStatus.ts"
 import { AppointmentCreate, AppointmentUpdate, LabResultCreate } from "../domain/Appointment.ts"

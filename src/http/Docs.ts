@@ -3,7 +3,8 @@
  * derived from `VigilApi`, Swagger UI at `/docs` and ReDoc at `/redoc`, their scripts read from
  * the `swagger-ui-dist` and `redoc` packages.
  */
-import { type HttpApi, OpenApi } from "@effect/platform"
+import type * as HttpApi from "@effect/platform/HttpApi"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { readFileSync } from "node:fs"
 import type { ServerResponse } from "node:http"
 import { createRequire } from "node:module"

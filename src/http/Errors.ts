@@ -4,7 +4,7 @@
  * domain's infrastructure errors answer on every route (`Api.ts` declares them on the whole API):
  * `Unavailable` is 503 (with `Retry-After`), `DataRefused` a 422 naming what refused the data.
  */
-import { HttpApiSchema } from "@effect/platform"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import { Schema } from "effect"
 import { DataRefused, Unavailable } from "../domain/Errors.ts"
 import { ValidationErrorBody } from "../domain/ValidationDetail.ts"

@@ -4,7 +4,9 @@
  * endpoint's errors, its group's and the API's (`Unavailable`, `DataRefused`: every route's).
  * Routes outside the contract (docs pages, the event stream) are `RawRoute`s.
  */
-import type { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import type * as HttpApi from "@effect/platform/HttpApi"
+import type * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import type { Effect } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Policy } from "./Access.ts"

@@ -5,7 +5,10 @@
  * that its clients and its Python SDK work unchanged. Answers carry the seed's fields, and Vigil's
  * `status` (the heartbeat lease: `passing`, `critical`) beside them.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { LEASE_STATUSES, PROBE_STATUSES, ServiceId, ServiceRegistration, storedMetadataFields } from "../domain/MlService.ts"
 import { BoundedText, Enum } from "../domain/Validation.ts"

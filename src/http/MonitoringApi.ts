@@ -2,7 +2,9 @@
  * The monitoring contract: vital signs in (seed 002's `POST /store-vitals`, device readings over
  * HTTP), vital signs and snapshots out, and the alerts they raise.
  */
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Either, ParseResult, Schema } from "effect"
 import { AlertResponse, AlertStatus } from "../domain/Alert.ts"
 import { Severity } from "../domain/Alerting.ts"

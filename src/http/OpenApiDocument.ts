@@ -3,7 +3,10 @@
  * 422 with the `detail` list (what Vigil answers), not `HttpApiDecodeError`'s 400; and the
  * document is valid OpenAPI 3.1 (a test checks it with a validator).
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { ValidationErrorBody } from "../domain/ValidationDetail.ts"
 
 /**

@@ -4,7 +4,9 @@
  * with no body, Vigil answers with the created record; where it answered 500 for an unknown id,
  * 404. Measurements are vital-sign rows (source `measurement`), so they feed the alert rules too.
  */
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { PainkillerPatientCreate, PatientId } from "../domain/Patient.ts"
 import { ErrorType, Int, Uuid, atLeast, atMost } from "../domain/Validation.ts"

@@ -9,7 +9,9 @@
  * permissions" (doctors' routes are a doctor's or a superadmin's, patients' a patient's or a
  * superadmin's).
  */
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { DoctorProfileUpsert, DoctorScheduleCreate, DoctorScheduleUpdate, PatientProfileUpsert } from "../domain/Scheduling.ts"
 import { BoundedText, IntFromString, Timestamp } from "../domain/Validation.ts"

@@ -8,7 +8,10 @@
  * `HttpClient`; `layerFetch` brings the platform's `fetch`); others use `createRegistryClient`,
  * whose methods return promises and reject with the same typed errors.
  */
-import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpApiClient from "@effect/platform/HttpApiClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Context, Duration, Effect, Either, Fiber, Layer, ManagedRuntime, ParseResult, type Redacted, Schedule, Schema } from "effect"
 import { DataRefused, Unavailable } from "../domain/Errors.ts"
 import type { ServiceId } from "../domain/MlService.ts"

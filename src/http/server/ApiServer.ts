@@ -13,7 +13,7 @@
  * 503 with `Retry-After`, on every route); a defect is a bug, logged with its cause and answered
  * 500; an interruption at shutdown is 503.
  */
-import type { HttpApi } from "@effect/platform"
+import type * as HttpApi from "@effect/platform/HttpApi"
 import { Cause, Effect, Either, Exit, Fiber, Option, Runtime, type Scope } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"

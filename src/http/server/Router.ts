@@ -3,8 +3,10 @@
  * decoders (path, query, headers, body) and encoders (success, each error with its status), and a request
  * path is matched against them, static segments before parameters.
  */
-import type { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
-import { HttpApiSchema } from "@effect/platform"
+import type * as HttpApi from "@effect/platform/HttpApi"
+import type * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import { type Effect, type Either, Option, ParseResult, Schema, SchemaAST } from "effect"
 import type { Policy } from "../Access.ts"
 
