@@ -83,13 +83,22 @@ class ConfiguredNats {
     return `nats://127.0.0.1:${this.port}`
   }
 
-  /** Adds a device's entry, as an operator would, and has the server read its configuration again. */
-  addDevice(entry: string) {
+  /**
+   * Adds a device's entry, as an operator would, has the server read its configuration again, and
+   * waits until it says it has. A client that connects while the reload is still going on can be
+   * disconnected by the reload's own check of the connected clients.
+   */
+  async addDevice(entry: string) {
     const file = join(this.dir, "auth.conf")
     const text = readFileSync(file, "utf8")
     const end = text.lastIndexOf("]")
     writeFileSync(file, `${text.slice(0, end)}${entry}\n${text.slice(end)}`)
+    const reloads = () => readFileSync(join(this.dir, "nats.log"), "utf8").split("Reloaded server configuration").length - 1
+    const before = reloads()
     this.child!.kill("SIGHUP")
+    await waitFor(async () => {
+      if (reloads() <= before) throw new Error(`nats-server did not reload its configuration: ${this.log()}`)
+    })
   }
 
   async stop() {
@@ -147,7 +156,7 @@ describe.skipIf(binary === undefined)("NATS authorization", () => {
       Effect.gen(function*() {
         const patient = (yield* call("POST", "/patients", { full_name: "Nats Auth", age: 61, sex: "F" })).body
         const device = (yield* call("POST", "/devices", { serial: `NA-${randomUUID().slice(0, 8)}`, firmware: "2.1", patient_id: patient.id })).body
-        server.addDevice(deviceUser(device.id, DEVICE_PASSWORD))
+        yield* Effect.promise(() => server.addDevice(deviceUser(device.id, DEVICE_PASSWORD)))
         const nc = yield* Effect.promise(() =>
           waitFor(() => connect({ servers: server.url, user: `device-${device.id}`, pass: DEVICE_PASSWORD, inboxPrefix: `_INBOX_${device.id}`, reconnect: false, timeout: 1_000 }))
         )
