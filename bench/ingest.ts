@@ -453,6 +453,36 @@ const settle = async (count: () => Promise<number>, timeoutMs: number) => {
   return last
 }
 
+/**
+ * Publishes `messages` through `publisher` (stopping at the phase's time limit) and polls until
+ * every publish is acknowledged and `queued()` (the consumer's work queue) is empty. Answers when
+ * it started, when it was done (undefined at the limit), and `acknowledged`, which waits (bounded)
+ * for the publishes still out.
+ */
+const publishUntilConsumed = async (publisher: Publisher, messages: ReadonlyArray<{ readonly subject: string; readonly data: Uint8Array }>, queued: () => Promise<number>, label: string) => {
+  const start = performance.now()
+  const deadline = start + settings.natsPhaseMs
+  let allAcknowledged = false
+  const publishing = (async () => {
+    for (const m of messages) {
+      if (performance.now() > deadline) break
+      await publisher.publish(m.subject, m.data)
+    }
+    await publisher.drained()
+    allAcknowledged = true
+  })()
+  let doneAt: number | undefined
+  while (performance.now() < deadline) {
+    if (allAcknowledged && (await queued()) === 0) {
+      doneAt = performance.now()
+      break
+    }
+    await sleep(settings.pollMs)
+  }
+  const acknowledged = () => withTimeout(label, settings.publishTimeoutMs + 5_000, publishing).catch((error: unknown) => log(errorMessage(error)))
+  return { start, doneAt, acknowledged }
+}
+
 const natsRun = async (db: pg.Client, nats: Nats, names: Names, devices: ReadonlyArray<Monitored>, vigilPid: number | undefined): Promise<NatsResult> => {
   const n = settings.readings
   const messages = Array.from({ length: n }, (_, i) => ({
@@ -463,27 +493,9 @@ const natsRun = async (db: pg.Client, nats: Nats, names: Names, devices: Readonl
   const publisher = new Publisher(nats.js, settings.natsWindow)
   log(`NATS ingest: publishing ${n} readings over ${devices.length} devices, ${settings.natsWindow} acks outstanding at most`)
   const { result: { result, cpu }, commits: committed } = await countingCommits(db, () => measuringAllCpu(vigilPid, async () => {
-    const start = performance.now()
-    const deadline = start + settings.natsPhaseMs
-    let allAcknowledged = false
-    const publishing = (async () => {
-      for (const m of messages) {
-        if (performance.now() > deadline) break
-        await publisher.publish(m.subject, m.data)
-      }
-      await publisher.drained()
-      allAcknowledged = true
-    })()
-    let doneAt: number | undefined
-    while (performance.now() < deadline) {
-      if (allAcknowledged && (await queuedOnIngest(nats, names)) === 0) {
-        doneAt = performance.now()
-        break
-      }
-      await sleep(settings.pollMs)
-    }
+    const { start, doneAt, acknowledged } = await publishUntilConsumed(publisher, messages, () => queuedOnIngest(nats, names), "NATS publish acknowledgements")
     const stored = await countAfter(db, before, "device")
-    await withTimeout("NATS publish acknowledgements", settings.publishTimeoutMs + 5_000, publishing).catch((error: unknown) => log(errorMessage(error)))
+    await acknowledged()
     const end = doneAt ?? performance.now()
     return { stored, finished: doneAt !== undefined && stored >= n, elapsedMs: end - start, publishMs: publisher.lastAckAt - start }
   }))
@@ -978,26 +990,8 @@ const bareNatsRun = async (db: pg.Client, nats: Nats, names: Names, devices: Rea
   const publisher = new Publisher(nats.js, settings.natsWindow)
   log(`bare pipeline: publishing ${n} readings over ${devices.length} devices, ${settings.natsWindow} acks outstanding at most`)
   const { result, cpu } = await measuringAllCpu(vigilPid, async () => {
-    const start = performance.now()
-    const deadline = start + settings.natsPhaseMs
-    let allAcknowledged = false
-    const publishing = (async () => {
-      for (const m of messages) {
-        if (performance.now() > deadline) break
-        await publisher.publish(m.subject, m.data)
-      }
-      await publisher.drained()
-      allAcknowledged = true
-    })()
-    let doneAt: number | undefined
-    while (performance.now() < deadline) {
-      if (allAcknowledged && (await queuedOnBare(nats, names)) === 0) {
-        doneAt = performance.now()
-        break
-      }
-      await sleep(settings.pollMs)
-    }
-    await withTimeout("bare publish acknowledgements", settings.publishTimeoutMs + 5_000, publishing).catch((error: unknown) => log(errorMessage(error)))
+    const { start, doneAt, acknowledged } = await publishUntilConsumed(publisher, messages, () => queuedOnBare(nats, names), "bare publish acknowledgements")
+    await acknowledged()
     return { doneAt, elapsedMs: (doneAt ?? performance.now()) - start }
   }, bare.pid)
   await bare.stop()
