@@ -26,7 +26,7 @@ import { DataRefused, type Unavailable } from "../domain/Errors.ts"
 import { PatientId } from "../domain/Patient.ts"
 import { boundsOf, type ProfileBounds } from "../domain/ThresholdProfile.ts"
 import type { VitalSign } from "../domain/VitalSign.ts"
-import { AlertRepo } from "../persistence/AlertRepo.ts"
+import { AlertRepo, type EvaluationWrite } from "../persistence/AlertRepo.ts"
 import { MonitorStateRepo } from "../persistence/MonitorStateRepo.ts"
 import { classified } from "../persistence/SqlErrors.ts"
 import { ThresholdProfileRepo } from "../persistence/ThresholdProfileRepo.ts"
@@ -97,34 +97,60 @@ export const layer = PatientMonitor.toLayer(
       onSome: (profile) => ({ bounds: boundsOf(profile), profile: "patient" as const })
     }))
 
+    /** The alerts and changes after `written` (the alerts as `writes` wrote them, in order). */
+    const afterWrites = (state: State, writes: Evaluation["writes"], written: ReadonlyArray<Alert>) => {
+      const alerts = new Map(state.alerts)
+      const changes = { raised: [] as Array<Alert>, updated: [] as Array<Alert>, resolved: [] as Array<Alert> }
+      writes.forEach((write, i) => {
+        const alert = written[i]!
+        if (write._tag === "resolve") alerts.delete(write.sign)
+        else alerts.set(write.sign, alert)
+        ;(write._tag === "raise" ? changes.raised : write._tag === "worsen" ? changes.updated : changes.resolved).push(alert)
+      })
+      return { alerts, changes }
+    }
+
     /**
-     * Writes the evaluation's alert changes and counters in one transaction; answers the alerts as
-     * written. Counters alone are one statement, atomic by itself: no transaction round trips.
+     * Writes the evaluation's alert changes and counters atomically; answers the alerts as
+     * written. Counters alone are one statement. So are alert changes of different vital signs
+     * with the counters (the usual case: no transaction round trips); several changes of one vital
+     * sign (a long batch that raised and resolved it) are written in order in one transaction.
      */
-    const persist = (state: State, evaluation: Evaluation, bounds: ProfileBounds) =>
-      evaluation.writes.length === 0
-        ? Effect.as(monitors.save(patientId, evaluation.lastSeq, evaluation.counters), { alerts: state.alerts, changes: noChanges })
-        : transaction(Effect.gen(function*() {
-          const alerts = new Map(state.alerts)
-          const changes = { raised: [] as Array<Alert>, updated: [] as Array<Alert>, resolved: [] as Array<Alert> }
-          for (const write of evaluation.writes) {
-            if (write._tag === "raise") {
-              const alert = yield* alertRepo.raise(patientId, write.sign, write.alert, bounds[write.sign])
-              alerts.set(write.sign, alert)
-              changes.raised.push(alert)
-            } else if (write._tag === "worsen") {
-              const alert = yield* alertRepo.worsen(alerts.get(write.sign)!, write.alert)
-              alerts.set(write.sign, alert)
-              changes.updated.push(alert)
-            } else {
-              const alert = yield* alertRepo.transition(alerts.get(write.sign)!, { action: "resolved", by: "auto" })
-              alerts.delete(write.sign)
-              changes.resolved.push(alert)
-            }
-          }
-          yield* monitors.save(patientId, evaluation.lastSeq, evaluation.counters)
-          return { alerts, changes }
-        }))
+    const persist = (state: State, evaluation: Evaluation, bounds: ProfileBounds) => {
+      const { writes } = evaluation
+      if (writes.length === 0) {
+        return Effect.as(monitors.save(patientId, evaluation.lastSeq, evaluation.counters), { alerts: state.alerts, changes: noChanges })
+      }
+      if (new Set(writes.map((write) => write.sign)).size === writes.length) {
+        const specs = writes.map((write): EvaluationWrite =>
+          write._tag === "raise"
+            ? { _tag: "raise", sign: write.sign, alert: write.alert, bounds: bounds[write.sign] }
+            : write._tag === "worsen"
+            ? { _tag: "worsen", current: state.alerts.get(write.sign)!, alert: write.alert }
+            : { _tag: "resolve", current: state.alerts.get(write.sign)!, by: "auto" }
+        )
+        return Effect.map(
+          alertRepo.writeEvaluation(patientId, specs, (when) => monitors.saving(patientId, evaluation.lastSeq, evaluation.counters, when)),
+          (written) => afterWrites(state, writes, written)
+        )
+      }
+      return transaction(Effect.gen(function*() {
+        const written: Array<Alert> = []
+        const alerts = new Map(state.alerts)
+        for (const write of writes) {
+          const alert = write._tag === "raise"
+            ? yield* alertRepo.raise(patientId, write.sign, write.alert, bounds[write.sign])
+            : write._tag === "worsen"
+            ? yield* alertRepo.worsen(alerts.get(write.sign)!, write.alert)
+            : yield* alertRepo.transition(alerts.get(write.sign)!, { action: "resolved", by: "auto" })
+          if (write._tag === "resolve") alerts.delete(write.sign)
+          else alerts.set(write.sign, alert)
+          written.push(alert)
+        }
+        yield* monitors.save(patientId, evaluation.lastSeq, evaluation.counters)
+        return afterWrites(state, writes, written)
+      }))
+    }
 
     /** Evaluates `readings` and writes what that changes; the state moves once it is written. */
     const apply = (state: State, readings: ReadonlyArray<Reading>) =>

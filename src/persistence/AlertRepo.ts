@@ -3,7 +3,7 @@
  * its audit row and its `events.alert.<action>` event through the ChangeLog. The database keeps
  * at most one unresolved alert per patient and vital sign (`alerts_one_active_idx`).
  */
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type Statement } from "@effect/sql"
 import { classified } from "./SqlErrors.ts"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Option, Schema } from "effect"
@@ -12,9 +12,17 @@ import type { Bounds, OpenAlert, Severity } from "../domain/Alerting.ts"
 import type { VitalSign } from "../domain/VitalSign.ts"
 import { type Keyset, pageOf } from "../domain/Keyset.ts"
 import type { PatientId } from "../domain/Patient.ts"
-import { ChangeLog } from "./ChangeLog.ts"
+import { ChangeLog, jsonView, snapshot } from "./ChangeLog.ts"
 
 const decodeAlerts = Schema.decodeUnknown(Schema.Array(Alert))
+/** An alert row `alias` as its audit row and events show it. */
+const alertJson = (alias: string) => jsonView(Alert.fields, alias)
+
+/** One of an evaluation's alert writes (`writeEvaluation`). */
+export type EvaluationWrite =
+  | { readonly _tag: "raise"; readonly sign: VitalSign; readonly alert: OpenAlert; readonly bounds: Bounds }
+  | { readonly _tag: "worsen"; readonly current: Alert; readonly alert: OpenAlert }
+  | { readonly _tag: "resolve"; readonly current: Alert; readonly by: string }
 
 export interface AlertFilter {
   readonly patient_id?: string | undefined
@@ -94,6 +102,79 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
       return updated
     }, classified)
 
+    /**
+     * An evaluation's alert writes and the monitor's saved state (`save`: the data-modifying
+     * statement that saves it when its condition holds) in one statement, atomic without a transaction of its own: each write's row, its
+     * audit row and its events, as `raise`, `worsen` and `transition` write them. The writes must
+     * concern different vital signs (the statement's parts do not see each other's rows). When an
+     * alert to change has moved on (another process's monitor changed it), nothing at all is
+     * written and it fails with `StaleAlertState`. Answers the alerts as written, in order.
+     */
+    const writeEvaluation = Effect.fn("AlertRepo.writeEvaluation")(function*(
+      patientId: PatientId,
+      writes: ReadonlyArray<EvaluationWrite>,
+      save: (when: Statement.Fragment) => Statement.Fragment
+    ) {
+      const current = writes.flatMap((write) => write._tag === "raise" ? [] : [write.current.id])
+      // The alerts to change, locked; `fresh` only if every one is still unresolved.
+      const fresh = sql`fresh AS (SELECT count(*) = ${current.length} AS ok FROM (
+          SELECT id FROM alerts WHERE id = ANY(${current}::uuid[]) AND status <> 'resolved' FOR UPDATE) AS locked)`
+      const parts = writes.map((write, ord) => {
+        const w = sql.literal(`w${ord}`)
+        if (write._tag === "raise") {
+          const { alert } = write
+          return {
+            cte: sql`${w} AS (
+              INSERT INTO alerts (patient_id, vital_sign, severity, status, peak, count, bounds, first_seen, last_seen, critical_since)
+              SELECT ${patientId}::uuid, ${write.sign}::text, ${alert.severity}::text, 'open', ${alert.peak}::float8, ${alert.count}::int,
+                ${pg.json(write.bounds)}::jsonb, ${alert.first_seen}::timestamptz, ${alert.last_seen}::timestamptz,
+                CASE WHEN ${alert.severity}::text = 'critical' THEN now() END
+              FROM fresh WHERE fresh.ok RETURNING *)`,
+            action: "raised",
+            before: null as Alert | null,
+            actor: undefined as string | undefined
+          }
+        }
+        if (write._tag === "worsen") {
+          const { alert } = write
+          return {
+            cte: sql`${w} AS (
+              UPDATE alerts SET severity = ${alert.severity}, peak = ${alert.peak}, count = ${alert.count},
+                last_seen = ${alert.last_seen}, updated_at = now(),
+                critical_since = CASE WHEN ${alert.severity}::text = 'critical' THEN coalesce(critical_since, now()) END
+              FROM fresh WHERE fresh.ok AND id = ${write.current.id} AND status <> 'resolved' RETURNING alerts.*)`,
+            action: "updated",
+            before: write.current,
+            actor: undefined
+          }
+        }
+        return {
+          cte: sql`${w} AS (
+            UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = ${write.by}, updated_at = now()
+            FROM fresh WHERE fresh.ok AND id = ${write.current.id} AND status <> 'resolved' RETURNING alerts.*)`,
+          action: "resolved",
+          before: write.current,
+          actor: write.by as string | undefined
+        }
+      })
+      const rows = yield* changes.writeAndRecord<{ ord: number }>(
+        (actor) =>
+          sql`${fresh}, ${sql.csv(parts.map((part) => part.cte))},
+            saved AS (${save(sql`(SELECT ok FROM fresh)`)}),
+            changed AS (${sql.join(" UNION ALL ", false)(parts.map((part, ord) =>
+            sql`SELECT ${ord}::int AS ord, ${part.actor === undefined ? actor : sql`${part.actor}::text`} AS actor, 'alert' AS entity_type,
+                id::text AS entity_id, ${part.action}::text AS action,
+                ${part.before === null ? sql`NULL` : sql`${JSON.stringify(snapshot(part.before))}`}::jsonb AS before,
+                ${sql.literal(alertJson(`w${ord}`))} AS after FROM ${sql.literal(`w${ord}`)}`
+          ))})`,
+        sql`${sql.join(" UNION ALL ", false)(parts.map((_, ord) => sql`SELECT ${ord}::int AS ord, * FROM ${sql.literal(`w${ord}`)}`))} ORDER BY ord`
+      )
+      if (rows.length < writes.length) {
+        return yield* Effect.fail(new StaleAlertState({ alertId: current.join(", ") }))
+      }
+      return yield* decodeAlerts(rows)
+    }, classified)
+
     const list = Effect.fn("AlertRepo.list")(function*(filter: AlertFilter) {
       const conditions = [
         ...(filter.patient_id !== undefined ? [sql`patient_id = ${filter.patient_id}`] : []),
@@ -118,7 +199,7 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
         ORDER BY critical_since LIMIT 1000`
     }, classified)
 
-    return { active, findById, raise, worsen, transition, list, dueForEscalation } as const
+    return { active, findById, raise, worsen, transition, writeEvaluation, list, dueForEscalation } as const
   }),
   dependencies: [ChangeLog.Default]
 }) {}

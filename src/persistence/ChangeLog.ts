@@ -7,9 +7,10 @@
  */
 import { SqlClient } from "@effect/sql"
 import { classified } from "./SqlErrors.ts"
-import { Effect } from "effect"
+import type { Statement } from "@effect/sql"
+import { Effect, Option, type Schema, SchemaAST as AST } from "effect"
 import { CurrentCaller } from "../domain/Access.ts"
-import { auditSubject, eventSubject, makeEvent } from "../domain/Events.ts"
+import { SOURCE } from "../domain/Events.ts"
 
 export type EntityType =
   | "patient"
@@ -71,71 +72,108 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
 
+    // Who is making the change: the caller a door identified ("anonymous" with authentication
+    // off), or the one an actor was told of (`actor`: its messages come from a door).
+    const actorOf = (actor: string | undefined) => actor !== undefined ? Effect.succeed(actor) : Effect.map(CurrentCaller, (caller) => caller.actor)
+
     /**
-     * Records `changes` (in order) in one statement, however many they are: their audit rows, and
-     * for each its domain event and its audit event in the outbox. Both events take their `time`
-     * from the audit row (`clock_timestamp()` in the committing transaction), and the audit event
-     * its data from the row, so they are put together in SQL: the envelope, built here, gets its
-     * time there. Must run inside the transaction that makes the changes.
+     * The rest of a WITH list whose relation `changed` (ord, actor, entity_type, entity_id, action,
+     * before, after) holds the changes: their audit rows, and for each its domain event
+     * (`events.<type>.<action>`, data the entity after, or before when it is gone) and its audit
+     * event in the outbox, in `ord` order. Both events take their `time` from the audit row
+     * (`clock_timestamp()` in the committing transaction), and the audit event its data from
+     * the row, as `auditView` writes it; the audit event's id is the audit row's.
      */
-    const recordAll = Effect.fn("ChangeLog.recordAll")(function*(changes: ReadonlyArray<Change>, options: { readonly actor?: string } = {}) {
-      if (changes.length === 0) return
-      // Who is making the change: the caller a door identified ("anonymous" with authentication
-      // off), or the one an actor was told of (`options.actor`: its messages come from a door).
-      const actor = options.actor ?? (yield* CurrentCaller).actor
-      const entries = changes.map((change, ord) => {
-        const before = snapshot(change.before)
-        const after = snapshot(change.after)
-        const { time: _t1, ...event } = makeEvent({ type: `vigil.${change.entityType}.${change.action}`, subject: change.entityId, data: after ?? before })
-        const { data: _d, time: _t2, ...auditEvent } = makeEvent({ type: `vigil.audit.${change.entityType}.${change.action}`, subject: change.entityId, data: null })
-        const id = crypto.randomUUID()
-        return {
-          ord,
-          id,
-          action: change.action,
-          entity_type: change.entityType,
-          entity_id: change.entityId,
-          before,
-          after,
-          event_id: event.id,
-          event_subject: eventSubject(change.entityType, change.action),
-          event,
-          audit_subject: auditSubject(change.entityType, change.action),
-          // The audit event's id is the audit row's.
-          audit_event: { ...auditEvent, id }
-        }
-      })
-      yield* sql`
-        WITH c AS (
-          -- Text, not pg.json: node-postgres would send an array as a PostgreSQL array literal.
-          SELECT * FROM jsonb_to_recordset(${JSON.stringify(entries)}::jsonb) AS c(
-            ord int, id uuid, action text, entity_type text, entity_id text, before jsonb, after jsonb,
-            event_id uuid, event_subject text, event jsonb, audit_subject text, audit_event jsonb)
-        ), a AS (
+    const recording = sql`
+        c AS MATERIALIZED (SELECT changed.*, gen_random_uuid() AS id, gen_random_uuid() AS event_id FROM changed),
+        a AS (
           INSERT INTO audit_events (id, actor, action, entity_type, entity_id, before, after)
-          SELECT id, ${actor}, action, entity_type, entity_id, before, after FROM c ORDER BY ord
+          SELECT id, actor, action, entity_type, entity_id, before, after FROM c ORDER BY ord
           RETURNING id, seq, occurred_at, prev_hash, hash
         ), t AS (
           SELECT c.*, a.seq, a.prev_hash, a.hash,
                  to_char(a.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS time
           FROM c JOIN a USING (id)
-        )
-        INSERT INTO outbox (event_id, subject, event)
-        SELECT event_id, subject, event FROM (
-          SELECT ord, 0 AS part, event_id, event_subject AS subject, event || jsonb_build_object('time', time) AS event FROM t
-          UNION ALL
-          -- As auditView writes a row.
-          SELECT ord, 1, id, audit_subject, audit_event || jsonb_build_object('time', time, 'data', jsonb_build_object(
-            'seq', seq, 'id', id, 'occurred_at', time, 'actor', ${actor}::text, 'action', action, 'entity_type', entity_type,
-            'entity_id', entity_id, 'before', before, 'after', after, 'prev_hash', prev_hash, 'hash', hash))
-          FROM t
-        ) AS events
-        ORDER BY ord, part`
+        ), recorded AS (
+          INSERT INTO outbox (event_id, subject, event)
+          SELECT event_id, subject, event FROM (
+            SELECT ord, 0 AS part, event_id, 'events.' || entity_type || '.' || action AS subject, jsonb_build_object(
+              'specversion', '1.0', 'id', event_id, 'source', ${SOURCE}::text, 'type', 'vigil.' || entity_type || '.' || action,
+              'time', time, 'subject', entity_id, 'datacontenttype', 'application/json', 'data', coalesce(after, before)) AS event
+            FROM t
+            UNION ALL
+            SELECT ord, 1, id, 'audit.' || entity_type || '.' || action, jsonb_build_object(
+              'specversion', '1.0', 'id', id, 'source', ${SOURCE}::text, 'type', 'vigil.audit.' || entity_type || '.' || action,
+              'time', time, 'subject', entity_id, 'datacontenttype', 'application/json', 'data', jsonb_build_object(
+                'seq', seq, 'id', id, 'occurred_at', time, 'actor', actor, 'action', action, 'entity_type', entity_type,
+                'entity_id', entity_id, 'before', before, 'after', after, 'prev_hash', prev_hash, 'hash', hash))
+            FROM t
+          ) AS events
+          ORDER BY ord, part
+        )`
+
+    /**
+     * Records `changes` (in order) in one statement, however many they are. Must run inside the
+     * transaction that makes the changes.
+     */
+    const recordAll = Effect.fn("ChangeLog.recordAll")(function*(changes: ReadonlyArray<Change>, options: { readonly actor?: string } = {}) {
+      if (changes.length === 0) return
+      const actor = yield* actorOf(options.actor)
+      const entries = changes.map((change, ord) => ({
+        ord,
+        actor,
+        entity_type: change.entityType,
+        entity_id: change.entityId,
+        action: change.action,
+        before: snapshot(change.before),
+        after: snapshot(change.after)
+      }))
+      yield* sql`
+        WITH changed AS (
+          -- Text, not pg.json: node-postgres would send an array as a PostgreSQL array literal.
+          SELECT * FROM jsonb_to_recordset(${JSON.stringify(entries)}::jsonb) AS c(
+            ord int, actor text, entity_type text, entity_id text, action text, before jsonb, after jsonb)
+        ), ${recording}
+        SELECT 1`
     }, classified)
 
     /** Must run inside the transaction that makes the change. */
     const record = (change: Change, options: { readonly actor?: string } = {}) => recordAll([change], options)
 
-    return { record, recordAll } as const
+    /**
+     * Makes changes and records them in one statement, atomic without a transaction of its own
+     * (no BEGIN and COMMIT round trips). `changes(actor)` is the start of a WITH list (the writes,
+     * with `RETURNING`) ending in a relation `changed` (ord, actor, entity_type, entity_id, action,
+     * before, after: the entity as `jsonView` shows it); `actor` is who makes the change, as
+     * `recordAll` takes it. `result` is the query that answers.
+     */
+    const writeAndRecord = <A extends object>(
+      changes: (actor: Statement.Fragment) => Statement.Fragment,
+      result: Statement.Fragment,
+      options: { readonly actor?: string } = {}
+    ) =>
+      Effect.flatMap(actorOf(options.actor), (actor) => sql<A>`WITH ${changes(sql`${actor}::text`)}, ${recording} ${result}`)
+
+    return { record, recordAll, writeAndRecord } as const
   })
 }) {}
+
+/**
+ * An entity as JSON in SQL, as `snapshot` writes its decoded value: every field of `fields` from
+ * the row `alias`, dates as ISO strings in UTC with milliseconds (how a JavaScript Date is
+ * written). The field names are the columns'.
+ */
+export const jsonView = (fields: Schema.Struct.Fields, alias: string): string => {
+  const isDate = (ast: AST.AST): boolean =>
+    AST.isDeclaration(ast) ? AST.getIdentifierAnnotation(ast).pipe(Option.exists((id) => id === "DateFromSelf")) :
+    AST.isUnion(ast) ? ast.types.some(isDate) :
+    AST.isRefinement(ast) ? isDate(ast.from) :
+    false
+  const pairs = Object.entries(fields).map(([name, field]) => {
+    const column = `${alias}."${name}"`
+    return isDate((field as Schema.Schema.Any).ast)
+      ? `'${name}', to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+      : `'${name}', ${column}`
+  })
+  return `jsonb_build_object(${pairs.join(", ")})`
+}

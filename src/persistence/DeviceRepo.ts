@@ -7,10 +7,12 @@ import { DuplicateSerial, PatientNotFound, type DataRefused, type Unavailable } 
 import type { PatientId } from "../domain/Patient.ts"
 import type { Page } from "./Page.ts"
 import { classified, FOREIGN_KEY_VIOLATION, fromSqlError, isViolation, UNIQUE_VIOLATION } from "./SqlErrors.ts"
-import { ChangeLog } from "./ChangeLog.ts"
+import { ChangeLog, jsonView } from "./ChangeLog.ts"
 import { RegistryCache } from "./RegistryCache.ts"
 
 const decodeDevices = Schema.decodeUnknown(Schema.Array(Device))
+/** A device row `alias` as its audit row and events show it. */
+const deviceJson = (alias: string) => jsonView(Device.fields, alias)
 
 export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo", {
   effect: Effect.gen(function*() {
@@ -24,27 +26,24 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
         ? Effect.fail(new PatientNotFound({ patientId }))
         : fromSqlError(error)
 
+    /** Inserts the device and records its creation, in one statement. */
     const insert = Effect.fn("DeviceRepo.insert")(function*(input: DeviceCreate) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
-        const rows = yield* sql`
-          INSERT INTO devices ${sql.insert({ serial: input.serial, firmware: input.firmware, patient_id: input.patient_id })}
-          RETURNING *`.pipe(
-          Effect.catchTag("SqlError", (error): Effect.Effect<never, DuplicateSerial | PatientNotFound | Unavailable | DataRefused> =>
-            isViolation(error, UNIQUE_VIOLATION, "devices_serial_key")
-              ? Effect.fail(new DuplicateSerial({ serial: input.serial }))
-              : unknownPatient(input.patient_id)(error))
-        )
-        const [device] = yield* decodeDevices(rows)
-        yield* changes.record({
-          entityType: "device",
-          entityId: device!.id,
-          action: "created",
-          before: null,
-          after: device!
-        })
-        return device!
-      })).pipe(classified)
-    })
+      const rows = yield* changes.writeAndRecord(
+        (actor) => sql`created AS (
+            INSERT INTO devices ${sql.insert({ serial: input.serial, firmware: input.firmware, patient_id: input.patient_id })}
+            RETURNING *),
+          changed AS (SELECT 0 AS ord, ${actor} AS actor, 'device' AS entity_type, id::text AS entity_id, 'created' AS action,
+            NULL::jsonb AS before, ${sql.literal(deviceJson("created"))} AS after FROM created)`,
+        sql`SELECT * FROM created`
+      ).pipe(
+        Effect.catchTag("SqlError", (error): Effect.Effect<never, DuplicateSerial | PatientNotFound | Unavailable | DataRefused> =>
+          isViolation(error, UNIQUE_VIOLATION, "devices_serial_key")
+            ? Effect.fail(new DuplicateSerial({ serial: input.serial }))
+            : unknownPatient(input.patient_id)(error))
+      )
+      const [device] = yield* decodeDevices(rows)
+      return device!
+    }, classified)
 
     const load = (id: DeviceId) =>
       sql`SELECT * FROM devices WHERE id = ${id}`.pipe(
@@ -68,36 +67,40 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
     /**
      * Applies the fields present in `patch`; `None` when the device does not exist. A change of
      * link alone is audited and published as "linked"/"unlinked"; a change of firmware (with or
-     * without a new link) as "updated"; a patch that changes nothing records nothing.
+     * without a new link) as "updated"; a patch that changes nothing records nothing. One
+     * statement: the row is locked, changed and recorded without transaction round trips.
      */
     const update = Effect.fn("DeviceRepo.update")(function*(id: DeviceId, patch: DeviceUpdate) {
-      const updated = yield* sql.withTransaction(Effect.gen(function*() {
-        const [current] = yield* sql`SELECT * FROM devices WHERE id = ${id} FOR UPDATE`.pipe(Effect.flatMap(decodeDevices))
-        if (current === undefined) return Option.none<Device>()
-        const relink = patch.patient_id !== undefined && patch.patient_id !== current.patient_id
-        const refirm = patch.firmware !== undefined && patch.firmware !== current.firmware
-        if (!relink && !refirm) return Option.some(current)
-        const fields: Record<string, string | null> = {}
-        if (refirm) fields.firmware = patch.firmware!
-        if (relink) fields.patient_id = patch.patient_id ?? null
-        const rows = yield* sql`
-          UPDATE devices SET ${sql.update(fields)}, updated_at = now() WHERE id = ${id} RETURNING *`.pipe(
-          Effect.catchTag("SqlError", unknownPatient(patch.patient_id))
-        )
-        const [device] = yield* decodeDevices(rows)
-        yield* changes.record({
-          entityType: "device",
-          entityId: id,
-          // Without a firmware change, this patch changed the link.
-          action: refirm ? "updated" : device!.patient_id === null ? "unlinked" : "linked",
-          before: current,
-          after: device!
-        })
-        return Option.some(device!)
-      })).pipe(classified)
+      const firmware = patch.firmware ?? null
+      const relink = patch.patient_id !== undefined
+      const patientId = patch.patient_id ?? null
+      const rows = yield* changes.writeAndRecord(
+        (actor) => sql`current AS (SELECT * FROM devices WHERE id = ${id} FOR UPDATE),
+          moves AS (
+            SELECT current.*,
+              ${firmware}::text IS NOT NULL AND ${firmware}::text <> current.firmware AS refirm,
+              ${relink} AND ${patientId}::uuid IS DISTINCT FROM current.patient_id AS relink
+            FROM current),
+          updated AS (
+            UPDATE devices SET
+              firmware = CASE WHEN moves.refirm THEN ${firmware}::text ELSE devices.firmware END,
+              patient_id = CASE WHEN moves.relink THEN ${patientId}::uuid ELSE devices.patient_id END,
+              updated_at = now()
+            FROM moves WHERE devices.id = moves.id AND (moves.refirm OR moves.relink)
+            RETURNING devices.*, moves.refirm, ${sql.literal(deviceJson("moves"))} AS before_json),
+          changed AS (
+            SELECT 0 AS ord, ${actor} AS actor, 'device' AS entity_type, id::text AS entity_id,
+              -- Without a firmware change, this patch changed the link.
+              CASE WHEN refirm THEN 'updated' WHEN patient_id IS NULL THEN 'unlinked' ELSE 'linked' END AS action,
+              before_json AS before, ${sql.literal(deviceJson("updated"))} AS after
+            FROM updated)`,
+        // The device as changed, or as it was when the patch changed nothing.
+        sql`SELECT * FROM updated UNION ALL SELECT current.*, false, NULL FROM current WHERE NOT EXISTS (SELECT 1 FROM updated)`
+      ).pipe(Effect.catchTag("SqlError", unknownPatient(patch.patient_id)))
+      const [device] = yield* decodeDevices(rows)
       cache.invalidate(id)
-      return updated
-    })
+      return Option.fromNullable(device)
+    }, classified)
 
     /** Devices heard from, but last before `silentSince`: offline (from the database's now), audited. */
     const markOffline = Effect.fn("DeviceRepo.markOffline")(function*(silentSince: Date) {

@@ -2,7 +2,7 @@
  * `patient_monitors`: what a PatientMonitor keeps between activations besides its alerts, namely
  * the sustained-rule and hysteresis counters per vital sign and the last reading it evaluated.
  */
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type Statement } from "@effect/sql"
 import { classified } from "./SqlErrors.ts"
 import { PgClient } from "@effect/sql-pg"
 import { Effect } from "effect"
@@ -36,14 +36,19 @@ export class MonitorStateRepo extends Effect.Service<MonitorStateRepo>()("vigil/
       return row === undefined ? { lastSeq: 0, counters: {} } : { lastSeq: Number(row.last_seq), counters: revive(row.counters) }
     }, classified)
 
-    /** In the caller's transaction. `lastSeq` only moves forward. */
-    const save = Effect.fn("MonitorStateRepo.save")(function*(patientId: PatientId, lastSeq: number, counters: Counters) {
-      yield* sql`
-        INSERT INTO patient_monitors (patient_id, last_seq, counters) VALUES (${patientId}, ${lastSeq}, ${pg.json(counters)})
+    /** The statement that saves the state when `when` holds. `lastSeq` only moves forward. */
+    const saving = (patientId: PatientId, lastSeq: number, counters: Counters, when: Statement.Fragment = sql`true`) =>
+      sql`
+        INSERT INTO patient_monitors (patient_id, last_seq, counters)
+        SELECT ${patientId}::uuid, ${lastSeq}::bigint, ${pg.json(counters)}::jsonb WHERE ${when}
         ON CONFLICT (patient_id) DO UPDATE SET last_seq = GREATEST(patient_monitors.last_seq, EXCLUDED.last_seq),
           counters = EXCLUDED.counters, updated_at = now()`
+
+    /** In the caller's transaction, or on its own. */
+    const save = Effect.fn("MonitorStateRepo.save")(function*(patientId: PatientId, lastSeq: number, counters: Counters) {
+      yield* saving(patientId, lastSeq, counters)
     }, classified)
 
-    return { load, save } as const
+    return { load, save, saving } as const
   })
 }) {}

@@ -9,10 +9,12 @@ import { Effect, Option, Schema } from "effect"
 import { type PainkillerPatientCreate, Patient, type PatientCreate, type PatientId, type TrialSubject } from "../domain/Patient.ts"
 import type { DataRefused, Unavailable } from "../domain/Errors.ts"
 import type { Page } from "./Page.ts"
-import { ChangeLog } from "./ChangeLog.ts"
+import { ChangeLog, jsonView } from "./ChangeLog.ts"
 import { RegistryCache } from "./RegistryCache.ts"
 
 const decodePatients = Schema.decodeUnknown(Schema.Array(Patient))
+/** A patient row `created` as its audit row and events show it. */
+const patientJson = jsonView(Patient.fields, "created")
 
 export class PatientRepo extends Effect.Service<PatientRepo>()("vigil/PatientRepo", {
   effect: Effect.gen(function*() {
@@ -20,21 +22,20 @@ export class PatientRepo extends Effect.Service<PatientRepo>()("vigil/PatientRep
     const { patients: cache } = yield* RegistryCache
     const changes = yield* ChangeLog
 
+    /** Inserts `columns` as a new patient and records its creation, in one statement. */
+    const create = (columns: Record<string, string | number | null>) =>
+      Effect.flatMap(
+        changes.writeAndRecord(
+          (actor) => sql`created AS (INSERT INTO patients ${sql.insert(columns)} RETURNING *),
+            changed AS (SELECT 0 AS ord, ${actor} AS actor, 'patient' AS entity_type, id::text AS entity_id, 'created' AS action,
+              NULL::jsonb AS before, ${sql.literal(patientJson)} AS after FROM created)`,
+          sql`SELECT * FROM created`
+        ),
+        decodePatients
+      ).pipe(Effect.map((rows) => rows[0]!))
+
     const insert = Effect.fn("PatientRepo.insert")(function*(input: PatientCreate) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
-        const rows = yield* sql`
-          INSERT INTO patients ${sql.insert({ full_name: input.full_name, age: input.age, sex: input.sex })}
-          RETURNING *`
-        const [patient] = yield* decodePatients(rows)
-        yield* changes.record({
-          entityType: "patient",
-          entityId: patient!.id,
-          action: "created",
-          before: null,
-          after: patient!
-        })
-        return patient!
-      }))
+      return yield* create({ full_name: input.full_name, age: input.age, sex: input.sex })
     }, classified)
 
     const load = (id: PatientId) =>
@@ -60,14 +61,7 @@ export class PatientRepo extends Effect.Service<PatientRepo>()("vigil/PatientRep
 
     /** Seed 003's create: a patient with first and last name, age and condition. */
     const insertNamed = Effect.fn("PatientRepo.insertNamed")(function*(input: PainkillerPatientCreate) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
-        const rows = yield* sql`
-          INSERT INTO patients ${sql.insert({ first_name: input.first_name, last_name: input.last_name, age: input.age, condition: input.condition })}
-          RETURNING *`
-        const [patient] = yield* decodePatients(rows)
-        yield* changes.record({ entityType: "patient", entityId: patient!.id, action: "created", before: null, after: patient! })
-        return patient!
-      }))
+      return yield* create({ first_name: input.first_name, last_name: input.last_name, age: input.age, condition: input.condition })
     }, classified)
 
     /** Removes the patient with everything that is theirs (readings, alerts, profile); `false` if unknown. */

@@ -5,7 +5,9 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Deferred, Effect, Fiber, Stream } from "effect"
+import { Deferred, Effect, Fiber, Schema, Stream } from "effect"
+import { Device } from "../../src/domain/Device.ts"
+import { Patient } from "../../src/domain/Patient.ts"
 import { EventBus } from "../../src/messaging/EventBus.ts"
 import { ChangeLog } from "../../src/persistence/ChangeLog.ts"
 import { eventually } from "../support/eventually.ts"
@@ -42,6 +44,40 @@ layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test", OUTBOX_POLL_INTERVAL: "
       expect(created.occurred_at).toMatch(/Z$/)
       const patientRows = (yield* call("GET", `/api/v1/audit?entity_type=patient&entity_id=${patient.id}`)).body.items
       expect(patientRows).toHaveLength(1)
+    }))
+
+  it.effect("a change written in one statement is audited and published as its entity's decoded value, field for field", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      // As the rest of Vigil writes an entity into its audit row and events (ChangeLog.snapshot).
+      const asWritten = <S extends Schema.Schema.AnyNoContext>(schema: S, row: unknown) =>
+        JSON.parse(JSON.stringify(Schema.decodeUnknownSync(schema)(row)))
+      const auditOf = (entityId: string) =>
+        sql<{ action: string; before: unknown; after: unknown; event: { data: unknown } }>`
+          SELECT a.action, a.before, a.after, o.event FROM audit_events a
+          JOIN outbox o ON o.event->>'subject' = a.entity_id AND o.subject = 'events.' || a.entity_type || '.' || a.action
+          WHERE a.entity_id = ${entityId} ORDER BY a.seq`
+      const patient = yield* createPatient("One Statement")
+      const named = (yield* call("POST", "/api/v1/patient", { first_name: "Ada", last_name: "Byron", age: 36, condition: null })).body
+      const device = (yield* call("POST", "/devices", { serial: `ONE-${Date.now()}`, firmware: "v1" })).body
+      const [row1] = yield* sql`SELECT * FROM patients WHERE id = ${patient.id}`
+      const [row2] = yield* sql`SELECT * FROM patients WHERE id = ${named.id}`
+      for (const [id, row] of [[patient.id, row1], [named.id, row2]] as const) {
+        const [created] = yield* auditOf(id)
+        expect(created).toEqual({ action: "created", before: null, after: asWritten(Patient, row), event: expect.anything() })
+        expect(created!.event.data).toEqual(asWritten(Patient, row))
+      }
+      const [deviceRow] = yield* sql`SELECT * FROM devices WHERE id = ${device.id}`
+      yield* call("PATCH", `/devices/${device.id}`, { firmware: "v2", patient_id: patient.id })
+      const [patched] = yield* sql`SELECT * FROM devices WHERE id = ${device.id}`
+      yield* call("PATCH", `/devices/${device.id}`, { patient_id: null })
+      const [unlinked] = yield* sql`SELECT * FROM devices WHERE id = ${device.id}`
+      const rows = yield* auditOf(device.id)
+      expect(rows.map((r) => [r.action, r.before, r.after, r.event.data])).toEqual([
+        ["created", null, asWritten(Device, deviceRow), asWritten(Device, deviceRow)],
+        ["updated", asWritten(Device, deviceRow), asWritten(Device, patched), asWritten(Device, patched)],
+        ["unlinked", asWritten(Device, patched), asWritten(Device, unlinked), asWritten(Device, unlinked)]
+      ])
     }))
 
   it.effect("pages with a cursor and filters by action and time", () =>
