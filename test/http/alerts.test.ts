@@ -470,6 +470,60 @@ layer(TestApp.layer(), { timeout: 60_000, excludeTestServices: true })("alerts",
       expect(raisedEvent!.event.type).toBe("vigil.alert.resolved")
       expect(raisedEvent!.event.data).toMatchObject({ id: alert.id, status: "resolved" })
     }))
+
+  it.effect("audits and publishes each alert change of one reading (several vital signs, written in one statement) as the alert it answered, field for field", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const { patientId, deviceId } = yield* monitored()
+      const changesOf = (alertId: string) =>
+        sql<{ action: string; before: unknown; after: unknown; data: unknown }>`
+          SELECT a.action, a.before, a.after, o.event->'data' AS data FROM audit_events a
+          JOIN outbox o ON o.subject = 'events.alert.' || a.action AND o.event->>'subject' = a.entity_id
+          WHERE a.entity_type = 'alert' AND a.entity_id = ${alertId} ORDER BY a.seq`
+      const first = (yield* record(deviceId, { heart_rate: 120 })).alerts.raised[0]
+      // One reading: the heart-rate alert worsens to critical, a temperature alert is raised.
+      const second = (yield* record(deviceId, { heart_rate: 140, temperature: 38.6 })).alerts
+      expect(second.updated.map((a: any) => a.id)).toEqual([first.id])
+      expect(second.raised.map((a: any) => a.vital_sign)).toEqual(["temperature"])
+      let resolved: Array<any> = []
+      for (let i = 0; i < 3; i++) resolved = [...resolved, ...(yield* record(deviceId, { heart_rate: 70, temperature: 37 })).alerts.resolved]
+      expect(resolved.map((a) => a.vital_sign).sort()).toEqual(["heart_rate", "temperature"])
+      const heart = resolved.find((a) => a.vital_sign === "heart_rate")
+      const temperature = resolved.find((a) => a.vital_sign === "temperature")
+      expect(yield* changesOf(first.id)).toEqual([
+        { action: "raised", before: null, after: first, data: first },
+        { action: "updated", before: first, after: second.updated[0], data: second.updated[0] },
+        { action: "resolved", before: second.updated[0], after: heart, data: heart }
+      ])
+      expect(yield* changesOf(second.raised[0].id)).toEqual([
+        { action: "raised", before: null, after: second.raised[0], data: second.raised[0] },
+        { action: "resolved", before: second.raised[0], after: temperature, data: temperature }
+      ])
+      const [saved] = yield* sql<{ last_seq: string }>`SELECT last_seq FROM patient_monitors WHERE patient_id = ${patientId}`
+      const [latest] = yield* sql<{ seq: string }>`SELECT max(seq) AS seq FROM vital_signs WHERE patient_id = ${patientId}`
+      expect(saved!.last_seq).toBe(latest!.seq)
+    }))
+
+  it.effect("writes nothing of an evaluation whose alert another process changed, and evaluates the reading again on fresh state", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const { patientId, deviceId } = yield* monitored()
+      const alert = (yield* record(deviceId, { heart_rate: 120 })).alerts.raised[0]
+      // As another process's monitor of the same patient would: the alert is resolved behind this monitor's back.
+      yield* sql`UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = 'elsewhere' WHERE id = ${alert.id}`
+      // This reading would worsen the alert and raise a temperature alert in one statement: stale, so neither is written,
+      // then on reloaded state both breaches raise new alerts.
+      const again = (yield* record(deviceId, { heart_rate: 125, temperature: 38.6 })).alerts
+      expect(again.updated).toEqual([])
+      expect(again.raised.map((a: any) => a.vital_sign).sort()).toEqual(["heart_rate", "temperature"])
+      expect(again.raised.map((a: any) => a.id)).not.toContain(alert.id)
+      expect(yield* auditActions("alert", alert.id)).toEqual(["raised"])
+      const open = (yield* alertsOf(patientId, "&status=open")).items
+      expect(open.map((a) => a.vital_sign).sort()).toEqual(["heart_rate", "temperature"])
+      const [raised] = yield* sql<{ n: string }>`
+        SELECT count(*) AS n FROM audit_events WHERE entity_type = 'alert' AND action = 'raised' AND after->>'patient_id' = ${patientId}`
+      expect(Number(raised!.n)).toBe(3)
+    }))
 })
 
 layer(TestApp.layer({ ALERT_SUSTAINED_READINGS: "3" }), { timeout: 60_000, excludeTestServices: true })("alerts, sustained rule", (it) => {
