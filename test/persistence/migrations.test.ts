@@ -21,7 +21,7 @@ layer(EmptyDatabase, { timeout: 60_000, excludeTestServices: true })("migrations
       const sql = yield* SqlClient.SqlClient
       const runs = yield* Effect.all(Array.from({ length: 4 }, () => Migrator.migrate()), { concurrency: "unbounded" })
       const files = Migrator.listFiles(Migrator.defaultDirectory)
-      expect(runs.flat().map((file) => file.id).sort()).toEqual(files.map((file) => file.id))
+      expect(runs.flat().map((file) => file.id).sort((a, b) => a - b)).toEqual(files.map((file) => file.id))
       expect(yield* Migrator.migrate()).toEqual([])
       const recorded = yield* sql<{ id: number }>`SELECT id FROM vigil_migrations ORDER BY id`
       expect(recorded.map((row) => row.id)).toEqual(files.map((file) => file.id))
