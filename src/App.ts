@@ -13,6 +13,7 @@ import * as DemoData from "./persistence/DemoData.ts"
 import { EventBus } from "./messaging/EventBus.ts"
 import * as IngestConsumer from "./ingest/IngestConsumer.ts"
 import * as Messaging from "./messaging/Messaging.ts"
+import { OutboxSignal } from "./persistence/OutboxSignal.ts"
 import * as OutboxRelay from "./messaging/OutboxRelay.ts"
 import * as DurableCluster from "./actors/DurableCluster.ts"
 import * as Care from "./Care.ts"
@@ -66,6 +67,8 @@ export const make = <E, R>(database: Layer.Layer<Database | DatabaseLayer.Databa
     Layer.provideMerge(OutboxRelay.layer),
     Layer.provideMerge(Messaging.layer),
     Layer.provideMerge(DemoDataSeeding),
+    // One signal for the whole process: writers on either cluster wake the one relay.
+    Layer.provideMerge(OutboxSignal.Default),
     Layer.provideMerge(database)
   )
 }

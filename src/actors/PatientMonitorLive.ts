@@ -15,7 +15,6 @@
  * its own that the database refuses included, is a bug and stays a defect.
  */
 import * as Entity from "@effect/cluster/Entity"
-import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
 import type { Alert } from "../domain/Alert.ts"
 import { AlertNotFound, AlertStateConflict, StaleAlertState } from "../domain/Alert.ts"
@@ -82,7 +81,6 @@ export const layer = PatientMonitor.toLayer(
   Effect.gen(function*() {
     const address = yield* Entity.CurrentAddress
     const patientId = PatientId.make(address.entityId)
-    const sql = yield* SqlClient.SqlClient
     const alertRepo = yield* AlertRepo
     const monitors = yield* MonitorStateRepo
     const vitals = yield* VitalsRepo
@@ -90,7 +88,7 @@ export const layer = PatientMonitor.toLayer(
     const config = yield* Effect.orDie(AlertConfig)
     const rules = { sustained: config.sustained, clearAfter: config.clearAfter }
     const defaultBounds = boundsOf(config.defaultProfile)
-    const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) => classified(sql.withTransaction(effect))
+    const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) => classified(alertRepo.transaction(effect))
 
     const currentBounds = Effect.map(profiles.findByPatient(patientId), Option.match({
       onNone: () => ({ bounds: defaultBounds, profile: "default" as const }),

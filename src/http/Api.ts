@@ -217,7 +217,11 @@ export class AuditGroup extends HttpApiGroup.make("audit")
   .add(
     HttpApiEndpoint.get("verify", "/api/v1/audit/verify").addSuccess(Schema.Struct({
       valid: Schema.Boolean,
-      checked: Schema.Number,
+      /** Chained rows checked: every row chained when the check began. */
+      checked: Schema.Number.annotations({ description: "chained rows checked (every row chained when the check began)" }),
+      waiting: Schema.Number.annotations({
+        description: "committed rows not chained yet (chained by the outbox relay within about a second, or by the next reader)"
+      }),
       first_broken: Schema.NullOr(Schema.Struct({ seq: Schema.Number, id: Schema.String, reason: Schema.String })),
       head_hash: Schema.NullOr(Schema.String)
     }))

@@ -5,15 +5,18 @@
  *   lock on a connection it keeps. If that process dies, PostgreSQL frees the lock and another
  *   process's relay takes over. A row is never published twice (and were it republished after a
  *   crash between ack and stamp, JetStream drops it by its `Nats-Msg-Id`).
- * - It wakes on the outbox's NOTIFY (sent when a writing transaction commits) and, failing that,
+ * - It wakes when a transaction that wrote outbox rows commits: in process when the writer runs
+ *   here, by `NOTIFY vigil_outbox` from other processes (OutboxSignal.ts), and, failing both,
  *   every `OUTBOX_POLL_INTERVAL`. A batch's stamp rides on the statement that reads the next
- *   batch: a busy relay makes one round trip per batch.
+ *   batch, which also chains the audit rows left waiting (migration 0010) and publishes no
+ *   audit event before it is chained: a busy relay makes one round trip per batch.
  * - While the bus is down it retries with exponential back-off; writers never wait for it.
  * - Published rows older than `OUTBOX_RETENTION` are deleted, every `OUTBOX_PRUNE_INTERVAL`.
  */
 import { SqlClient } from "@effect/sql"
 import { Config, Data, Duration, Effect, Layer, Queue, Schedule } from "effect"
 import { Notifications } from "../persistence/Notifications.ts"
+import { CHANNEL, OutboxSignal } from "../persistence/OutboxSignal.ts"
 import { EventBus } from "./EventBus.ts"
 
 export const RelayConfig = Config.all({
@@ -44,10 +47,11 @@ export const make = Effect.gen(function*() {
   const bus = yield* EventBus
   const config = yield* RelayConfig
   const encoder = new TextEncoder()
-  const wake = yield* Queue.sliding<void>(1)
+  const signal = yield* OutboxSignal
+  const { wake } = signal
 
-  // A commit's notice, or notices perhaps missed (the listening connection is back): look now.
-  const notices = yield* notifications.subscribe("vigil_outbox")
+  // Another process's commit, or notices perhaps missed (the listening connection is back): look now.
+  const notices = yield* notifications.subscribe(CHANNEL)
   yield* Queue.take(notices).pipe(
     Effect.flatMap((notice) => notice._tag === "Lost" ? Effect.void : Queue.offer(wake, undefined)),
     Effect.forever,
@@ -61,16 +65,13 @@ export const make = Effect.gen(function*() {
    */
   let unstamped: ReadonlyArray<string> = []
 
+  /**
+   * One statement (`vigil_outbox_next`, migration 0010): chains the audit rows left waiting,
+   * stamps `stamp`, and reads the next batch in outbox order, up to the first audit event not
+   * yet chained.
+   */
   const fetchNext = (stamp: ReadonlyArray<string>) =>
-    stamp.length === 0
-      ? sql<OutboxRow>`
-          SELECT seq, event_id, subject, event::text AS event FROM outbox
-          WHERE published_at IS NULL ORDER BY seq LIMIT ${config.batchSize}`
-      // The SELECT sees the rows as they were before the UPDATE (one snapshot): the stamped ones are left out by seq.
-      : sql<OutboxRow>`
-          WITH stamped AS (UPDATE outbox SET published_at = now() WHERE seq = ANY(${stamp}::bigint[]))
-          SELECT seq, event_id, subject, event::text AS event FROM outbox
-          WHERE published_at IS NULL AND seq <> ALL(${stamp}::bigint[]) ORDER BY seq LIMIT ${config.batchSize}`
+    sql<OutboxRow>`SELECT seq, event_id, subject, event FROM vigil_outbox_next(${stamp}::bigint[], ${config.batchSize})`
 
   const stampNow = Effect.suspend(() => {
     const stamp = unstamped
@@ -148,6 +149,10 @@ export const make = Effect.gen(function*() {
       connection.execute("SELECT pg_advisory_unlock($1)", [LEADER_LOCK], undefined).pipe(Effect.ignore)
     )
     yield* Effect.logDebug("outbox relay active in this process")
+    yield* Effect.addFinalizer(() => signal.leading(false))
+    yield* signal.leading(true)
+    // Commits before the lock was taken may have notified no one.
+    yield* Queue.offer(wake, undefined)
     yield* leadership(connection.execute("SELECT 1", [], undefined))
   }))
 

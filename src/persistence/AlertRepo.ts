@@ -199,7 +199,10 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
         ORDER BY critical_since LIMIT 1000`
     }, classified)
 
-    return { active, findById, raise, worsen, transition, writeEvaluation, list, dueForEscalation } as const
+    /** A transaction for the writes above (the relay is signalled once it commits). */
+    const transaction = changes.transaction
+
+    return { active, findById, raise, worsen, transition, writeEvaluation, transaction, list, dueForEscalation } as const
   }),
   dependencies: [ChangeLog.Default]
 }) {}

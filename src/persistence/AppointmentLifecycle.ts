@@ -94,7 +94,7 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
      * time's); cancelling fails the confirmation still open. A patch that changes nothing records nothing.
      */
     const update = Effect.fn("AppointmentLifecycle.update")(function*(id: AppointmentId, patch: AppointmentChanges) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const current = yield* lockAppointment(id)
         if (current === undefined) return yield* new AppointmentNotFound({ appointmentId: id })
         const to = patch.status ?? current.status
@@ -146,7 +146,7 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
      * answers what it records, and nothing is written again. (`reference`: the work's id.)
      */
     const confirm = Effect.fn("AppointmentLifecycle.confirm")(function*(appointmentId: AppointmentId, taskId: TaskId, reference: string) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const appointment = yield* lockAppointment(appointmentId)
         const started = yield* start(taskId, reference)
         const task = started === undefined ? yield* lockTask(taskId) : started.task
@@ -207,7 +207,7 @@ export class AppointmentLifecycle extends Effect.Service<AppointmentLifecycle>()
      * confirmed for that time and the time is still to come. Never for a cancelled appointment.
      */
     const sendReminder = Effect.fn("AppointmentLifecycle.sendReminder")(function*(id: AppointmentId, time: Date, remindBeforeSeconds: number) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const current = yield* lockAppointment(id)
         const outcome: ReminderOutcome = current === undefined || current.status !== "confirmed"
           ? "not-confirmed"

@@ -86,7 +86,7 @@ export class AppointmentRepo extends Effect.Service<AppointmentRepo>()("vigil/Ap
       })
 
     const book = Effect.fn("AppointmentRepo.book")(function*(input: AppointmentCreate, options: BookingOptions) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const found = yield* users.findMany(input.doctor_id === null ? [input.patient_id] : [input.patient_id, input.doctor_id])
         const patient = yield* party("patient_id", "patient", found, input.patient_id)
         const namedDoctor = input.doctor_id === null ? null : yield* party("doctor_id", "doctor", found, input.doctor_id)

@@ -1,4 +1,7 @@
-/** Reads the audit trail: filtered keyset pages, and a check of the whole hash chain. */
+/**
+ * Reads the audit trail: filtered keyset pages of chained rows (a reader first chains what
+ * waits), and a check of the whole hash chain, with how many rows still wait to be chained.
+ */
 import { SqlClient } from "@effect/sql"
 import { classified } from "./SqlErrors.ts"
 import { Effect } from "effect"
@@ -38,6 +41,7 @@ export interface ChainBreak {
 export interface ChainReport {
   readonly valid: boolean
   readonly checked: number
+  readonly waiting: number
   readonly first_broken: ChainBreak | null
   readonly head_hash: string | null
 }
@@ -49,8 +53,19 @@ export class AuditRepo extends Effect.Service<AuditRepo>()("vigil/AuditRepo", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
 
+    /**
+     * Chains every row committed before now that still waits (migration 0010), so that a reader
+     * sees its own writes chained; answers how many it chained.
+     */
+    const chainWaiting = sql<{ chained: number }>`SELECT vigil_audit_chain_waiting(2147483647) AS chained`.pipe(
+      Effect.map(([row]) => row?.chained ?? 0)
+    )
+
     const list = Effect.fn("AuditRepo.list")(function*(filter: AuditFilter) {
+      yield* chainWaiting
       const conditions = [
+        // Rows committed since the chaining are the next read's.
+        sql`seq < vigil_audit_waiting_seq()`,
         ...(filter.entity_type !== undefined ? [sql`entity_type = ${filter.entity_type}`] : []),
         ...(filter.entity_id !== undefined ? [sql`entity_id = ${filter.entity_id}`] : []),
         ...(filter.action !== undefined ? [sql`action = ${filter.action}`] : []),
@@ -77,15 +92,22 @@ export class AuditRepo extends Effect.Service<AuditRepo>()("vigil/AuditRepo", {
       let previousHash = GENESIS
       let after = 0
       let checked = 0
-      while (true) {
+      // The chain's head now: rows chained while the check runs are the next check's.
+      const [head] = yield* sql<{ head: string | null; waiting: string }>`
+        SELECT (SELECT max(seq) FROM audit_events WHERE seq < vigil_audit_waiting_seq())::text AS head,
+               (SELECT count(*) FROM audit_events WHERE seq >= vigil_audit_waiting_seq())::text AS waiting`
+      const last = Number(head?.head ?? 0)
+      const waiting = Number(head?.waiting ?? 0)
+      while (after < last) {
         const rows = yield* sql<{ seq: string; id: string; prev_hash: string; hash: string; recomputed: string }>`
           SELECT seq, id, prev_hash, hash,
                  vigil_audit_hash(prev_hash, id, occurred_at, actor, action, entity_type, entity_id, before, after) AS recomputed
-          FROM audit_events WHERE seq > ${after} ORDER BY seq LIMIT ${VERIFY_PAGE}`
+          FROM audit_events WHERE seq > ${after} AND seq <= ${last} ORDER BY seq LIMIT ${VERIFY_PAGE}`
         for (const row of rows) {
           const broken = (reason: string): ChainReport => ({
             valid: false,
             checked,
+            waiting,
             first_broken: { seq: Number(row.seq), id: row.id, reason },
             head_hash: null
           })
@@ -97,13 +119,13 @@ export class AuditRepo extends Effect.Service<AuditRepo>()("vigil/AuditRepo", {
         if (rows.length < VERIFY_PAGE) break
         after = Number(rows[rows.length - 1]!.seq)
       }
-      return { valid: true, checked, first_broken: null, head_hash: checked === 0 ? null : previousHash } satisfies ChainReport
+      return { valid: true, checked, waiting, first_broken: null, head_hash: checked === 0 ? null : previousHash } satisfies ChainReport
     }, classified)
 
     /**
      * Appends reads of patient data (the access audit) in one statement: action "read", at the
      * time of the (first) read, with the route, the door, how many reads and the last one's time
-     * in `after`. Chained at commit like every audit row.
+     * in `after`. Chained like every audit row (migration 0010).
      */
     const insertReads = (reads: ReadonlyArray<AccessRecord>) =>
       sql`

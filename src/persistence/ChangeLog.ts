@@ -11,6 +11,7 @@ import type { Statement } from "@effect/sql"
 import { Effect, Option, type Schema, SchemaAST as AST } from "effect"
 import { CurrentCaller } from "../domain/Access.ts"
 import { SOURCE } from "../domain/Events.ts"
+import { OutboxSignal } from "./OutboxSignal.ts"
 
 export type EntityType =
   | "patient"
@@ -71,6 +72,18 @@ export const auditView = (row: AuditRow) => ({
 export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const signal = yield* OutboxSignal
+
+    /** Signals the relay once `effect` (which wrote outbox rows) has committed: at once outside a transaction, else by the transaction's end. */
+    const signalled = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
+        outer._tag === "Some" ? effect : Effect.tap(effect, () => signal.written))
+
+    /**
+     * `effect` in a transaction (a savepoint inside one), like `sql.withTransaction`; the relay is
+     * signalled once the outermost commits. Every transaction that records changes runs in one.
+     */
+    const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) => signalled(sql.withTransaction(effect))
 
     // Who is making the change: the caller a door identified ("anonymous" with authentication
     // off), or the one an actor was told of (`actor`: its messages come from a door).
@@ -152,9 +165,9 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
       result: Statement.Fragment,
       options: { readonly actor?: string } = {}
     ) =>
-      Effect.flatMap(actorOf(options.actor), (actor) => sql<A>`WITH ${changes(sql`${actor}::text`)}, ${recording} ${result}`)
+      signalled(Effect.flatMap(actorOf(options.actor), (actor) => sql<A>`WITH ${changes(sql`${actor}::text`)}, ${recording} ${result}`))
 
-    return { record, recordAll, writeAndRecord } as const
+    return { record, recordAll, writeAndRecord, transaction } as const
   })
 }) {}
 

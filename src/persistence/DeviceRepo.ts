@@ -104,7 +104,7 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
 
     /** Devices heard from, but last before `silentSince`: offline (from the database's now), audited. */
     const markOffline = Effect.fn("DeviceRepo.markOffline")(function*(silentSince: Date) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const rows = yield* sql<Record<string, unknown> & { id: string }>`
           UPDATE devices SET offline_since = now()
           WHERE id IN (SELECT id FROM devices WHERE offline_since IS NULL
@@ -120,7 +120,7 @@ export class DeviceRepo extends Effect.Service<DeviceRepo>()("vigil/DeviceRepo",
 
     /** Devices heard from again after being reported offline: back online, each audited with an event. */
     const markOnline = Effect.fn("DeviceRepo.markOnline")(function*(ids: ReadonlyArray<DeviceId>) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const back = yield* sql<Record<string, unknown> & { id: string }>`
           UPDATE devices SET offline_since = NULL WHERE id = ANY(${ids}::uuid[]) AND offline_since IS NOT NULL RETURNING *`
         for (const device of back) {

@@ -20,7 +20,7 @@ export class LabResultRepo extends Effect.Service<LabResultRepo>()("vigil/LabRes
     const users = yield* UserRepo
 
     const insert = Effect.fn("LabResultRepo.insert")(function*(input: LabResultCreate) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const patient = (yield* users.findMany([input.patient_id])).get(input.patient_id)
         if (patient === undefined) return yield* new UserNotFound({ userId: input.patient_id, role: "patient" })
         if (patient.role !== "patient") {

@@ -67,7 +67,7 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
      */
     /** `actor`: who registers it, for the audit (the caller's, though an actor writes it). */
     const register = Effect.fn("MlServiceRepo.register")(function*(input: ServiceRegistration, now: Date, actor?: string) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const before = yield* lock(input.service_id)
         const fields = {
           service_id: input.service_id,
@@ -136,7 +136,7 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
 
     /** Removes the service; `None` when it is not registered. */
     const remove = Effect.fn("MlServiceRepo.remove")(function*(id: ServiceId, actor?: string) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const [removed] = yield* sql`DELETE FROM ml_services WHERE service_id = ${id} RETURNING *`.pipe(Effect.flatMap(decodeServices))
         if (removed === undefined) return Option.none<RegisteredService>()
         yield* changes.record(change("deregistered", removed, null), actor === undefined ? {} : { actor })
@@ -150,7 +150,7 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
      * event. `None` when the service is not registered (any more).
      */
     const writeBeat = Effect.fn("MlServiceRepo.writeBeat")(function*(id: ServiceId, at: Date, lastHeartbeat: string) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const rows = yield* sql<{ readonly was: LeaseStatus; readonly was_critical_since: Date | null }>`
           UPDATE ml_services s SET heartbeat_at = GREATEST(s.heartbeat_at, ${at}), last_heartbeat = ${lastHeartbeat},
                  lease_status = 'passing', critical_since = NULL, updated_at = now()
@@ -177,7 +177,7 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
     /** These leases ran out (`since`: when): critical, each with an event, unless a later beat was written meanwhile. */
     const markCritical = Effect.fn("MlServiceRepo.markCritical")(function*(ids: ReadonlyArray<ServiceId>, cutoff: Date, since: Date) {
       if (ids.length === 0) return []
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const critical = yield* sql`
           UPDATE ml_services SET lease_status = 'critical', critical_since = ${since}, updated_at = now()
           WHERE service_id = ANY(${[...ids]}::text[]) AND lease_status = 'passing' AND heartbeat_at <= ${cutoff}
@@ -196,7 +196,7 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
 
     /** Deregisters a service critical since before `before` (checked again here), with an event; `None` otherwise. */
     const deregisterCritical = Effect.fn("MlServiceRepo.deregisterCritical")(function*(id: ServiceId, before: Date) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const [removed] = yield* sql`
           DELETE FROM ml_services WHERE service_id = ${id} AND lease_status = 'critical' AND critical_since < ${before}
           RETURNING *`.pipe(Effect.flatMap(decodeServices))
@@ -209,7 +209,7 @@ export class MlServiceRepo extends Effect.Service<MlServiceRepo>()("vigil/MlServ
     /** Stores probe results; a service whose probe status changed gets an event. */
     const recordProbes = Effect.fn("MlServiceRepo.recordProbes")(function*(results: ReadonlyArray<ProbeResult>) {
       if (results.length === 0) return
-      yield* sql.withTransaction(Effect.gen(function*() {
+      yield* changes.transaction(Effect.gen(function*() {
         const rows = yield* sql<{ readonly was: ProbeStatus | null }>`
           UPDATE ml_services s SET probe_status = p.status, probe_detail = p.detail, probed_at = p.at
           FROM (SELECT * FROM unnest(${results.map((r) => r.serviceId)}::text[], ${results.map((r) => r.status)}::text[],

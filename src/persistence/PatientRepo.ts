@@ -66,7 +66,7 @@ export class PatientRepo extends Effect.Service<PatientRepo>()("vigil/PatientRep
 
     /** Removes the patient with everything that is theirs (readings, alerts, profile); `false` if unknown. */
     const remove = Effect.fn("PatientRepo.remove")(function*(id: PatientId) {
-      const removed = yield* sql.withTransaction(Effect.gen(function*() {
+      const removed = yield* changes.transaction(Effect.gen(function*() {
         const [patient] = yield* decodePatients(yield* sql`DELETE FROM patients WHERE id = ${id} RETURNING *`)
         if (patient === undefined) return false
         yield* changes.record({ entityType: "patient", entityId: id, action: "deleted", before: patient, after: null })

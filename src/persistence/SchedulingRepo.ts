@@ -69,7 +69,7 @@ export class SchedulingRepo extends Effect.Service<SchedulingRepo>()("vigil/Sche
 
     /** Creates the doctor's profile (which needs a specialization) or changes the fields sent. */
     const upsertDoctorProfile = Effect.fn("SchedulingRepo.upsertDoctorProfile")(function*(userId: UserId, input: DoctorProfileUpsert) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const [current] = yield* sql`SELECT * FROM doctor_profiles WHERE user_id = ${userId} FOR UPDATE`.pipe(Effect.flatMap(decodeProfiles))
         const fields = present(input)
         if (current === undefined) {
@@ -106,7 +106,7 @@ export class SchedulingRepo extends Effect.Service<SchedulingRepo>()("vigil/Sche
           AND id IS DISTINCT FROM ${except} LIMIT 1`.pipe(Effect.map((rows) => rows.length > 0))
 
     const createSchedule = Effect.fn("SchedulingRepo.createSchedule")(function*(userId: UserId, input: DoctorScheduleCreate) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const profile = yield* lockProfile(userId)
         if (input.is_active && (yield* overlaps(profile.id, input.start_time, input.end_time, null))) return yield* new ScheduleOverlaps()
         const [row] = yield* sql<{ id: number }>`INSERT INTO doctor_schedules ${sql.insert({ ...input, doctor_id: profile.id })} RETURNING id`
@@ -125,7 +125,7 @@ export class SchedulingRepo extends Effect.Service<SchedulingRepo>()("vigil/Sche
     }, classified)
 
     const updateSchedule = Effect.fn("SchedulingRepo.updateSchedule")(function*(userId: UserId, scheduleId: ScheduleId, patch: DoctorScheduleUpdate) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const profile = yield* lockProfile(userId)
         const [current] = yield* schedulesWhere(sql`s.id = ${scheduleId} AND s.doctor_id = ${profile.id}`)
         if (current === undefined) return yield* new ScheduleNotFound({ scheduleId })
@@ -143,7 +143,7 @@ export class SchedulingRepo extends Effect.Service<SchedulingRepo>()("vigil/Sche
 
     /** Removes a schedule nobody is booked into (its cancelled appointments keep their history, without it). */
     const removeSchedule = Effect.fn("SchedulingRepo.removeSchedule")(function*(userId: UserId, scheduleId: ScheduleId) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const profile = yield* lockProfile(userId)
         const [current] = yield* schedulesWhere(sql`s.id = ${scheduleId} AND s.doctor_id = ${profile.id}`)
         if (current === undefined) return yield* new ScheduleNotFound({ scheduleId })
@@ -187,7 +187,7 @@ export class SchedulingRepo extends Effect.Service<SchedulingRepo>()("vigil/Sche
     }, classified)
 
     const upsertPatientProfile = Effect.fn("SchedulingRepo.upsertPatientProfile")(function*(userId: UserId, input: PatientProfileUpsert) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const before = yield* patientProfile(userId)
         const fields = present(input)
         if (Option.isSome(before) && Object.keys(fields).length === 0) return before.value

@@ -18,7 +18,7 @@ export class ThresholdProfileRepo extends Effect.Service<ThresholdProfileRepo>()
     const changes = yield* ChangeLog
 
     const insert = Effect.fn("ThresholdProfileRepo.insert")(function*(input: ThresholdProfileCreate) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const rows = yield* sql`INSERT INTO threshold_profiles ${sql.insert({ ...input })} RETURNING *`.pipe(
           Effect.catchTag("SqlError", (error): Effect.Effect<never, ThresholdProfileExists | PatientNotFound | Unavailable | DataRefused> =>
             isViolation(error, UNIQUE_VIOLATION, "threshold_profiles_patient_id_key")

@@ -36,7 +36,7 @@ export class UserRepo extends Effect.Service<UserRepo>()("vigil/UserRepo", {
 
     /** A new user; `role` may be any (the superadmin comes from configuration, not from `UserCreate`). */
     const insert = Effect.fn("UserRepo.insert")(function*(input: NewUser, hashedPassword: string) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const rows = yield* sql`
           INSERT INTO users ${sql.insert({
             email: input.email,
@@ -79,7 +79,7 @@ export class UserRepo extends Effect.Service<UserRepo>()("vigil/UserRepo", {
      * exist. A patch that changes nothing records nothing.
      */
     const update = Effect.fn("UserRepo.update")(function*(id: UserId, patch: Omit<UserUpdate, "password">, hashedPassword: string | undefined) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const [current] = yield* sql`SELECT * FROM users WHERE id = ${id} FOR NO KEY UPDATE`.pipe(Effect.flatMap(decodeUsers))
         if (current === undefined) return Option.none<User>()
         const fields: Record<string, unknown> = {}

@@ -203,7 +203,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
 
     /** Deletes one reading of `source` (seed 003 deletes measurements), audited; `false` if there is none. */
     const remove = Effect.fn("VitalsRepo.remove")(function*(id: string, source: Source) {
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      return yield* changes.transaction(Effect.gen(function*() {
         const [row] = yield* sql<ReadingRow>`DELETE FROM vital_signs WHERE id = ${id} AND source = ${source} RETURNING *`
         if (row === undefined) return false
         const reading = readingView(fromRow(row))

@@ -6,7 +6,6 @@
  * changes, the NATS consumer acknowledges first). Failures are the repositories' (`Unavailable`:
  * nothing stored, retry; `DataRefused`: the same batch would be refused again) or defects.
  */
-import { SqlClient } from "@effect/sql"
 import { Cause, Duration, Effect, Option } from "effect"
 import { callActor } from "../actors/ActorCalls.ts"
 import { Device } from "../actors/Device.ts"
@@ -18,6 +17,7 @@ import { type DeviceReading, emptyValues, type ReadingId, type StoredReading, ty
 import { DeviceRepo } from "../persistence/DeviceRepo.ts"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
 import { classified } from "../persistence/SqlErrors.ts"
+import { ChangeLog } from "../persistence/ChangeLog.ts"
 import { VitalsRepo } from "../persistence/VitalsRepo.ts"
 
 export interface DeviceSubmission {
@@ -52,11 +52,11 @@ const ROUTE_TIMEOUT = Duration.seconds(10)
 
 export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIngest", {
   effect: Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
     const vitals = yield* VitalsRepo
     const patients = yield* PatientRepo
     const registry = yield* DeviceRepo
     const devices = yield* Device.client
+    const changes = yield* ChangeLog
 
     /** Devices heard from again after being reported offline; the readings are stored whatever happens here (the next reading tries again). */
     const markOnline = (ids: ReadonlyArray<DeviceId>) =>
@@ -145,7 +145,7 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
     /** Seed 002's batch: trial subjects found or created by subject number, all in one transaction. */
     const storeTrialVitals = Effect.fn("VitalsIngest.storeTrialVitals")(function*(records: ReadonlyArray<TrialRecord>) {
       const now = new Date()
-      const stored = yield* classified(sql.withTransaction(Effect.gen(function*() {
+      const stored = yield* classified(changes.transaction(Effect.gen(function*() {
         const ids = yield* patients.ensureTrialSubjects(records.map((record) => record.subject))
         return yield* vitals.insert(records.map((record): VitalReading => ({
           ...emptyValues,
@@ -182,5 +182,5 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
 
     return { prepareDeviceReadings, recordDeviceReadings, storeTrialVitals, recordMeasurement } as const
   }),
-  dependencies: [VitalsRepo.Default]
+  dependencies: [VitalsRepo.Default, ChangeLog.Default]
 }) {}

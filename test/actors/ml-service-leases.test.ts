@@ -18,6 +18,7 @@ import * as MlServiceLive from "../../src/actors/MlServiceLive.ts"
 import { type ServiceId, ServiceRegistration } from "../../src/domain/MlService.ts"
 import { MlServiceRepo } from "../../src/persistence/MlServiceRepo.ts"
 import { eventually } from "../support/eventually.ts"
+import { OutboxSignal } from "../../src/persistence/OutboxSignal.ts"
 import * as TestDatabase from "../support/test-database.ts"
 
 const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([
@@ -26,6 +27,7 @@ const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([
 ])))
 
 const Leases = Layer.mergeAll(MlServiceRepo.Default, LeaseBoard.Default, ShardingConfig.layer()).pipe(
+  Layer.provideMerge(OutboxSignal.Default),
   Layer.provideMerge(TestDatabase.layer),
   Layer.provide(config)
 )

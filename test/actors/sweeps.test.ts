@@ -10,6 +10,7 @@ import { SqlClient } from "@effect/sql"
 import { Chunk, Clock, ConfigProvider, Effect, Layer, TestClock, TestServices } from "effect"
 import * as Monitoring from "../../src/Monitoring.ts"
 import { eventually } from "../support/eventually.ts"
+import { OutboxSignal } from "../../src/persistence/OutboxSignal.ts"
 import * as TestDatabase from "../support/test-database.ts"
 
 const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([
@@ -18,7 +19,8 @@ const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([
   ["DEVICE_OFFLINE_AFTER", "5 minutes"]
 ])))
 
-const Sweeping = Monitoring.layer.pipe(Layer.provideMerge(TestDatabase.layer), Layer.provide(config))
+const Sweeping = Monitoring.layer.pipe(Layer.provideMerge(OutboxSignal.Default),
+  Layer.provideMerge(TestDatabase.layer), Layer.provide(config))
 
 /** Waits in real time (the database works in real time), whatever the test's clock says. */
 const until = <A, E, R>(check: Effect.Effect<A, E, R>) => TestServices.provideLive(eventually(check))

@@ -152,6 +152,67 @@ layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test", OUTBOX_POLL_INTERVAL: "
       ))
     }))
 
+  it.effect("a writer never waits for the chain: with its lock taken a change commits at once and waits, counted by verify; the relay chains it within a second of the lock's release, its audit event with it", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const locked = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      // As a writer in the middle of its commit would: the chain's lock, held.
+      const holder = yield* sql.withTransaction(Effect.gen(function*() {
+        yield* sql`SELECT pg_advisory_xact_lock(7346210002)`
+        yield* Deferred.succeed(locked, undefined)
+        yield* Deferred.await(release)
+      })).pipe(Effect.fork)
+      yield* Deferred.await(locked)
+      const patient = yield* createPatient("Waits for the chain").pipe(
+        Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => new Error("the writer waited for the chain's lock") })
+      )
+      const [waiting] = yield* sql<{ seq: string; hash: string }>`SELECT seq, hash FROM audit_events WHERE entity_id = ${patient.id}`
+      expect(waiting!.hash).toBe("")
+      expect(Number(waiting!.seq)).toBeGreaterThanOrEqual(1e15)
+      const during = (yield* call("GET", "/api/v1/audit/verify")).body
+      expect(during).toMatchObject({ valid: true, first_broken: null })
+      expect(during.waiting).toBeGreaterThanOrEqual(1)
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
+      const released = Date.now()
+      const chained = yield* eventually(
+        Effect.flatMap(
+          sql<{ seq: string; prev_hash: string; hash: string; id: string; published: boolean; event: { data: { seq: number; prev_hash: string; hash: string } } }>`
+            SELECT a.seq, a.prev_hash, a.hash, a.id, o.published_at IS NOT NULL AS published, o.event FROM audit_events a
+            JOIN outbox o ON o.event_id = a.id WHERE a.entity_id = ${patient.id}`,
+          ([row]) => row !== undefined && row.hash !== "" && row.published ? Effect.succeed(row) : Effect.fail("not chained and published yet")
+        ),
+        3
+      )
+      expect(Date.now() - released).toBeLessThan(1000)
+      expect(Number(chained.seq)).toBeLessThan(1e15)
+      expect(chained.event.data).toMatchObject({ seq: Number(chained.seq), prev_hash: chained.prev_hash, hash: chained.hash })
+      const [before] = yield* sql<{ hash: string }>`SELECT hash FROM audit_events WHERE seq = ${Number(chained.seq) - 1}`
+      expect(chained.prev_hash).toBe(before!.hash)
+      expect((yield* call("GET", "/api/v1/audit/verify")).body).toMatchObject({ valid: true, first_broken: null })
+    }))
+
+  it.effect("under concurrent writers the chain stays gap-free and whole, and the audit events are queued in chain order", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const [start] = yield* sql<{ head: string }>`SELECT coalesce(max(seq), 0)::text AS head FROM audit_events WHERE seq < 1000000000000000`
+      const head = Number(start!.head)
+      yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) => createPatient(`Concurrent ${i}`), { concurrency: 30, discard: true })
+      yield* eventually(Effect.flatMap(call("GET", "/api/v1/audit/verify"), ({ body }) => body.waiting === 0 ? Effect.void : Effect.fail("rows wait")), 3)
+      const rows = yield* sql<{ seq: string; id: string; prev_hash: string; hash: string }>`
+        SELECT seq, id, prev_hash, hash FROM audit_events WHERE seq > ${head} AND seq < 1000000000000000 ORDER BY seq`
+      expect(rows.length).toBeGreaterThanOrEqual(60)
+      rows.forEach((row, i) => {
+        expect(Number(row.seq)).toBe(head + i + 1)
+        if (i > 0) expect(row.prev_hash).toBe(rows[i - 1]!.hash)
+      })
+      const events = yield* sql<{ chain: string }>`
+        SELECT event->'data'->>'seq' AS chain FROM outbox WHERE event_id = ANY(${rows.map((row) => row.id)}::uuid[]) ORDER BY seq`
+      expect(events.map((e) => Number(e.chain))).toEqual(rows.map((row) => Number(row.seq)))
+      expect((yield* call("GET", "/api/v1/audit/verify")).body).toMatchObject({ valid: true, waiting: 0 })
+    }))
+
   it.effect("verifies the chain and names the first row tampered with", () =>
     Effect.gen(function*() {
       for (let i = 0; i < 3; i++) yield* createPatient(`Chain ${i}`)

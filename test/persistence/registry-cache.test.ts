@@ -7,6 +7,7 @@ import { PatientRepo } from "../../src/persistence/PatientRepo.ts"
 import { ReadCache } from "../../src/persistence/ReadCache.ts"
 import { ThresholdProfileRepo } from "../../src/persistence/ThresholdProfileRepo.ts"
 import { RegistryCache } from "../../src/persistence/RegistryCache.ts"
+import { OutboxSignal } from "../../src/persistence/OutboxSignal.ts"
 import * as TestDatabase from "../support/test-database.ts"
 import { eventually } from "../support/eventually.ts"
 
@@ -65,7 +66,8 @@ describe("ReadCache", () => {
     }))
 })
 
-const Repos = Layer.mergeAll(PatientRepo.Default, ThresholdProfileRepo.Default, RegistryCache.Default).pipe(Layer.provideMerge(TestDatabase.layer))
+const Repos = Layer.mergeAll(PatientRepo.Default, ThresholdProfileRepo.Default, RegistryCache.Default).pipe(Layer.provideMerge(OutboxSignal.Default),
+  Layer.provideMerge(TestDatabase.layer))
 
 layer(Repos, { timeout: 60_000, excludeTestServices: true })("RegistryCache", (it) => {
   it.effect("drops a patient when any connection updates it", () =>
