@@ -1,13 +1,14 @@
 /**
- * Records a change to the registry where it happens: one hash-chained audit row and two outbox
- * rows (the domain event `events.<entityType>.<action>` and the audit event), written by the
- * caller's transaction, so the change, its audit and its events commit or vanish together. One
- * change is one event: a subscriber never has to stitch several together. The relay publishes
- * them later.
+ * Records a change to the registry where it happens: one audit row and two outbox rows (the
+ * domain event `events.<entityType>.<action>` and the audit event), written by the caller's
+ * transaction or by the very statement that makes the change (`writeAndRecord`), so the change,
+ * its audit and its events commit or vanish together. One change is one event: a subscriber never
+ * has to stitch several together. The audit row is hash-chained at commit when the chain is free,
+ * else soon after (migration 0010); the relay publishes the events once they are committed (and
+ * the audit event once it is chained), woken by `OutboxSignal`.
  */
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type Statement } from "@effect/sql"
 import { classified } from "./SqlErrors.ts"
-import type { Statement } from "@effect/sql"
 import { Effect, Option, type Schema, SchemaAST as AST } from "effect"
 import { CurrentCaller } from "../domain/Access.ts"
 import { SOURCE } from "../domain/Events.ts"
