@@ -75,7 +75,11 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
     const sql = yield* SqlClient.SqlClient
     const signal = yield* OutboxSignal
 
-    /** Signals the relay once `effect` (which wrote outbox rows) has committed: at once outside a transaction, else by the transaction's end. */
+    /**
+     * Runs `effect`, which writes outbox rows, and wakes the relay once they are committed: at
+     * once outside a transaction, else when the outermost transaction (`transaction`) commits.
+     * Every write to the outbox goes through it: nothing else wakes the relay before its poll.
+     */
     const signalled = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
         outer._tag === "Some" ? effect : Effect.tap(effect, () => signal.written))
@@ -168,7 +172,7 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
     ) =>
       signalled(Effect.flatMap(actorOf(options.actor), (actor) => sql<A>`WITH ${changes(sql`${actor}::text`)}, ${recording} ${result}`))
 
-    return { record, recordAll, writeAndRecord, transaction } as const
+    return { record, recordAll, writeAndRecord, transaction, signalled } as const
   })
 }) {}
 

@@ -94,7 +94,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
             RETURNING id, offline_since)`
         const offline = seen.length === 0 ? sql`` :
           sql`UNION ALL SELECT 'offline', id::text, NULL FROM touched WHERE offline_since IS NOT NULL`
-        const rows = yield* sql<{ readonly kind: "reading" | "offline"; readonly id: string; readonly seq: string | null }>`
+        const rows = yield* changes.signalled(sql<{ readonly kind: "reading" | "offline"; readonly id: string; readonly seq: string | null }>`
           WITH ins AS (
             INSERT INTO vital_signs (${seqs === undefined ? sql`` : sql`seq, `}${sql.literal(columnList)}, measured_at)
               ${seqs === undefined ? sql`` : sql`OVERRIDING SYSTEM VALUE`}
@@ -117,7 +117,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
             FROM recorded
           )${touch}
           SELECT 'reading' AS kind, id::text AS id, seq::text AS seq FROM ins
-          ${offline}`
+          ${offline}`)
         // The rows as sent (the first of a repeated id is the one stored), with their place in the store.
         const sent = new Map<string, VitalReading>()
         for (const reading of readings) if (!sent.has(reading.id)) sent.set(reading.id, reading)

@@ -293,6 +293,27 @@ layer(TestApp.layer({ NATS_SUBJECT_PREFIX: "audit_test", OUTBOX_POLL_INTERVAL: "
       expect(Date.now() - started).toBeLessThan(1000)
     }))
 
+  it.effect("wakes the relay for a stored reading's vitals.recorded too: published within a second, not at the next poll", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const patient = yield* createPatient("Prompt Vitals")
+      const device = (yield* call("POST", "/devices", { serial: `PV-${Date.now()}`, firmware: "v1", patient_id: patient.id })).body
+      yield* outboxDrained(5)
+      const reading = yield* call("POST", `/api/v1/devices/${device.id}/readings`, { reading_id: crypto.randomUUID(), heart_rate: 72 })
+      expect(reading.status).toBe(201)
+      const stored = Date.now()
+      yield* eventually(
+        Effect.flatMap(
+          sql<{ published: boolean }>`
+            SELECT published_at IS NOT NULL AS published FROM outbox
+            WHERE subject = 'events.vitals.recorded' AND event->>'subject' = ${patient.id}`,
+          ([row]) => (row?.published === true ? Effect.void : Effect.fail("pending"))
+        ),
+        3
+      )
+      expect(Date.now() - stored).toBeLessThan(1000)
+    }))
+
   it.effect("streams the domain events as Server-Sent Events, filtered by type", () =>
     Effect.gen(function*() {
       const base = yield* TestApp.baseUrl
