@@ -101,9 +101,16 @@ export const layer = PatientMonitor.toLayer(
       const changes = { raised: [] as Array<Alert>, updated: [] as Array<Alert>, resolved: [] as Array<Alert> }
       writes.forEach((write, i) => {
         const alert = written[i]!
-        if (write._tag === "resolve") alerts.delete(write.sign)
-        else alerts.set(write.sign, alert)
-        ;(write._tag === "raise" ? changes.raised : write._tag === "worsen" ? changes.updated : changes.resolved).push(alert)
+        if (write._tag === "raise") {
+          alerts.set(write.sign, alert)
+          changes.raised.push(alert)
+        } else if (write._tag === "worsen") {
+          alerts.set(write.sign, alert)
+          changes.updated.push(alert)
+        } else {
+          alerts.delete(write.sign)
+          changes.resolved.push(alert)
+        }
       })
       return { alerts, changes }
     }

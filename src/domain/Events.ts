@@ -1,7 +1,8 @@
 /**
  * The envelope of every event Vigil publishes, CloudEvents 1.0 in JSON (DESIGN.md section 6), and
- * the subject names of domain and audit events. Here, at the bottom, because the outbox writer
- * (persistence) builds them and the relay and the subscribers (messaging) read them.
+ * the subject names of domain events (audit events: `audit.<entityType>.<action>`). Here, at the
+ * bottom, because the outbox writer (persistence, in SQL: SqlJson.cloudEvent) builds them and the
+ * relay and the subscribers (messaging) read them.
  * `id` is also the JetStream `Nats-Msg-Id`, so a republished event is dropped as a duplicate.
  * Subjects are relative ("events.patient.created"); the messaging layer adds the configured prefix.
  */
@@ -21,18 +22,5 @@ export type CloudEvent = typeof CloudEvent.Type
 
 export const SOURCE = "vigil"
 
-export const makeEvent = (options: { readonly type: string; readonly subject: string; readonly data: unknown; readonly time?: Date }): CloudEvent => ({
-  specversion: "1.0",
-  id: crypto.randomUUID(),
-  source: SOURCE,
-  type: options.type,
-  time: (options.time ?? new Date()).toISOString(),
-  subject: options.subject,
-  datacontenttype: "application/json",
-  data: options.data
-})
-
 /** `events.<aggregate>.<event>`: the domain event of a change. */
 export const eventSubject = (aggregate: string, event: string) => `events.${aggregate}.${event}`
-/** `audit.<entityType>.<action>`: the audit record of a change. */
-export const auditSubject = (entityType: string, action: string) => `audit.${entityType}.${action}`

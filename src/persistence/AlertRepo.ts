@@ -12,7 +12,8 @@ import type { Bounds, OpenAlert, Severity } from "../domain/Alerting.ts"
 import type { VitalSign } from "../domain/VitalSign.ts"
 import { type Keyset, pageOf } from "../domain/Keyset.ts"
 import type { PatientId } from "../domain/Patient.ts"
-import { ChangeLog, jsonView, snapshot } from "./ChangeLog.ts"
+import { ChangeLog, snapshot } from "./ChangeLog.ts"
+import { jsonView } from "./SqlJson.ts"
 
 const decodeAlerts = Schema.decodeUnknown(Schema.Array(Alert))
 /** An alert row `alias` as its audit row and events show it. */
@@ -104,8 +105,9 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
 
     /**
      * An evaluation's alert writes and the monitor's saved state (`save`: the data-modifying
-     * statement that saves it when its condition holds) in one statement, atomic without a transaction of its own: each write's row, its
-     * audit row and its events, as `raise`, `worsen` and `transition` write them. The writes must
+     * statement that saves it when its condition holds) in one statement, atomic without a
+     * transaction of its own: each write's row, its audit row and its events, as `raise`, `worsen`
+     * and `transition` write them. The writes must
      * concern different vital signs (the statement's parts do not see each other's rows). When an
      * alert to change has moved on (another process's monitor changed it), nothing at all is
      * written and it fails with `StaleAlertState`. Answers the alerts as written, in order.

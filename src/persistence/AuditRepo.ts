@@ -6,6 +6,7 @@ import { SqlClient } from "@effect/sql"
 import { classified } from "./SqlErrors.ts"
 import { Effect } from "effect"
 import { type AuditRow, auditView } from "./ChangeLog.ts"
+import { isoMillis } from "./SqlJson.ts"
 
 export interface AuditFilter {
   readonly entity_type?: string | undefined
@@ -132,7 +133,7 @@ export class AuditRepo extends Effect.Service<AuditRepo>()("vigil/AuditRepo", {
         INSERT INTO audit_events (occurred_at, actor, action, entity_type, entity_id, after)
         SELECT occurred_at, actor, 'read', entity_type, entity_id,
                jsonb_build_object('route', route, 'door', door, 'reads', reads,
-                                  'last_read_at', to_char(last_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+                                  'last_read_at', ${sql.literal(isoMillis("last_at"))})
         FROM unnest(
           ${reads.map((r) => r.occurredAt.toISOString())}::timestamptz[],
           ${reads.map((r) => r.actor)}::text[],

@@ -9,10 +9,10 @@
  */
 import { SqlClient, type Statement } from "@effect/sql"
 import { classified } from "./SqlErrors.ts"
-import { Effect, Option, type Schema, SchemaAST as AST } from "effect"
+import { Effect } from "effect"
 import { CurrentCaller } from "../domain/Access.ts"
-import { SOURCE } from "../domain/Events.ts"
 import { OutboxSignal } from "./OutboxSignal.ts"
+import { cloudEvent, isoMillis } from "./SqlJson.ts"
 
 export type EntityType =
   | "patient"
@@ -109,22 +109,30 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
           SELECT id, actor, action, entity_type, entity_id, before, after FROM c ORDER BY ord
           RETURNING id, seq, occurred_at, prev_hash, hash
         ), t AS (
-          SELECT c.*, a.seq, a.prev_hash, a.hash,
-                 to_char(a.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS time
+          SELECT c.*, a.seq, a.prev_hash, a.hash, ${sql.literal(isoMillis("a.occurred_at"))} AS time
           FROM c JOIN a USING (id)
         ), recorded AS (
+          -- Subjects events.<type>.<action> (eventSubject, domain/Events.ts) and audit.<type>.<action>.
           INSERT INTO outbox (event_id, subject, event)
           SELECT event_id, subject, event FROM (
-            SELECT ord, 0 AS part, event_id, 'events.' || entity_type || '.' || action AS subject, jsonb_build_object(
-              'specversion', '1.0', 'id', event_id, 'source', ${SOURCE}::text, 'type', 'vigil.' || entity_type || '.' || action,
-              'time', time, 'subject', entity_id, 'datacontenttype', 'application/json', 'data', coalesce(after, before)) AS event
+            SELECT ord, 0 AS part, event_id, 'events.' || entity_type || '.' || action AS subject, ${sql.literal(cloudEvent({
+      id: "event_id",
+      type: "'vigil.' || entity_type || '.' || action",
+      time: "time",
+      subject: "entity_id",
+      data: "coalesce(after, before)"
+    }))} AS event
             FROM t
             UNION ALL
-            SELECT ord, 1, id, 'audit.' || entity_type || '.' || action, jsonb_build_object(
-              'specversion', '1.0', 'id', id, 'source', ${SOURCE}::text, 'type', 'vigil.audit.' || entity_type || '.' || action,
-              'time', time, 'subject', entity_id, 'datacontenttype', 'application/json', 'data', jsonb_build_object(
-                'seq', seq, 'id', id, 'occurred_at', time, 'actor', actor, 'action', action, 'entity_type', entity_type,
-                'entity_id', entity_id, 'before', before, 'after', after, 'prev_hash', prev_hash, 'hash', hash))
+            SELECT ord, 1, id, 'audit.' || entity_type || '.' || action, ${sql.literal(cloudEvent({
+      id: "id",
+      type: "'vigil.audit.' || entity_type || '.' || action",
+      time: "time",
+      subject: "entity_id",
+      // As auditView writes the row.
+      data: `jsonb_build_object('seq', seq, 'id', id, 'occurred_at', time, 'actor', actor, 'action', action,
+        'entity_type', entity_type, 'entity_id', entity_id, 'before', before, 'after', after, 'prev_hash', prev_hash, 'hash', hash)`
+    }))}
             FROM t
           ) AS events
           ORDER BY ord, part
@@ -162,7 +170,7 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
      * Makes changes and records them in one statement, atomic without a transaction of its own
      * (no BEGIN and COMMIT round trips). `changes(actor)` is the start of a WITH list (the writes,
      * with `RETURNING`) ending in a relation `changed` (ord, actor, entity_type, entity_id, action,
-     * before, after: the entity as `jsonView` shows it); `actor` is who makes the change, as
+     * before, after: the entity as `SqlJson.jsonView` shows it); `actor` is who makes the change, as
      * `recordAll` takes it. `result` is the query that answers.
      */
     const writeAndRecord = <A extends object>(
@@ -176,22 +184,3 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
   })
 }) {}
 
-/**
- * An entity as JSON in SQL, as `snapshot` writes its decoded value: every field of `fields` from
- * the row `alias`, dates as ISO strings in UTC with milliseconds (how a JavaScript Date is
- * written). The field names are the columns'.
- */
-export const jsonView = (fields: Schema.Struct.Fields, alias: string): string => {
-  const isDate = (ast: AST.AST): boolean =>
-    AST.isDeclaration(ast) ? AST.getIdentifierAnnotation(ast).pipe(Option.exists((id) => id === "DateFromSelf")) :
-    AST.isUnion(ast) ? ast.types.some(isDate) :
-    AST.isRefinement(ast) ? isDate(ast.from) :
-    false
-  const pairs = Object.entries(fields).map(([name, field]) => {
-    const column = `${alias}."${name}"`
-    return isDate((field as Schema.Schema.Any).ast)
-      ? `'${name}', to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
-      : `'${name}', ${column}`
-  })
-  return `jsonb_build_object(${pairs.join(", ")})`
-}

@@ -7,7 +7,8 @@ import { DuplicateSerial, PatientNotFound, type DataRefused, type Unavailable } 
 import type { PatientId } from "../domain/Patient.ts"
 import type { Page } from "./Page.ts"
 import { classified, FOREIGN_KEY_VIOLATION, fromSqlError, isViolation, UNIQUE_VIOLATION } from "./SqlErrors.ts"
-import { ChangeLog, jsonView } from "./ChangeLog.ts"
+import { ChangeLog } from "./ChangeLog.ts"
+import { jsonView } from "./SqlJson.ts"
 import { RegistryCache } from "./RegistryCache.ts"
 
 const decodeDevices = Schema.decodeUnknown(Schema.Array(Device))

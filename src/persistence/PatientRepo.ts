@@ -9,7 +9,8 @@ import { Effect, Option, Schema } from "effect"
 import { type PainkillerPatientCreate, Patient, type PatientCreate, type PatientId, type TrialSubject } from "../domain/Patient.ts"
 import type { DataRefused, Unavailable } from "../domain/Errors.ts"
 import type { Page } from "./Page.ts"
-import { ChangeLog, jsonView } from "./ChangeLog.ts"
+import { ChangeLog } from "./ChangeLog.ts"
+import { jsonView } from "./SqlJson.ts"
 import { RegistryCache } from "./RegistryCache.ts"
 
 const decodePatients = Schema.decodeUnknown(Schema.Array(Patient))

@@ -12,7 +12,8 @@ import { type Keyset, pageOf } from "../domain/Keyset.ts"
 import type { PatientId } from "../domain/Patient.ts"
 import { type ReadingId, type Source, type StoredReading, type VitalReading } from "../domain/Vitals.ts"
 import { vitalSigns } from "../domain/VitalSign.ts"
-import { eventSubject, SOURCE } from "../domain/Events.ts"
+import { eventSubject } from "../domain/Events.ts"
+import { cloudEvent, isoMillis } from "./SqlJson.ts"
 import { ChangeLog } from "./ChangeLog.ts"
 
 /** A row as the driver returns it: ids and `source` unbranded, `seq` (bigint) as text. */
@@ -71,7 +72,7 @@ const batchColumns: ReadonlyArray<readonly [keyof VitalReading, string]> = [
 const columnList = batchColumns.map(([name]) => name).join(", ")
 /** A stored reading as JSON, the wire form (`vitals.recorded`), built by PostgreSQL from the row. */
 const readingJson = `jsonb_build_object(${batchColumns.map(([name]) => `'${name}', ${name}`).join(", ")},
-  'measured_at', to_char(measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`
+  'measured_at', ${isoMillis("measured_at")})`
 
 export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo", {
   effect: Effect.gen(function*() {
@@ -110,11 +111,14 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
             FROM ins GROUP BY patient_id
           ), events AS (
             INSERT INTO outbox (event_id, subject, event)
-            SELECT event_id, ${eventSubject("vitals", "recorded")}, jsonb_build_object(
-              'specversion', '1.0', 'id', event_id, 'source', ${SOURCE}::text, 'type', 'vigil.vitals.recorded',
-              'time', ${time}::text, 'subject', patient_id, 'datacontenttype', 'application/json',
-              'data', jsonb_build_object('patient_id', patient_id, 'readings', readings))
-            FROM recorded
+            SELECT event_id, ${eventSubject("vitals", "recorded")}, ${sql.literal(cloudEvent({
+          id: "event_id",
+          type: "'vigil.vitals.recorded'",
+          time: "time",
+          subject: "patient_id",
+          data: "jsonb_build_object('patient_id', patient_id, 'readings', readings)"
+        }))}
+            FROM recorded, (SELECT ${time}::text AS time) AS at
           )${touch}
           SELECT 'reading' AS kind, id::text AS id, seq::text AS seq FROM ins
           ${offline}`)
