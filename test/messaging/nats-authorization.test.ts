@@ -23,8 +23,14 @@ import * as TestApp from "../support/test-app.ts"
 const { call } = TestApp
 const binary = natsServerBinary()
 const DEPLOY = join(import.meta.dirname, "..", "..", "deploy", "nats")
-const VIGIL_PASSWORD = randomUUID()
-const DEVICE_PASSWORD = randomUUID()
+/**
+ * A password nats-server reads from the environment as a string: it parses a variable's value as
+ * a configuration value, so a UUID that starts like a number or a date (`12345678-…`, `4e3c…`) is
+ * refused and the server does not start (CI's "nats-server exited (1)", 1 run in 4 here).
+ */
+const password = () => `pw-${randomUUID()}`
+const VIGIL_PASSWORD = password()
+const DEVICE_PASSWORD = password()
 
 /** The deployment's nats-server, on a free port with a store of its own. */
 class ConfiguredNats {
@@ -56,7 +62,7 @@ class ConfiguredNats {
     // `-m -1`: the monitoring port (8222 in the file) is one the server picks itself.
     this.child = spawn(binary!, ["-c", join(this.dir, "nats-server.conf"), "-a", "127.0.0.1", "-p", String(this.port), "-m", "-1", "-l", join(this.dir, "nats.log")], {
       stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, VIGIL_NATS_PASSWORD: VIGIL_PASSWORD, VIGIL_NATS_SUBSCRIBER_PASSWORD: randomUUID() }
+      env: { ...process.env, VIGIL_NATS_PASSWORD: VIGIL_PASSWORD, VIGIL_NATS_SUBSCRIBER_PASSWORD: password() }
     })
     this.child.stderr!.on("data", (chunk: Buffer) => void (stderr = `${stderr}${chunk.toString("utf8")}`.slice(-2_000)))
     reapWhenGone({ pid: this.child.pid!, signal: "TERM", dirs: [this.dir] })
@@ -66,7 +72,8 @@ class ConfiguredNats {
       if (child.exitCode !== null) throw new Error(`nats-server exited (${child.exitCode})`)
       const nc = await connect({ servers: this.url, user: "vigil", pass: VIGIL_PASSWORD, reconnect: false, timeout: 500 })
       await nc.close()
-    }, 30_000).catch((error) => {
+      // Three tries of 15 s fit in the layer's 60 s, so a server that never answers fails with what it said.
+    }, 15_000).catch((error) => {
       throw new Error(`nats-server did not start: ${String(error)}\n${said()}`)
     })
   }
