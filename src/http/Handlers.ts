@@ -9,6 +9,7 @@ import type * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import type { Effect } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
+import type { Caller } from "../domain/Access.ts"
 import type { Policy } from "./Access.ts"
 
 export interface EndpointRequest<E extends HttpApiEndpoint.HttpApiEndpoint.Any> {
@@ -38,13 +39,21 @@ export type ApiHandlers<Api, R> = Api extends HttpApi.HttpApi<infer _Id, infer G
   }
   : never
 
-/** A route outside the contract (docs pages, the OpenAPI document, the event stream): plain node:http. */
+/**
+ * A route outside the contract (docs pages, the OpenAPI document, the event stream, the FHIR
+ * API): plain node:http. An exact route answers GET of its path; a `prefix` route answers every
+ * method of every path under it and checks them itself.
+ */
 export interface RawRoute {
   readonly method: "GET"
   readonly path: string
+  readonly prefix?: boolean | undefined
   /** Who may open it. */
   readonly policy: Policy
-  readonly handle: (request: IncomingMessage, response: ServerResponse) => void
+  /** The caller as `policy` admitted them (`OPEN` when authentication is off). */
+  readonly handle: (request: IncomingMessage, response: ServerResponse, caller: Caller) => void
+  /** How it answers 401, 403 and 503 before `handle` runs (default: FastAPI's `{"detail"}`). */
+  readonly refuse?: ((response: ServerResponse, status: 401 | 403 | 503, detail: string) => void) | undefined
   /** Called when shutdown begins: a route holding responses open (a stream) ends them here. */
   readonly close?: () => void
 }

@@ -59,7 +59,9 @@ export const makeListener = <R>(
 ) => {
   const runFork = Runtime.runFork(runtime)
   const access = options.access
-  const raw = new Map(options.rawRoutes.map((route) => [route.path, route]))
+  const raw = new Map(options.rawRoutes.filter((route) => !route.prefix).map((route) => [route.path, route]))
+  const prefixed = options.rawRoutes.filter((route) => route.prefix === true)
+  const underPrefix = (path: string) => prefixed.find((route) => path === route.path || path.startsWith(`${route.path}/`))
   const logDefect = (method: string, path: string, cause: Cause.Cause<unknown>) =>
     runFork(Effect.logError("request failed", cause).pipe(Effect.annotateLogs({ method, path })))
 
@@ -128,11 +130,11 @@ export const makeListener = <R>(
     if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1)
     const method = request.method === "HEAD" ? "GET" : request.method ?? "GET"
 
-    const rawRoute = method === "GET" ? raw.get(path) : undefined
+    const rawRoute = (method === "GET" ? raw.get(path) : undefined) ?? underPrefix(path)
     if (rawRoute !== undefined) {
       // A browser's EventSource cannot send headers: a stream may take the token as `access_token`.
       const token = queryStart === -1 ? null : new URLSearchParams(url.slice(queryStart + 1)).get("access_token")
-      return withCaller(request, response, rawRoute.policy, token, () => rawRoute.handle(request, response))
+      return withCaller(request, response, rawRoute.policy, token, (caller) => rawRoute.handle(request, response, caller), rawRoute.refuse)
     }
 
     let segments: Array<string>
@@ -231,7 +233,15 @@ export const makeListener = <R>(
    * 401 (with `WWW-Authenticate`) when the token names nobody, 403 when their principal has no
    * grant. Open routes, and every route with authentication off, proceed at once.
    */
-  function withCaller(request: IncomingMessage, response: ServerResponse, policy: Policy, token: string | null, proceed: (caller: Caller) => void): void {
+  function withCaller(
+    request: IncomingMessage,
+    response: ServerResponse,
+    policy: Policy,
+    token: string | null,
+    proceed: (caller: Caller) => void,
+    refuse: (response: ServerResponse, status: 401 | 403 | 503, detail: string) => void = (response, status, detail) =>
+      status === 503 ? sendJson(response, 503, { detail }, 1) : sendDetail(response, status, detail)
+  ): void {
     if (access === undefined || policy.public) return proceed(OPEN)
     const authorization = request.headers.authorization ?? (token === null ? undefined : `Bearer ${token}`)
     // Most requests carry a token already verified, naming a caller checked a moment ago: no fiber.
@@ -239,14 +249,14 @@ export const makeListener = <R>(
     if (known !== undefined) {
       if (admits(policy, known)) return proceed(known)
       request.resume()
-      return sendDetail(response, 403, policy.denied)
+      return refuse(response, 403, policy.denied)
     }
     runFork(access.authenticate(authorization)).addObserver((exit) => {
       try {
         if (Exit.isSuccess(exit)) {
           if (admits(policy, exit.value)) return proceed(exit.value)
           request.resume()
-          return sendDetail(response, 403, policy.denied)
+          return refuse(response, 403, policy.denied)
         }
         request.resume()
         const failure = Cause.failureOption(exit.cause)
@@ -254,9 +264,9 @@ export const makeListener = <R>(
           const error = failure.value
           if (error._tag === "AuthenticationFailed") {
             response.setHeader("www-authenticate", "Bearer")
-            return sendDetail(response, 401, error.detail)
+            return refuse(response, 401, error.detail)
           }
-          if (error._tag === "Unavailable") return sendJson(response, 503, { detail: `Service unavailable: ${error.reason}; retry later` }, 1)
+          if (error._tag === "Unavailable") return refuse(response, 503, `Service unavailable: ${error.reason}; retry later`)
         }
         logDefect(request.method ?? "", request.url ?? "", exit.cause)
         sendDetail(response, 500, "Internal Server Error")
