@@ -44,6 +44,7 @@ const Announce = Layer.scopedDiscard(Effect.gen(function*() {
     http: `http://localhost:${http.port}`,
     docs: `http://localhost:${http.port}/docs`,
     redoc: `http://localhost:${http.port}/redoc`,
+    fhir: `http://localhost:${http.port}/fhir/R4/metadata`,
     grpc: `localhost:${grpc.port}`,
     mlRegistry: `http://localhost:${mlRegistry.port}`,
     messaging: bus.kind === "nats"

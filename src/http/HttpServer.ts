@@ -1,4 +1,4 @@
-/** The REST front door: `VigilApi` served on `PORT`, with the docs pages and the event stream beside it. */
+/** The REST front door: `VigilApi` served on `PORT`, with the docs pages, the event stream and the FHIR R4 API beside it. */
 import { Config, Context, Effect, Layer } from "effect"
 import { listenPort } from "../domain/ConfigValues.ts"
 import { VigilApi } from "./Api.ts"
@@ -11,6 +11,7 @@ import * as CareHttp from "./CareHttp.ts"
 import * as DevicesHttp from "./DevicesHttp.ts"
 import * as Docs from "./Docs.ts"
 import * as EventStream from "./EventStream.ts"
+import * as FhirHttp from "./FhirHttp.ts"
 import * as HealthHttp from "./HealthHttp.ts"
 import * as AuthHttp from "./AuthHttp.ts"
 import * as MlRegistryHttp from "./MlRegistryHttp.ts"
@@ -46,6 +47,7 @@ export const layer = Layer.scoped(
       auth: yield* AuthHttp.make
     }
     const eventStream = yield* EventStream.make
+    const fhir = yield* FhirHttp.make
     const control = yield* AccessControl
     const { port } = yield* ApiServer.serve<typeof VigilApi, never, AppointmentRepo>(VigilApi, handlers, {
       policies,
@@ -53,7 +55,7 @@ export const layer = Layer.scoped(
       port: config.port,
       host: config.host,
       bodyLimit: config.bodyLimit,
-      rawRoutes: [...Docs.routes(), eventStream]
+      rawRoutes: [...Docs.routes(), eventStream, ...fhir]
     })
     return { port }
   })

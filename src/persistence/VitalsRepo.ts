@@ -17,7 +17,7 @@ import { cloudEvent, isoMillis } from "./SqlJson.ts"
 import { ChangeLog } from "./ChangeLog.ts"
 
 /** A row as the driver returns it: ids and `source` unbranded, `seq` (bigint) as text. */
-type ReadingRow = Omit<VitalReading, "id" | "patient_id" | "device_id" | "source"> & {
+export type ReadingRow = Omit<VitalReading, "id" | "patient_id" | "device_id" | "source"> & {
   readonly id: string
   readonly seq: string
   readonly patient_id: string
@@ -25,7 +25,7 @@ type ReadingRow = Omit<VitalReading, "id" | "patient_id" | "device_id" | "source
   readonly source: string
 }
 
-const fromRow = (row: ReadingRow): StoredReading => ({
+export const fromRow = (row: ReadingRow): StoredReading => ({
   ...row,
   id: row.id as ReadingId,
   patient_id: row.patient_id as PatientId,

@@ -123,8 +123,18 @@ const RULES: Record<string, typeof PUBLIC | ReadonlyArray<Identity>> = {
   "GET /api/v1/events/stream": STAFF,
   "GET /openapi.json": PUBLIC,
   "GET /docs": PUBLIC,
-  "GET /redoc": PUBLIC
+  "GET /redoc": PUBLIC,
+  // FHIR R4: the same data's rules (a patient's Patient search is their own record)
+  "GET /fhir/R4/metadata": PUBLIC,
+  "GET /fhir/R4/Patient": [...STAFF, "patient", "other"],
+  "GET /fhir/R4/Patient/{patient_id}": [...STAFF, "patient"],
+  "GET /fhir/R4/Device": STAFF,
+  "GET /fhir/R4/Device/{device_id}": [...STAFF, "device"],
+  "GET /fhir/R4/Observation": [...STAFF, "patient"],
+  "GET /fhir/R4/Observation/{observation_id}": [...STAFF, "patient"]
 }
+
+const FHIR_ROUTES = Object.keys(RULES).filter((route) => route.startsWith("GET /fhir/"))
 
 const RPC_RULES: Record<string, ReadonlyArray<Identity>> = {
   GetDevice: [...STAFF, "device"],
@@ -240,7 +250,8 @@ describe("access policies", () => {
       const tasks = expectStatus<Array<{ id: number }>>(yield* su("GET", `/api/v1/tasks/appointments/${appointment.id}`), 200)
 
       // An alert of the patient's, a painkiller measurement and a lab result.
-      const stored = yield* as(tokens.device)("POST", `/api/v1/devices/${device.id}/readings`, { reading_id: randomUUID(), heart_rate: 160 })
+      const readingId = randomUUID()
+      const stored = yield* as(tokens.device)("POST", `/api/v1/devices/${device.id}/readings`, { reading_id: readingId, heart_rate: 160 })
       const alert = expectStatus<{ alerts: { raised: Array<{ id: string }> } }>(stored, 201).alerts.raised[0]!
       const measure = expectStatus<{ id: string }>(yield* doctor("POST", `/api/v1/patient/${patient1.id}/measurements`, { temperature_celsius: 37.4, blood_pressure_sys: 120, blood_pressure_dias: 80, body_weight: 70, height_cm: 170, stroke: false, diabetes: false }), 201)
       expectStatus(
@@ -258,7 +269,8 @@ describe("access policies", () => {
         doctor_user_id: String(doctorUser.id),
         schedule_id: String(schedule.id),
         task_id: String(tasks[0]!.id),
-        service_id: serviceId
+        service_id: serviceId,
+        observation_id: `${readingId}.hr`
       }
       return { tokens, params, patient1, patient2, patientUser, otherUser, doctorUser, device, serviceId, appointment, schedule, alert }
     })
@@ -271,7 +283,7 @@ describe("access policies", () => {
         if (method === "DELETE" || template.includes("/delete/")) return name.endsWith("service_id") ? params.service_id! : name === "schedule_id" ? "999999" : randomUUID()
         if (name === "patient_id" && (template.startsWith("/api/v1/appointments/") || template.startsWith("/api/v1/lab-results/"))) return String(patientUserId)
         return params[name]!
-      }) + (template === "/api/v1/alerts" ? `?patient_id=${params.patient_id}` : "")
+      }) + (template === "/api/v1/alerts" ? `?patient_id=${params.patient_id}` : template === "/fhir/R4/Observation" ? `?patient=${params.patient_id}` : "")
 
     const check = (label: string, status: number, body: unknown, want: Expected) => {
       const where = `${label}: ${status} ${JSON.stringify(body)?.slice(0, 200)}`
@@ -280,7 +292,10 @@ describe("access policies", () => {
         expect(status, where).toBeLessThan(500)
       } else {
         expect(status, where).toBe(want)
-        if (want === 401) expect((body as { detail?: unknown }).detail, where).toBe("Not authenticated")
+        if (want === 401 && label.includes(" /fhir/")) {
+          // The FHIR API says it as an OperationOutcome.
+          expect((body as { issue?: Array<unknown> }).issue?.[0], where).toEqual({ severity: "error", code: "login", diagnostics: "Not authenticated" })
+        } else if (want === 401) expect((body as { detail?: unknown }).detail, where).toBe("Not authenticated")
       }
     }
 
@@ -324,7 +339,7 @@ describe("access policies", () => {
       Effect.gen(function*() {
         const base = yield* TestApp.baseUrl
         const spec = expectStatus(yield* call("GET", "/openapi.json"), 200)
-        const cases = yield* sweep(base, spec, ["GET /api/v1/events/stream", "GET /openapi.json", "GET /docs", "GET /redoc"])
+        const cases = yield* sweep(base, spec, ["GET /api/v1/events/stream", "GET /openapi.json", "GET /docs", "GET /redoc", ...FHIR_ROUTES])
         expect(cases).toBeGreaterThanOrEqual(79 * IDENTITIES.length)
       }))
 
