@@ -20,6 +20,7 @@ const LAYERS: Record<string, number> = {
   actors: 4,
   persistence: 5,
   messaging: 5,
+  observability: 5,
   domain: 6
 }
 

@@ -32,6 +32,7 @@ import { ThresholdProfileRepo } from "../persistence/ThresholdProfileRepo.ts"
 import { VitalsRepo } from "../persistence/VitalsRepo.ts"
 import { AlertConfig } from "./AlertConfig.ts"
 import { type AlertChanges, PatientMonitor, type Reading } from "./PatientMonitor.ts"
+import { countRaised, countResolved } from "../observability/Metrics.ts"
 
 /** Readings evaluated per catch-up query. */
 const CATCH_UP_PAGE = 5_000
@@ -167,6 +168,8 @@ export const layer = PatientMonitor.toLayer(
           state.unsaved + readings.length < SAVE_WATERMARK_EVERY
         // Most readings change nothing: then nothing is written.
         const { alerts, changes } = quiet ? { alerts: state.alerts, changes: noChanges } : yield* persist(state, evaluation, bounds)
+        for (const alert of changes.raised) countRaised(alert.severity)
+        for (let i = 0; i < changes.resolved.length; i++) countResolved("auto")
         if (alerts !== state.alerts) {
           state.alerts.clear()
           for (const [sign, alert] of alerts) state.alerts.set(sign, alert)
@@ -297,6 +300,7 @@ export const layer = PatientMonitor.toLayer(
             state.alerts.delete(alert.vital_sign)
             state.counters = counters
             state.unsaved = 0
+            countResolved("clinician")
             return updated
           })
         ),

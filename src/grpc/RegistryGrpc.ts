@@ -32,6 +32,7 @@ import { PatientRepo } from "../persistence/PatientRepo.ts"
 import { ThresholdProfileRepo } from "../persistence/ThresholdProfileRepo.ts"
 import { fromParseIssue } from "../domain/ValidationDetail.ts"
 import * as Messages from "./RegistryMessages.ts"
+import { MetricsEnabled, timedUnary } from "../observability/Metrics.ts"
 
 export const REGISTRY_PROTO = fileURLToPath(new URL("../../proto/registry.proto", import.meta.url))
 export const SERVICE_NAME = "registry.Registry"
@@ -179,7 +180,13 @@ export const make = Effect.gen(function*() {
     registry: { Registry: grpc.ServiceClientConstructor }
   }
   const server = new grpc.Server({ "grpc.max_receive_message_length": 1024 * 1024 })
-  server.addService(loaded.registry.Registry.service, implementation)
+  const timed = (yield* MetricsEnabled)
+    ? Object.fromEntries(Object.entries(implementation).map(([method, handler]) => [
+      method,
+      timedUnary("registry.Registry", method, handler as grpc.handleUnaryCall<unknown, unknown>)
+    ]))
+    : implementation
+  server.addService(loaded.registry.Registry.service, timed)
   new ReflectionService(packageDefinition).addToServer(server)
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" })
   health.addToServer(server)

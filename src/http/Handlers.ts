@@ -54,6 +54,8 @@ export interface RawRoute {
   readonly handle: (request: IncomingMessage, response: ServerResponse, caller: Caller) => void
   /** How it answers 401, 403 and 503 before `handle` runs (default: FastAPI's `{"detail"}`). */
   readonly refuse?: ((response: ServerResponse, status: 401 | 403 | 503, detail: string) => void) | undefined
+  /** The `http.route` of a path under a prefix route (default: `path`); never the raw path, whose ids are data. */
+  readonly template?: ((path: string) => string) | undefined
   /** Called when shutdown begins: a route holding responses open (a stream) ends them here. */
   readonly close?: () => void
 }

@@ -1,4 +1,4 @@
-/** The REST front door: `VigilApi` served on `PORT`, with the docs pages, the event stream and the FHIR R4 API beside it. */
+/** The REST front door: `VigilApi` served on `PORT`, with the docs pages, the event stream, the FHIR R4 API and `/metrics` beside it. */
 import { Config, Context, Effect, Layer } from "effect"
 import { listenPort } from "../domain/ConfigValues.ts"
 import { VigilApi } from "./Api.ts"
@@ -13,6 +13,8 @@ import * as Docs from "./Docs.ts"
 import * as EventStream from "./EventStream.ts"
 import * as FhirHttp from "./FhirHttp.ts"
 import * as HealthHttp from "./HealthHttp.ts"
+import * as MetricsHttp from "./MetricsHttp.ts"
+import { MetricsEnabled, observeHttp } from "../observability/Metrics.ts"
 import * as AuthHttp from "./AuthHttp.ts"
 import * as MlRegistryHttp from "./MlRegistryHttp.ts"
 import * as MonitoringHttp from "./MonitoringHttp.ts"
@@ -48,6 +50,7 @@ export const layer = Layer.scoped(
     }
     const eventStream = yield* EventStream.make
     const fhir = yield* FhirHttp.make
+    const metrics = (yield* MetricsEnabled) ? [yield* MetricsHttp.make] : []
     const control = yield* AccessControl
     const { port } = yield* ApiServer.serve<typeof VigilApi, never, AppointmentRepo>(VigilApi, handlers, {
       policies,
@@ -55,7 +58,8 @@ export const layer = Layer.scoped(
       port: config.port,
       host: config.host,
       bodyLimit: config.bodyLimit,
-      rawRoutes: [...Docs.routes(), eventStream, ...fhir]
+      rawRoutes: [...Docs.routes(), eventStream, ...fhir, ...metrics],
+      observe: metrics.length > 0 ? observeHttp : undefined
     })
     return { port }
   })

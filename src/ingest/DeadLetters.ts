@@ -11,6 +11,7 @@ import type { JetStreamClient, JsMsg } from "@nats-io/jetstream"
 import { headers as natsHeaders } from "@nats-io/nats-core"
 import { Effect } from "effect"
 import { deadLetterSubject, type MessagingConfig } from "../messaging/Subjects.ts"
+import { countDeadLettered } from "../observability/Metrics.ts"
 
 export const REASON_HEADER = "Vigil-Dead-Letter-Reason"
 export const SUBJECT_HEADER = "Vigil-Original-Subject"
@@ -39,7 +40,8 @@ export const makeDeadLetters = (js: JetStreamClient, messaging: MessagingConfig)
     }).pipe(
       Effect.tap(() =>
         Effect.logWarning("ingest message dead-lettered").pipe(
-          Effect.annotateLogs({ subject: letter.subject, reason: letter.reason, deliveries: letter.deliveries })
+          Effect.annotateLogs({ subject: letter.subject, reason: letter.reason, deliveries: letter.deliveries }),
+          Effect.zipRight(Effect.sync(countDeadLettered))
         )
       )
     )

@@ -31,6 +31,7 @@ import { EvaluationScheduler } from "../services/EvaluationScheduler.ts"
 import { type Committed, type Outcome, VitalsIngest } from "../services/VitalsIngest.ts"
 import { makeDeadLetters } from "./DeadLetters.ts"
 import { type Decoded, decode } from "./IngestMessages.ts"
+import { countIngested, ingestBatchSize } from "../observability/Metrics.ts"
 
 export const CONSUMER = "vigil-ingest-vitals"
 /** Batches smaller than this (or than a full batch) are stored alone, without drawing their places in the store first. */
@@ -246,6 +247,7 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
    */
   const prepare = (batch: ReadonlyArray<JsMsg>, alone: boolean): Effect.Effect<Staged> =>
     Effect.gen(function*() {
+      ingestBatchSize.unsafeUpdate(batch.length, [])
       const decoded = batch.map(decode)
       const valid = decoded.filter((d): d is Valid => d._tag === "Valid")
       yield* Effect.forEach(decoded, (d) => d._tag === "Invalid" ? deadLetter(d.msg, d.reason) : Effect.void, { discard: true })
@@ -277,6 +279,7 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
             else msgs[i]!.ack()
           })
           yield* Effect.all(rejected, { discard: true })
+          countIngested("nats", committed.stored.length)
           yield* scheduler.submit(committed.stored)
           return [] as ReadonlyArray<JsMsg>
         })

@@ -18,6 +18,7 @@ import { Config, Data, Duration, Effect, Layer, Queue, Schedule } from "effect"
 import { Notifications } from "../persistence/Notifications.ts"
 import { CHANNEL, OutboxSignal } from "../persistence/OutboxSignal.ts"
 import { EventBus } from "./EventBus.ts"
+import { eventsPublished } from "../observability/Metrics.ts"
 
 export const RelayConfig = Config.all({
   batchSize: Config.integer("OUTBOX_BATCH_SIZE").pipe(Config.withDefault(500)),
@@ -93,6 +94,7 @@ export const make = Effect.gen(function*() {
       data: encoder.encode(row.event)
     })))
     unstamped = rows.slice(0, acked).map((row) => row.seq)
+    if (acked > 0) eventsPublished.unsafeUpdate(acked, [])
     if (acked < rows.length) return yield* Effect.fail(new BusUnavailable({ pending: rows.length - acked }))
     return acked
   })

@@ -3,9 +3,10 @@
  * starts an embedded one under `VIGIL_PG_DIR` (default `.vigil/pg`). Either way the schema is
  * migrated before the layer is built, so nothing can query a database that is not migrated.
  */
-import { SqlClient } from "@effect/sql"
+import { SqlClient, SqlError } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import Pg from "pg"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.ts"
 import * as Migrator from "./Migrator.ts"
 
@@ -43,18 +44,53 @@ export const redactUrl = (url: string): string => {
 /** How long opening a connection may take before the database counts as unavailable (pg waits for ever otherwise). */
 const CONNECT_TIMEOUT = Duration.seconds(5)
 
+/** The connection pool's use at this moment (`/metrics`). */
+export interface PoolUse {
+  /** Connections open, in use or idle. */
+  readonly total: number
+  readonly idle: number
+  /** Queries waiting for a connection. */
+  readonly waiting: number
+  readonly max: number
+}
+
+export class DatabasePool extends Context.Tag("vigil/DatabasePool")<DatabasePool, { readonly use: () => PoolUse }>() {}
+
 /**
- * A PgClient for `url`. Column names stay snake_case, as in the API, so no name transforms are
- * configured (they would also rewrite keys inside jsonb values).
+ * A PgClient for `url`, on a pool of Vigil's own so that its use can be reported; configured as
+ * `PgClient.layer` would (a connection check bounded by CONNECT_TIMEOUT, idle-client errors
+ * swallowed: the query that next uses the pool reports the failure). Column names stay
+ * snake_case, as in the API, so no name transforms are configured (they would also rewrite keys
+ * inside jsonb values).
  */
 export const clientLayer = (url: Redacted.Redacted, poolSize: number) =>
-  PgClient.layer({
-    url,
-    maxConnections: poolSize,
-    applicationName: "vigil",
-    transformJson: false,
-    connectTimeout: CONNECT_TIMEOUT
-  })
+  Layer.unwrapScoped(Effect.gen(function*() {
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const pool = new Pg.Pool({
+          connectionString: Redacted.value(url),
+          connectionTimeoutMillis: Duration.toMillis(CONNECT_TIMEOUT),
+          max: poolSize,
+          application_name: "vigil"
+        })
+        pool.on("error", () => {})
+        return pool
+      }),
+      (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
+    )
+    yield* Effect.tryPromise({
+      try: () => pool.query("SELECT 1"),
+      catch: (cause) => new SqlError.SqlError({ cause, message: "PgClient: Failed to connect" })
+    }).pipe(Effect.timeoutFail({
+      duration: CONNECT_TIMEOUT,
+      onTimeout: () => new SqlError.SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" })
+    }))
+    const use = (): PoolUse => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize })
+    return Layer.merge(
+      PgClient.layerFromPool({ acquire: Effect.succeed(pool), applicationName: "vigil", transformJson: false }),
+      Layer.succeed(DatabasePool, { use })
+    )
+  }))
 
 /** PgClient + SqlClient + Database on `url`, migrated before the layer is built. */
 export const layerFromUrl = (
@@ -96,4 +132,4 @@ export const ping = SqlClient.SqlClient.pipe(
 )
 
 /** What a database layer provides. */
-export type DatabaseServices = PgClient.PgClient | SqlClient.SqlClient
+export type DatabaseServices = PgClient.PgClient | SqlClient.SqlClient | DatabasePool

@@ -19,6 +19,7 @@ import { PatientRepo } from "../persistence/PatientRepo.ts"
 import { classified } from "../persistence/SqlErrors.ts"
 import { ChangeLog } from "../persistence/ChangeLog.ts"
 import { VitalsRepo } from "../persistence/VitalsRepo.ts"
+import { countIngested } from "../observability/Metrics.ts"
 
 export interface DeviceSubmission {
   readonly deviceId: DeviceId
@@ -140,7 +141,9 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
 
     /** Device readings routed and stored (see `prepareDeviceReadings`). */
     const recordDeviceReadings = (submissions: ReadonlyArray<DeviceSubmission>) =>
-      Effect.flatMap(prepareDeviceReadings(submissions, { drawSeqs: false }), (prepared) => prepared.store)
+      Effect.flatMap(prepareDeviceReadings(submissions, { drawSeqs: false }), (prepared) => prepared.store).pipe(
+        Effect.tap((committed) => countIngested("http", committed.stored.length))
+      )
 
     /** Seed 002's batch: trial subjects found or created by subject number, all in one transaction. */
     const storeTrialVitals = Effect.fn("VitalsIngest.storeTrialVitals")(function*(records: ReadonlyArray<TrialRecord>) {
@@ -158,6 +161,7 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
           measured_at: record.measuredAt ?? now
         })))
       })))
+      countIngested("store_vitals", stored.length)
       return { result: stored, stored } satisfies Committed<ReadonlyArray<StoredReading>>
     })
 
@@ -177,6 +181,7 @@ export class VitalsIngest extends Effect.Service<VitalsIngest>()("vigil/VitalsIn
         visit_name: null,
         measured_at: options.measuredAt ?? new Date()
       }])
+      countIngested(options.source === "measurement" ? "measurement" : "http", stored.length)
       return { result: stored[0], stored } satisfies Committed<StoredReading | undefined>
     })
 

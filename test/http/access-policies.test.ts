@@ -124,6 +124,8 @@ const RULES: Record<string, typeof PUBLIC | ReadonlyArray<Identity>> = {
   "GET /openapi.json": PUBLIC,
   "GET /docs": PUBLIC,
   "GET /redoc": PUBLIC,
+  // Counts and timings, never a patient's data (issue 17)
+  "GET /metrics": PUBLIC,
   // FHIR R4: the same data's rules (a patient's Patient search is their own record)
   "GET /fhir/R4/metadata": PUBLIC,
   "GET /fhir/R4/Patient": [...STAFF, "patient", "other"],
@@ -339,7 +341,7 @@ describe("access policies", () => {
       Effect.gen(function*() {
         const base = yield* TestApp.baseUrl
         const spec = expectStatus(yield* call("GET", "/openapi.json"), 200)
-        const cases = yield* sweep(base, spec, ["GET /api/v1/events/stream", "GET /openapi.json", "GET /docs", "GET /redoc", ...FHIR_ROUTES])
+        const cases = yield* sweep(base, spec, ["GET /api/v1/events/stream", "GET /openapi.json", "GET /docs", "GET /redoc", "GET /metrics", ...FHIR_ROUTES])
         expect(cases).toBeGreaterThanOrEqual(79 * IDENTITIES.length)
       }))
 

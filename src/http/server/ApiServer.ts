@@ -47,18 +47,28 @@ export interface ServeOptions<Api = unknown, R = never> {
   readonly rawRoutes?: ReadonlyArray<RawRoute> | undefined
   /** How long shutdown waits for in-flight requests before closing their connections. */
   readonly drainMillis?: number | undefined
+  readonly observe?: RequestObserver | undefined
 }
+
+/** Told of each request once its route is known: the template (`/patients/{patient_id}`), or "" when none matched. */
+export type RequestObserver = (request: IncomingMessage, response: ServerResponse, route: string) => void
 
 const SAFE_METHODS = new Set(["GET", "HEAD"])
 
 export const makeListener = <R>(
   runtime: Runtime.Runtime<R>,
   routes: ReadonlyArray<CompiledRoute>,
-  options: { readonly bodyLimit: number; readonly rawRoutes: ReadonlyArray<RawRoute>; readonly access?: ServeAccess | undefined },
+  options: {
+    readonly bodyLimit: number
+    readonly rawRoutes: ReadonlyArray<RawRoute>
+    readonly access?: ServeAccess | undefined
+    readonly observe?: RequestObserver | undefined
+  },
   inFlight: Set<Fiber.RuntimeFiber<unknown, unknown>>
 ) => {
   const runFork = Runtime.runFork(runtime)
   const access = options.access
+  const observe = options.observe
   const raw = new Map(options.rawRoutes.filter((route) => !route.prefix).map((route) => [route.path, route]))
   const prefixed = options.rawRoutes.filter((route) => route.prefix === true)
   const underPrefix = (path: string) => prefixed.find((route) => path === route.path || path.startsWith(`${route.path}/`))
@@ -132,6 +142,7 @@ export const makeListener = <R>(
 
     const rawRoute = (method === "GET" ? raw.get(path) : undefined) ?? underPrefix(path)
     if (rawRoute !== undefined) {
+      observe?.(request, response, rawRoute.template?.(path) ?? rawRoute.path)
       // A browser's EventSource cannot send headers: a stream may take the token as `access_token`.
       const token = queryStart === -1 ? null : new URLSearchParams(url.slice(queryStart + 1)).get("access_token")
       return withCaller(request, response, rawRoute.policy, token, (caller) => rawRoute.handle(request, response, caller), rawRoute.refuse)
@@ -149,9 +160,11 @@ export const makeListener = <R>(
       if (params === undefined) continue
       pathMatched = true
       if (route.method !== method) continue
+      observe?.(request, response, route.route)
       return withCaller(request, response, route.policy, null, (caller) => decodeAndRun(route, params, caller))
     }
     request.resume()
+    observe?.(request, response, "")
     if (pathMatched) return sendDetail(response, 405, "Method Not Allowed")
     sendDetail(response, 404, "Not Found")
 
@@ -299,7 +312,8 @@ export const serve = <Api extends HttpApi.HttpApi.Any, R, PR = never>(
     const listener = makeListener(runtime, routes, {
       bodyLimit: options.bodyLimit ?? 1024 * 1024,
       rawRoutes: options.rawRoutes ?? [],
-      access: options.access
+      access: options.access,
+      observe: options.observe
     }, inFlight)
     const server = createServer({ keepAliveTimeout: 65_000 }, listener)
     const port = yield* Effect.async<number>((resume) => {

@@ -34,6 +34,8 @@ export interface CompiledRoute {
   readonly policy: Policy
   /** "GET /patients/:patient_id": how the access audit names the route. */
   readonly template: string
+  /** "/patients/{patient_id}": OpenTelemetry's `http.route`. */
+  readonly route: string
 }
 
 const decodeOptions = { errors: "all", onExcessProperty: "ignore" } as const
@@ -88,7 +90,8 @@ export const compile = (
         errors: errorEncoders(endpoint.errorSchema, group.errorSchema, errorSchema),
         handler: handler as CompiledRoute["handler"],
         policy,
-        template: `${endpoint.method} ${endpoint.path}`
+        template: `${endpoint.method} ${endpoint.path}`,
+        route: endpoint.path.replace(/:(\w+)/g, "{$1}")
       })
     }
   }
