@@ -22,5 +22,8 @@ export type CloudEvent = typeof CloudEvent.Type
 
 export const SOURCE = "vigil"
 
+/** The `Content-Type` header of a published event: CloudEvents structured mode (the CloudEvents NATS binding). */
+export const CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
+
 /** `events.<aggregate>.<event>`: the domain event of a change. */
 export const eventSubject = (aggregate: string, event: string) => `events.${aggregate}.${event}`

@@ -184,7 +184,7 @@ export class ThresholdsGroup extends HttpApiGroup.make("thresholds")
   .annotate(OpenApi.Description, "Per-patient alarm thresholds")
 {}
 
-const AuditEntry = Schema.Struct({
+export const AuditEntry = Schema.Struct({
   seq: Schema.Number,
   id: Schema.UUID,
   occurred_at: Schema.String,

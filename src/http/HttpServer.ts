@@ -6,6 +6,7 @@ import * as ApiServer from "./server/ApiServer.ts"
 import { AccessControl } from "../services/AccessControl.ts"
 import type { AppointmentRepo } from "../persistence/AppointmentRepo.ts"
 import { policies } from "./Policies.ts"
+import * as AsyncApiDoc from "./AsyncApiDoc.ts"
 import * as AuditHttp from "./AuditHttp.ts"
 import * as CareHttp from "./CareHttp.ts"
 import * as DevicesHttp from "./DevicesHttp.ts"
@@ -50,6 +51,7 @@ export const layer = Layer.scoped(
     }
     const eventStream = yield* EventStream.make
     const fhir = yield* FhirHttp.make
+    const asyncApi = yield* AsyncApiDoc.route
     const metrics = (yield* MetricsEnabled) ? [yield* MetricsHttp.make] : []
     const control = yield* AccessControl
     const { port } = yield* ApiServer.serve<typeof VigilApi, never, AppointmentRepo>(VigilApi, handlers, {
@@ -58,7 +60,7 @@ export const layer = Layer.scoped(
       port: config.port,
       host: config.host,
       bodyLimit: config.bodyLimit,
-      rawRoutes: [...Docs.routes(), eventStream, ...fhir, ...metrics],
+      rawRoutes: [...Docs.routes(), asyncApi, eventStream, ...fhir, ...metrics],
       observe: metrics.length > 0 ? observeHttp : undefined
     })
     return { port }

@@ -40,7 +40,7 @@ const OVERLAP_FROM = 64
 const REDELIVERY_DELAY = Duration.seconds(2)
 const SHUTDOWN_TIMEOUT = Duration.seconds(10)
 
-const IngestConfig = Config.all({
+export const IngestConfig = Config.all({
   batchSize: Config.integer("INGEST_BATCH_SIZE").pipe(
     Config.validate({ message: "INGEST_BATCH_SIZE must be from 1 to 5000", validation: (n) => n >= 1 && n <= 5000 }),
     // Under load a batch fills at once; most of a batch's cost is per patient, not per reading.

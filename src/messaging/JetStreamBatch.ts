@@ -11,6 +11,7 @@
  */
 import { createInbox, headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/nats-core"
 import type { OutgoingMessage } from "./EventBus.ts"
+import { CLOUDEVENTS_CONTENT_TYPE } from "../domain/Events.ts"
 
 interface Pending {
   /** Per message: acknowledged (true), refused (false), no answer yet (undefined). */
@@ -76,6 +77,7 @@ export const makeBatchPublisher = (nc: NatsConnection): JetStreamBatchPublisher 
           const message = messages[i]!
           const h = natsHeaders()
           h.set("Nats-Msg-Id", message.id)
+          h.set("Content-Type", CLOUDEVENTS_CONTENT_TYPE)
           nc.publish(message.subject, message.data, { reply: `${inbox}.${batch}.${i}`, headers: h })
         }
       } catch {
