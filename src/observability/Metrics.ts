@@ -51,6 +51,9 @@ export const eventsPublished = Metric.counter("vigil_outbox_published_total", {
   incremental: true
 })
 
+// Series without labels are there from the start, at zero (a rate of nothing is 0, not absent).
+for (const metric of [readingsDeadLettered, ingestBatchSize, eventsPublished, httpActiveRequests]) metric.unsafeValue([])
+
 /** One label array per distinct label set, so that the metric's hook cache (a WeakMap on the array) hits. */
 export const labelCache = <K extends ReadonlyArray<string>>(names: K) => {
   const cache = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
