@@ -14,10 +14,11 @@ import { AlertRepo } from "./persistence/AlertRepo.ts"
 import { MonitorStateRepo } from "./persistence/MonitorStateRepo.ts"
 import { FhirReads } from "./persistence/FhirReads.ts"
 import { OpsFigures } from "./persistence/OpsFigures.ts"
+import { WardRepo } from "./persistence/WardRepo.ts"
 import { VitalsRepo } from "./persistence/VitalsRepo.ts"
 import * as Registry from "./Registry.ts"
 
-const repositories = Layer.mergeAll(Registry.layer, VitalsRepo.Default, AlertRepo.Default, MonitorStateRepo.Default, FhirReads.Default, OpsFigures.Default)
+const repositories = Layer.mergeAll(Registry.layer, VitalsRepo.Default, AlertRepo.Default, MonitorStateRepo.Default, FhirReads.Default, OpsFigures.Default, WardRepo.Default)
 
 export const layer = Layer.mergeAll(VitalsIngest.Default, EvaluationScheduler.Default, Sweeps.layer).pipe(
   Layer.provideMerge(Layer.mergeAll(PatientMonitorLive.layer, Device.layer)),

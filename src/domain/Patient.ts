@@ -32,7 +32,7 @@ export class Patient extends Schema.Class<Patient>("Patient")({
 }) {}
 
 /** The name to show whichever view created the patient. */
-export const displayName = (patient: Patient): string =>
+export const displayName = (patient: Pick<Patient, "full_name" | "first_name" | "last_name" | "subject_number">): string =>
   patient.full_name ??
     ([patient.first_name, patient.last_name].filter((part) => part !== null && part.length > 0).join(" ") ||
       patient.subject_number ||

@@ -9,6 +9,7 @@ import { policies } from "./Policies.ts"
 import * as AsyncApiDoc from "./AsyncApiDoc.ts"
 import * as AuditHttp from "./AuditHttp.ts"
 import * as CareHttp from "./CareHttp.ts"
+import * as Dashboard from "./Dashboard.ts"
 import * as DevicesHttp from "./DevicesHttp.ts"
 import * as Docs from "./Docs.ts"
 import * as EventStream from "./EventStream.ts"
@@ -60,7 +61,7 @@ export const layer = Layer.scoped(
       port: config.port,
       host: config.host,
       bodyLimit: config.bodyLimit,
-      rawRoutes: [...Docs.routes(), asyncApi, eventStream, ...fhir, ...metrics],
+      rawRoutes: [...Docs.routes(), ...Dashboard.routes(), asyncApi, eventStream, ...fhir, ...metrics],
       observe: metrics.length > 0 ? observeHttp : undefined
     })
     return { port }

@@ -75,6 +75,34 @@ export const AlertsQuery = Schema.Struct({
 
 export const SnapshotResponse = Schema.Struct(snapshotFields(UtcTime, AlertResponse)).annotations({ identifier: "PatientSnapshot" })
 
+/** The dashboard's view of the ward. */
+const VitalSeries = Schema.Struct({
+  minutes: Schema.Array(Schema.String).annotations({ description: "Each minute of the window with readings (ISO time)" }),
+  values: Schema.partial(Schema.Record({ key: VitalSign, value: Schema.Array(Schema.NullOr(Schema.Number)) }))
+    .annotations({ description: "Per vital sign, the minute's mean (null: no reading of that sign in that minute)" })
+})
+export const WardPatient = Schema.Struct({
+  patient_id: Schema.String,
+  name: Schema.String,
+  latest: Schema.partial(Schema.Record({ key: VitalSign, value: Schema.Struct({ value: Schema.Number, measured_at: Schema.String }) })),
+  series: VitalSeries,
+  active_alerts: Schema.Array(AlertResponse)
+}).annotations({ identifier: "WardPatient" })
+export const WardResponse = Schema.Struct({
+  generated_at: UtcTime,
+  window_minutes: Schema.Number,
+  patients: Schema.Array(WardPatient)
+}).annotations({ identifier: "Ward" })
+export const WardQuery = Schema.Struct({
+  window_minutes: Schema.optionalWith(
+    Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1440)).annotations({
+      [ErrorType]: "value_error",
+      message: () => "Value error, window_minutes must be a whole number from 1 to 1440"
+    }),
+    { default: () => 60 }
+  )
+})
+
 const AlertPath = Schema.Struct({ alert_id: Uuid })
 const PatientPath = Schema.Struct({ patient_id: PatientId })
 
@@ -126,6 +154,12 @@ export class MonitoringGroup extends HttpApiGroup.make("monitoring")
       .addSuccess(AlertResponse)
       .addError(NotFoundResponse)
       .addError(ConflictResponse)
+  )
+  .add(
+    HttpApiEndpoint.get("ward", "/api/v1/ward")
+      .setUrlParams(WardQuery)
+      .addSuccess(WardResponse)
+      .annotate(OpenApi.Description, "Every monitored patient (a device linked, or a reading in the window): latest vitals, the window per minute, alerts not resolved. The dashboard's data")
   )
   .annotate(OpenApi.Description, "Vital signs in, alerts out")
 {}

@@ -4,6 +4,9 @@ import { callActor } from "../actors/ActorCalls.ts"
 import { PatientMonitor } from "../actors/PatientMonitor.ts"
 import { AlertId } from "../domain/Alert.ts"
 import { AlertRepo } from "../persistence/AlertRepo.ts"
+import { WardRepo } from "../persistence/WardRepo.ts"
+import { vitalSigns } from "../domain/VitalSign.ts"
+import { displayName } from "../domain/Patient.ts"
 import { CurrentCaller } from "../domain/Access.ts"
 import { PatientRepo } from "../persistence/PatientRepo.ts"
 import { readingView, VitalsRepo } from "../persistence/VitalsRepo.ts"
@@ -20,6 +23,46 @@ export const make = Effect.gen(function*() {
   const vitals = yield* VitalsRepo
   const alerts = yield* AlertRepo
   const monitors = yield* PatientMonitor.client
+  const ward = yield* WardRepo
+
+  /** At most this many patients on the ward view. */
+  const WARD_LIMIT = 500
+  const wardView = (windowMinutes: number) =>
+    Effect.gen(function*() {
+      const now = new Date()
+      const since = new Date(now.getTime() - windowMinutes * 60_000)
+      const patients = yield* ward.patients(since, WARD_LIMIT)
+      const ids = patients.map((patient) => patient.id)
+      const [latest, minutes, active] = yield* Effect.all([ward.latest(ids), ward.minutes(ids, since), alerts.activeOf(ids)], { concurrency: 3 })
+      const alertsOf = new Map<string, Array<(typeof active)[number]>>()
+      for (const alert of active) alertsOf.set(alert.patient_id, [...(alertsOf.get(alert.patient_id) ?? []), alert])
+      const series = new Map<string, { minutes: Array<string>; values: Record<string, Array<number | null>> }>()
+      for (const row of minutes) {
+        let entry = series.get(row.patient_id)
+        if (entry === undefined) {
+          entry = { minutes: [], values: Object.fromEntries(vitalSigns.map((sign) => [sign, []])) }
+          series.set(row.patient_id, entry)
+        }
+        entry.minutes.push(row.minute)
+        for (const sign of vitalSigns) entry.values[sign]!.push(row.values[sign])
+      }
+      return {
+        generated_at: now,
+        window_minutes: windowMinutes,
+        patients: patients.map((patient) => {
+          const own = series.get(patient.id)
+          return {
+            patient_id: patient.id,
+            name: displayName(patient),
+            latest: latest.get(patient.id) ?? {},
+            series: own === undefined
+              ? { minutes: [], values: {} }
+              : { minutes: own.minutes, values: Object.fromEntries(Object.entries(own.values).filter(([, values]) => values.some((v) => v !== null))) },
+            active_alerts: alertsOf.get(patient.id) ?? []
+          }
+        })
+      }
+    })
 
   const patientMustExist = (id: Parameters<typeof patients.exists>[0]) =>
     Effect.flatMap(patients.exists(id), (exists) => exists ? Effect.void : Effect.fail(new NotFound({ detail: "Patient not found" })))
@@ -39,6 +82,7 @@ export const make = Effect.gen(function*() {
     })
 
   return {
+    ward: ({ urlParams }) => wardView(urlParams.window_minutes),
     storeVitals: ({ payload }) =>
       Effect.gen(function*() {
         const committed = yield* ingest.storeTrialVitals(payload.records.map((record) => ({

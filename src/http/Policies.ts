@@ -87,7 +87,8 @@ export const policies: ApiPolicies<typeof VigilApi, AppointmentRepo> = {
     alerts: allow({ ...STAFF, patient: ownPatient((r) => r.urlParams.patient_id) }, { reads: (r) => patientRead(r.urlParams.patient_id) }),
     alert: allow({ ...STAFF, patient: answerOfOwnPatient((alert) => alert.patient_id) }, { reads: (_, alert) => patientRead(alert.patient_id) }),
     acknowledge: allow(DOCTORS),
-    resolve: allow(DOCTORS)
+    resolve: allow(DOCTORS),
+    ward: allow(STAFF)
   },
   painkiller: {
     createPatient: allow(ADMINS),

@@ -56,6 +56,13 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
       return yield* decodeAlerts(yield* sql`SELECT * FROM alerts WHERE patient_id = ${patientId} AND status <> 'resolved'`)
     }, classified)
 
+    /** The alerts not resolved of any of `patientIds`, newest first. */
+    const activeOf = Effect.fn("AlertRepo.activeOf")(function*(patientIds: ReadonlyArray<string>) {
+      if (patientIds.length === 0) return []
+      return yield* decodeAlerts(yield* sql`
+        SELECT * FROM alerts WHERE patient_id = ANY(${patientIds}::uuid[]) AND status <> 'resolved' ORDER BY created_at DESC, id`)
+    }, classified)
+
     const findById = Effect.fn("AlertRepo.findById")(function*(id: AlertId) {
       const [alert] = yield* decodeAlerts(yield* sql`SELECT * FROM alerts WHERE id = ${id}`)
       return Option.fromNullable(alert)
@@ -204,7 +211,7 @@ export class AlertRepo extends Effect.Service<AlertRepo>()("vigil/AlertRepo", {
     /** A transaction for the writes above (the relay is signalled once it commits). */
     const transaction = changes.transaction
 
-    return { active, findById, raise, worsen, transition, writeEvaluation, transaction, list, dueForEscalation } as const
+    return { active, activeOf, findById, raise, worsen, transition, writeEvaluation, transaction, list, dueForEscalation } as const
   }),
   dependencies: [ChangeLog.Default]
 }) {}

@@ -62,6 +62,7 @@ const RULES: Record<string, typeof PUBLIC | ReadonlyArray<Identity>> = {
   "GET /api/v1/alerts/{alert_id}": [...STAFF, "patient"],
   "POST /api/v1/alerts/{alert_id}/acknowledge": DOCTORS,
   "POST /api/v1/alerts/{alert_id}/resolve": DOCTORS,
+  "GET /api/v1/ward": STAFF,
   // Painkiller (seed 003)
   "POST /api/v1/patient": ADMINS,
   "GET /api/v1/patient/list": STAFF,
@@ -126,6 +127,9 @@ const RULES: Record<string, typeof PUBLIC | ReadonlyArray<Identity>> = {
   "GET /redoc": PUBLIC,
   // Counts and timings, never a patient's data (issue 17)
   "GET /metrics": PUBLIC,
+  "GET /asyncapi.json": PUBLIC,
+  // The dashboard page holds no data: what it shows comes from the ward route with the user's token
+  "GET /dashboard": PUBLIC,
   // FHIR R4: the same data's rules (a patient's Patient search is their own record)
   "GET /fhir/R4/metadata": PUBLIC,
   "GET /fhir/R4/Patient": [...STAFF, "patient", "other"],
@@ -341,7 +345,7 @@ describe("access policies", () => {
       Effect.gen(function*() {
         const base = yield* TestApp.baseUrl
         const spec = expectStatus(yield* call("GET", "/openapi.json"), 200)
-        const cases = yield* sweep(base, spec, ["GET /api/v1/events/stream", "GET /openapi.json", "GET /docs", "GET /redoc", "GET /metrics", ...FHIR_ROUTES])
+        const cases = yield* sweep(base, spec, ["GET /api/v1/events/stream", "GET /openapi.json", "GET /docs", "GET /redoc", "GET /metrics", "GET /asyncapi.json", "GET /dashboard", ...FHIR_ROUTES])
         expect(cases).toBeGreaterThanOrEqual(79 * IDENTITIES.length)
       }))
 
