@@ -112,6 +112,7 @@ const requests = (ids: { patient: string; device: string; alert: string; measure
     "monitoring.recordReading": ["POST", `/api/v1/devices/${ids.device}/readings`, reading],
     "monitoring.vitals": ["GET", `/api/v1/patients/${ids.patient}/vitals`],
     "monitoring.snapshot": ["GET", `/api/v1/patients/${ids.patient}/snapshot`],
+    "monitoring.ward": ["GET", "/api/v1/ward"],
     "monitoring.alerts": ["GET", "/api/v1/alerts"],
     "monitoring.alert": ["GET", `/api/v1/alerts/${ids.alert}`],
     "monitoring.acknowledge": ["POST", `/api/v1/alerts/${ids.alert}/acknowledge`],

@@ -90,6 +90,7 @@ layer(TestApp.layer({ HTTP_BODY_LIMIT: "4096" }), { timeout: 60_000, excludeTest
         "/api/v1/tasks/{task_id}",
         "/api/v1/users",
         "/api/v1/users/{user_id}",
+        "/api/v1/ward",
         "/devices",
         "/devices/link",
         "/devices/{device_id}",
