@@ -20,6 +20,7 @@ import * as Care from "./Care.ts"
 import * as MlRegistryServer from "./http/MlRegistryServer.ts"
 import * as MlRegistryLayers from "./MlRegistryLayers.ts"
 import * as Monitoring from "./Monitoring.ts"
+import * as Tracing from "./observability/Tracing.ts"
 
 const SeedConfig = Config.literal("true", "false", "auto")("SEED_DEMO_DATA").pipe(Config.withDefault("auto" as const))
 
@@ -70,7 +71,9 @@ export const make = <E, R>(database: Layer.Layer<Database | DatabaseLayer.Databa
     Layer.provideMerge(DemoDataSeeding),
     // One signal for the whole process: writers on either cluster wake the one relay.
     Layer.provideMerge(OutboxSignal.Default),
-    Layer.provideMerge(database)
+    Layer.provideMerge(database),
+    // Traces, when OTEL_EXPORTER_OTLP_ENDPOINT is set: the tracer of everything built above.
+    Layer.provide(Tracing.layer)
   )
 }
 

@@ -17,6 +17,7 @@ import * as FhirHttp from "./FhirHttp.ts"
 import * as HealthHttp from "./HealthHttp.ts"
 import * as MetricsHttp from "./MetricsHttp.ts"
 import { MetricsEnabled, observeHttp } from "../observability/Metrics.ts"
+import { TracingEnabled } from "../observability/Tracing.ts"
 import * as AuthHttp from "./AuthHttp.ts"
 import * as MlRegistryHttp from "./MlRegistryHttp.ts"
 import * as MonitoringHttp from "./MonitoringHttp.ts"
@@ -62,7 +63,8 @@ export const layer = Layer.scoped(
       host: config.host,
       bodyLimit: config.bodyLimit,
       rawRoutes: [...Docs.routes(), ...Dashboard.routes(), asyncApi, eventStream, ...fhir, ...metrics],
-      observe: metrics.length > 0 ? observeHttp : undefined
+      observe: metrics.length > 0 ? observeHttp : undefined,
+      traced: yield* TracingEnabled
     })
     return { port }
   })

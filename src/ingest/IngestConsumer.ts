@@ -32,6 +32,7 @@ import { type Committed, type Outcome, VitalsIngest } from "../services/VitalsIn
 import { makeDeadLetters } from "./DeadLetters.ts"
 import { type Decoded, decode } from "./IngestMessages.ts"
 import { countIngested, ingestBatchSize } from "../observability/Metrics.ts"
+import { parentOf, TracingEnabled } from "../observability/Tracing.ts"
 
 export const CONSUMER = "vigil-ingest-vitals"
 /** Batches smaller than this (or than a full batch) are stored alone, without drawing their places in the store first. */
@@ -90,6 +91,7 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
   const nats = yield* Nats
   if (Option.isNone(nats)) return
   const { config: messaging, js, jsm, nc } = nats.value
+  const tracing = yield* TracingEnabled
   const config = yield* IngestConfig
   const ingest = yield* VitalsIngest
   const scheduler = yield* EvaluationScheduler
@@ -246,6 +248,26 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
    * takes its places at insert, which saves the round trip that draws them.
    */
   const prepare = (batch: ReadonlyArray<JsMsg>, alone: boolean): Effect.Effect<Staged> =>
+    tracing ? Effect.withSpan(prepareBatch(batch, alone), "ingest vitals", batchSpan(batch)) : prepareBatch(batch, alone)
+
+  /**
+   * A traced batch's span: its parent the first reading's `traceparent` (the device's trace), the
+   * others' as links. Its store, and the events it writes, are in it.
+   */
+  const batchSpan = (batch: ReadonlyArray<JsMsg>) => {
+    const parents = batch.flatMap((msg) => {
+      const parent = parentOf(msg.headers?.get("traceparent"))
+      return parent === undefined ? [] : [parent]
+    })
+    return {
+      kind: "consumer" as const,
+      ...(parents[0] === undefined ? {} : { parent: parents[0] }),
+      links: parents.slice(1).map((span) => ({ _tag: "SpanLink" as const, span, attributes: {} })),
+      attributes: { "messaging.system": "nats", "messaging.operation.type": "process", "messaging.batch.message_count": batch.length }
+    }
+  }
+
+  const prepareBatch = (batch: ReadonlyArray<JsMsg>, alone: boolean): Effect.Effect<Staged> =>
     Effect.gen(function*() {
       ingestBatchSize.unsafeUpdate(batch.length, [])
       const decoded = batch.map(decode)

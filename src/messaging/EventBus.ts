@@ -14,6 +14,8 @@ export interface BusMessage {
 export interface OutgoingMessage extends BusMessage {
   /** The event id: JetStream's `Nats-Msg-Id`. */
   readonly id: string
+  /** W3C trace context of the publication (the `traceparent` header), when traced. */
+  readonly traceparent?: string | undefined
 }
 
 export type MessagingStatus = "connected" | "reconnecting" | "disconnected" | "in-process"

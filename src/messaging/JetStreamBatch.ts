@@ -78,6 +78,7 @@ export const makeBatchPublisher = (nc: NatsConnection): JetStreamBatchPublisher 
           const h = natsHeaders()
           h.set("Nats-Msg-Id", message.id)
           h.set("Content-Type", CLOUDEVENTS_CONTENT_TYPE)
+          if (message.traceparent !== undefined) h.set("traceparent", message.traceparent)
           nc.publish(message.subject, message.data, { reply: `${inbox}.${batch}.${i}`, headers: h })
         }
       } catch {

@@ -14,11 +14,12 @@
  * - Published rows older than `OUTBOX_RETENTION` are deleted, every `OUTBOX_PRUNE_INTERVAL`.
  */
 import { SqlClient } from "@effect/sql"
-import { Config, Data, Duration, Effect, Layer, Queue, Schedule } from "effect"
+import { Clock, Config, Data, Duration, Effect, Exit, Layer, Queue, Schedule } from "effect"
 import { Notifications } from "../persistence/Notifications.ts"
 import { CHANNEL, OutboxSignal } from "../persistence/OutboxSignal.ts"
 import { EventBus } from "./EventBus.ts"
 import { eventsPublished } from "../observability/Metrics.ts"
+import { parentOf, traceparentOf } from "../observability/Tracing.ts"
 
 export const RelayConfig = Config.all({
   batchSize: Config.integer("OUTBOX_BATCH_SIZE").pipe(Config.withDefault(500)),
@@ -40,6 +41,8 @@ interface OutboxRow {
   readonly subject: string
   /** The CloudEvent as stored, published as is (no parse and re-serialise). */
   readonly event: string
+  /** The writer's trace context (null when tracing was off). */
+  readonly traceparent: string | null
 }
 
 export const make = Effect.gen(function*() {
@@ -72,7 +75,7 @@ export const make = Effect.gen(function*() {
    * yet chained.
    */
   const fetchNext = (stamp: ReadonlyArray<string>) =>
-    sql<OutboxRow>`SELECT seq, event_id, subject, event FROM vigil_outbox_next(${stamp}::bigint[], ${config.batchSize})`
+    sql<OutboxRow>`SELECT seq, event_id, subject, event, traceparent FROM vigil_outbox_next(${stamp}::bigint[], ${config.batchSize})`
 
   const stampNow = Effect.suspend(() => {
     const stamp = unstamped
@@ -84,15 +87,33 @@ export const make = Effect.gen(function*() {
   })
 
   /** One batch: how many rows were published; fails when the bus acknowledged only some. */
+  const publishSpan = (row: OutboxRow) => {
+    const parent = parentOf(row.traceparent)
+    if (parent === undefined) return Effect.succeed(undefined)
+    const subject = `${bus.subjectPrefix}.${row.subject}`
+    return Effect.makeSpan(`publish ${row.subject}`, {
+      parent,
+      kind: "producer",
+      attributes: { "messaging.system": "nats", "messaging.destination.name": subject, "messaging.message.id": row.event_id }
+    })
+  }
+
   const publishBatch = Effect.gen(function*() {
     const rows = yield* fetchNext(unstamped)
     unstamped = []
     if (rows.length === 0) return 0
-    const acked = yield* bus.publishAll(rows.map((row) => ({
+    // A traced writer's event is published in a producer span of its trace, whose context the message carries.
+    const spans = rows.some((row) => row.traceparent !== null) ? yield* Effect.forEach(rows, publishSpan) : []
+    const acked = yield* bus.publishAll(rows.map((row, i) => ({
       subject: `${bus.subjectPrefix}.${row.subject}`,
       id: row.event_id,
-      data: encoder.encode(row.event)
+      data: encoder.encode(row.event),
+      traceparent: spans[i] === undefined ? undefined : traceparentOf(spans[i]!)
     })))
+    if (spans.length > 0) {
+      const now = yield* Clock.currentTimeNanos
+      spans.forEach((span, i) => span?.end(now, i < acked ? Exit.void : Exit.fail("not acknowledged by JetStream")))
+    }
     unstamped = rows.slice(0, acked).map((row) => row.seq)
     if (acked > 0) eventsPublished.unsafeUpdate(acked, [])
     if (acked < rows.length) return yield* Effect.fail(new BusUnavailable({ pending: rows.length - acked }))

@@ -13,6 +13,7 @@ import { Effect } from "effect"
 import { CurrentCaller } from "../domain/Access.ts"
 import { OutboxSignal } from "./OutboxSignal.ts"
 import { cloudEvent, isoMillis } from "./SqlJson.ts"
+import { currentTraceparent, TracingEnabled } from "../observability/Tracing.ts"
 
 export type EntityType =
   | "patient"
@@ -73,6 +74,7 @@ export const auditView = (row: AuditRow) => ({
 export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const tracing = yield* TracingEnabled
     const signal = yield* OutboxSignal
 
     /**
@@ -102,7 +104,7 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
      * (`clock_timestamp()` in the committing transaction), and the audit event its data from
      * the row, as `auditView` writes it; the audit event's id is the audit row's.
      */
-    const recording = sql`
+    const recording = (traceparent: string | null) => sql`
         c AS MATERIALIZED (SELECT changed.*, gen_random_uuid() AS id, gen_random_uuid() AS event_id FROM changed),
         a AS (
           INSERT INTO audit_events (id, actor, action, entity_type, entity_id, before, after)
@@ -113,8 +115,8 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
           FROM c JOIN a USING (id)
         ), recorded AS (
           -- Subjects events.<type>.<action> (eventSubject, domain/Events.ts) and audit.<type>.<action>.
-          INSERT INTO outbox (event_id, subject, event)
-          SELECT event_id, subject, event FROM (
+          INSERT INTO outbox (event_id, subject, event, traceparent)
+          SELECT event_id, subject, event, ${traceparent}::text FROM (
             SELECT ord, 0 AS part, event_id, 'events.' || entity_type || '.' || action AS subject, ${sql.literal(cloudEvent({
       id: "event_id",
       type: "'vigil.' || entity_type || '.' || action",
@@ -145,6 +147,7 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
     const recordAll = Effect.fn("ChangeLog.recordAll")(function*(changes: ReadonlyArray<Change>, options: { readonly actor?: string } = {}) {
       if (changes.length === 0) return
       const actor = yield* actorOf(options.actor)
+      const traceparent = yield* currentTraceparent(tracing)
       const entries = changes.map((change, ord) => ({
         ord,
         actor,
@@ -159,7 +162,7 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
           -- Text, not pg.json: node-postgres would send an array as a PostgreSQL array literal.
           SELECT * FROM jsonb_to_recordset(${JSON.stringify(entries)}::jsonb) AS c(
             ord int, actor text, entity_type text, entity_id text, action text, before jsonb, after jsonb)
-        ), ${recording}
+        ), ${recording(traceparent)}
         SELECT 1`
     }, classified)
 
@@ -178,7 +181,10 @@ export class ChangeLog extends Effect.Service<ChangeLog>()("vigil/ChangeLog", {
       result: Statement.Fragment,
       options: { readonly actor?: string } = {}
     ) =>
-      signalled(Effect.flatMap(actorOf(options.actor), (actor) => sql<A>`WITH ${changes(sql`${actor}::text`)}, ${recording} ${result}`))
+      signalled(Effect.flatMap(
+        Effect.zip(actorOf(options.actor), currentTraceparent(tracing)),
+        ([actor, traceparent]) => sql<A>`WITH ${changes(sql`${actor}::text`)}, ${recording(traceparent)} ${result}`
+      ))
 
     return { record, recordAll, writeAndRecord, transaction, signalled } as const
   })

@@ -15,6 +15,7 @@ import { vitalSigns } from "../domain/VitalSign.ts"
 import { eventSubject } from "../domain/Events.ts"
 import { cloudEvent, isoMillis } from "./SqlJson.ts"
 import { ChangeLog } from "./ChangeLog.ts"
+import { currentTraceparent, TracingEnabled } from "../observability/Tracing.ts"
 
 /** A row as the driver returns it: ids and `source` unbranded, `seq` (bigint) as text. */
 export type ReadingRow = Omit<VitalReading, "id" | "patient_id" | "device_id" | "source"> & {
@@ -78,6 +79,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const changes = yield* ChangeLog
+    const tracing = yield* TracingEnabled
 
     /**
      * One statement (atomic by itself, so it needs no transaction of its own): stores the readings
@@ -90,6 +92,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
       Effect.gen(function*() {
         if (readings.length === 0) return { stored: [] as Array<StoredReading>, offline: [] as Array<DeviceId> }
         const time = new Date().toISOString()
+        const traceparent = yield* currentTraceparent(tracing)
         const touch = seen.length === 0 ? sql`` : sql`, touched AS (
             UPDATE devices SET last_seen_at = now() WHERE id = ANY(${seen}::uuid[])
             RETURNING id, offline_since)`
@@ -110,14 +113,14 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
             SELECT gen_random_uuid() AS event_id, patient_id, jsonb_agg(${sql.literal(readingJson)} ORDER BY seq) AS readings
             FROM ins GROUP BY patient_id
           ), events AS (
-            INSERT INTO outbox (event_id, subject, event)
+            INSERT INTO outbox (event_id, subject, event, traceparent)
             SELECT event_id, ${eventSubject("vitals", "recorded")}, ${sql.literal(cloudEvent({
           id: "event_id",
           type: "'vigil.vitals.recorded'",
           time: "time",
           subject: "patient_id",
           data: "jsonb_build_object('patient_id', patient_id, 'readings', readings)"
-        }))}
+        }))}, ${traceparent}::text
             FROM recorded, (SELECT ${time}::text AS time) AS at
           )${touch}
           SELECT 'reading' AS kind, id::text AS id, seq::text AS seq FROM ins

@@ -20,7 +20,7 @@
  * - Shutdown waits (up to `DRAIN_TIMEOUT`) for what is in line; what is cut short is caught up on
  *   the next activation.
  */
-import { Array as Arr, Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Queue, Schedule } from "effect"
+import { Array as Arr, Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Option, Queue, Schedule, type Tracer } from "effect"
 import { CALL_TIMEOUT, callActor } from "../actors/ActorCalls.ts"
 import { PatientMonitor } from "../actors/PatientMonitor.ts"
 import type { Alert } from "../domain/Alert.ts"
@@ -43,6 +43,8 @@ const DRAIN_TIMEOUT = Duration.seconds(10)
 interface Batch {
   readonly stored: ReadonlyArray<StoredReading>
   readonly summary: Deferred.Deferred<AlertSummary>
+  /** The submitter's span (a traced request's, a traced ingest batch's): the evaluation continues its trace. */
+  readonly span: Option.Option<Tracer.AnySpan>
 }
 
 export class EvaluationScheduler extends Effect.Service<EvaluationScheduler>()("vigil/EvaluationScheduler", {
@@ -112,7 +114,10 @@ export class EvaluationScheduler extends Effect.Service<EvaluationScheduler>()("
       Effect.flatMap((batch) =>
         Effect.uninterruptible(Effect.zipRight(
           running.take(1),
-          Effect.map(Effect.forkDaemon(Effect.ensuring(line(batch), running.release(1))), (evaluation) => ({ batch, evaluation }))
+          Effect.map(
+            Effect.forkDaemon(Effect.ensuring(Option.match(batch.span, { onNone: () => line(batch), onSome: (span) => Effect.withParentSpan(line(batch), span) }), running.release(1))),
+            (evaluation) => ({ batch, evaluation })
+          )
         ))
       ),
       Effect.flatMap(({ batch, evaluation }) =>
@@ -141,7 +146,8 @@ export class EvaluationScheduler extends Effect.Service<EvaluationScheduler>()("
         if (stored.length === 0) yield* Deferred.succeed(summary, { raised: [], updated: [], resolved: [] })
         else {
           outstanding++
-          yield* Queue.offer(waiting, { stored, summary }).pipe(Effect.onInterrupt(() => Effect.sync(() => outstanding--)))
+          const span = yield* Effect.option(Effect.currentSpan)
+          yield* Queue.offer(waiting, { stored, summary, span }).pipe(Effect.onInterrupt(() => Effect.sync(() => outstanding--)))
         }
         return Deferred.await(summary)
       })

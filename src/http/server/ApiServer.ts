@@ -23,6 +23,7 @@ import type { DataRefused, Unavailable } from "../../domain/Errors.ts"
 import { type ErrorDetail, fromParseIssue } from "../../domain/ValidationDetail.ts"
 import { admits, type ApiPolicies, permits, type Policy, shows } from "../Access.ts"
 import type { ApiHandlers, RawRoute } from "../Handlers.ts"
+import { parentOf } from "../../observability/Tracing.ts"
 import { isMultipart, queryRecord, readBody, sendDetail, sendJson } from "./Responses.ts"
 import { type CompiledRoute, compile, match, splitPath } from "./Router.ts"
 
@@ -48,6 +49,8 @@ export interface ServeOptions<Api = unknown, R = never> {
   /** How long shutdown waits for in-flight requests before closing their connections. */
   readonly drainMillis?: number | undefined
   readonly observe?: RequestObserver | undefined
+  /** Each request of the contract in a server span (its parent the request's `traceparent`): when traces are exported. */
+  readonly traced?: boolean | undefined
 }
 
 /** Told of each request once its route is known: the template (`/patients/{patient_id}`), or "" when none matched. */
@@ -63,6 +66,7 @@ export const makeListener = <R>(
     readonly rawRoutes: ReadonlyArray<RawRoute>
     readonly access?: ServeAccess | undefined
     readonly observe?: RequestObserver | undefined
+    readonly traced?: boolean | undefined
   },
   inFlight: Set<Fiber.RuntimeFiber<unknown, unknown>>
 ) => {
@@ -85,8 +89,19 @@ export const makeListener = <R>(
     return Effect.flatMap(permits(route.policy, caller, input), (allowed) => (allowed ? handled : Effect.fail(denied(route.policy))))
   }
 
+  const traced = (route: CompiledRoute, request: IncomingMessage, path: string, effect: Effect.Effect<unknown, unknown, R>) => {
+    const parent = parentOf(request.headers.traceparent as string | undefined)
+    return Effect.withSpan(effect, `${route.method} ${route.route}`, {
+      kind: "server",
+      ...(parent === undefined ? {} : { parent }),
+      // The path, never the query: a query may name a patient.
+      attributes: { "http.request.method": route.method, "http.route": route.route, "url.path": path }
+    })
+  }
+
   const run = (route: CompiledRoute, request: IncomingMessage, response: ServerResponse, input: unknown, path: string, caller: Caller) => {
-    const fiber = runFork(guarded(route, input, caller))
+    const handled = guarded(route, input, caller)
+    const fiber = runFork(options.traced === true ? traced(route, request, path, handled) : handled)
     inFlight.add(fiber)
     if (SAFE_METHODS.has(route.method)) {
       // A reader that went away needs no answer; a writer's work is finished regardless.
@@ -313,7 +328,8 @@ export const serve = <Api extends HttpApi.HttpApi.Any, R, PR = never>(
       bodyLimit: options.bodyLimit ?? 1024 * 1024,
       rawRoutes: options.rawRoutes ?? [],
       access: options.access,
-      observe: options.observe
+      observe: options.observe,
+      traced: options.traced
     }, inFlight)
     const server = createServer({ keepAliveTimeout: 65_000 }, listener)
     const port = yield* Effect.async<number>((resume) => {
