@@ -46,6 +46,9 @@ const Announce = Layer.scopedDiscard(Effect.gen(function*() {
     docs: `http://localhost:${http.port}/docs`,
     redoc: `http://localhost:${http.port}/redoc`,
     fhir: `http://localhost:${http.port}/fhir/R4/metadata`,
+    dashboard: `http://localhost:${http.port}/dashboard`,
+    metrics: `http://localhost:${http.port}/metrics`,
+    asyncapi: `http://localhost:${http.port}/asyncapi.json`,
     grpc: `localhost:${grpc.port}`,
     mlRegistry: `http://localhost:${mlRegistry.port}`,
     messaging: bus.kind === "nats"
