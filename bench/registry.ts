@@ -29,8 +29,9 @@
  *   doctor, whose bearer token every request carries, and each answer is a read the access
  *   audit records. Compared with the same route with authentication off (the first run).
  *
- * - Then the same build with VIGIL_METRICS=false (no request timing, no `/metrics`; issue 17):
- *   the first run, which has metrics on (and tracing off, the default), against it.
+ * - Then the metrics' cost (issue 17): two processes of the same build on the same database, with
+ *   metrics (the default; tracing off) and with VIGIL_METRICS=false, loaded in turns, three rounds
+ *   of 5 s each, so that the machine's drift falls on both alike.
  *
  * - Writes (issue 15): `POST /patients` and `PATCH /devices/{id}` from 256 clients against a bare
  *   write transaction of the same rows from 256 clients (bench/writes.ts), on the same database.
@@ -62,8 +63,12 @@ const settings = {
   bareStartTimeoutMs: 20_000,
   stopTimeoutMs: 20_000,
   /** Whole script, setup to report; cleanup after it is bounded separately. */
-  budgetMs: 360_000
+  budgetMs: 420_000
 } as const
+
+/** The metrics' comparison: rounds in turns, each this long per side. */
+const METRICS_ROUNDS = 3
+const METRICS_ROUND_SECONDS = 5
 
 const targets = { rest: 0.25, grpc: 0.5, guarded: 0.6, writes: 0.25, metrics: 0.9 } as const
 const SUPERADMIN = { email: "bench-root@vigil.example.org", password: "bench superadmin secret" }
@@ -240,13 +245,19 @@ const autocannonRun = (url: string, seconds: number, headers: Record<string, str
   return withTimeout(`autocannon ${url}`, (seconds + 15) * 1000, run, () => instance?.stop())
 }
 
-const runHttpLoad = async (label: string, server: Child, httpUrl: string, headers: Record<string, string> = {}): Promise<LoadResult> => {
+const runHttpLoad = async (
+  label: string,
+  server: Child,
+  httpUrl: string,
+  headers: Record<string, string> = {},
+  seconds: number = settings.measureSeconds
+): Promise<LoadResult> => {
   const url = `${httpUrl}/patients/${PATIENT_ID}`
   log(`${label}: REST warm-up ${settings.warmupSeconds} s`)
   await autocannonRun(url, settings.warmupSeconds, headers)
-  log(`${label}: REST measuring ${settings.measureSeconds} s`)
+  log(`${label}: REST measuring ${seconds} s`)
   return measuringLoadCpu(server.pid, async () => {
-    const result = await autocannonRun(url, settings.measureSeconds, headers)
+    const result = await autocannonRun(url, seconds, headers)
     return {
       perSecond: result.requests.average,
       p99Ms: result.latency.p99,
@@ -315,8 +326,12 @@ interface Results {
   readonly restVigil: LoadResult
   /** Vigil with VIGIL_AUTH=required, a doctor's token on every request, and the access audit on. */
   readonly restGuarded: LoadResult
-  /** The same build with VIGIL_METRICS=false (no request timing, no /metrics): the baseline of the metrics' cost. */
-  readonly restNoMetrics: LoadResult
+  /**
+   * The metrics' cost: two processes of the same build on the same database, one with metrics (the
+   * default) and one with VIGIL_METRICS=false, loaded in turns (on, off, on, off, ...) so that drift
+   * of the machine falls on both alike.
+   */
+  readonly metricsRounds: ReadonlyArray<{ readonly on: LoadResult; readonly off: LoadResult }>
   readonly writesVigil: { readonly creates: WriteResult & CpuShare; readonly updates: WriteResult & CpuShare }
   readonly writesBare: BareWrites<CpuShare>
   /** What the access audit wrote during the guarded run (warm-up included): rows, and the reads they count. */
@@ -345,7 +360,7 @@ const problems = (results: Results): Array<string> => {
     ["REST bare node:http", results.restBare],
     ["REST Vigil", results.restVigil],
     ["REST Vigil guarded", results.restGuarded],
-    ["REST Vigil without metrics", results.restNoMetrics],
+    ...results.metricsRounds.flatMap(({ off, on }, i) => [[`REST Vigil with metrics, round ${i + 1}`, on], [`REST Vigil without metrics, round ${i + 1}`, off]] as const),
     ["gRPC bare grpc-js", results.grpcBare],
     ["gRPC Vigil", results.grpcVigil]
   ] as const
@@ -379,14 +394,17 @@ const report = (results: Results): boolean => {
   const rest = comparison(results.restBare, results.restVigil, targets.rest)
   const grpcRatio = comparison(results.grpcBare, results.grpcVigil, targets.grpc)
   const guarded = comparison(results.restVigil, results.restGuarded, targets.guarded)
-  const metered = comparison(results.restNoMetrics, results.restVigil, targets.metrics)
+  const total = (runs: ReadonlyArray<LoadResult>) => runs.reduce((sum, run) => sum + run.completed, 0)
+  const roundRatios = results.metricsRounds.map(({ off, on }) => on.perSecond / off.perSecond)
+  const metricsRatio = total(results.metricsRounds.map((r) => r.on)) / total(results.metricsRounds.map((r) => r.off))
+  const metered = { ratio: metricsRatio, target: targets.metrics, met: metricsRatio >= targets.metrics }
   const writeRatio = (vigil: WriteResult, bare: WriteResult) => ({ ratio: vigil.perSecond / bare.perSecond, met: vigil.perSecond / bare.perSecond >= targets.writes && vigil.errors === 0 })
   const creates = writeRatio(results.writesVigil.creates, results.writesBare.creates)
   const updates = writeRatio(results.writesVigil.updates, results.writesBare.updates)
   const fmtWrite = (w: WriteResult & CpuShare) =>
     `${fmtRate(w.perSecond)} /s p99 ${fmtMs(w.p99Ms)} ms, ${w.errors} errors, CPU server/generator/rest ${fmtCpu(w.serverCpu)}/${fmtCpu(w.loadCpu)}/${fmtCpu(w.otherCpu)}`
   const verdict = (c: ReturnType<typeof comparison>) => `ratio ${c.ratio.toFixed(2)} (target >= ${c.target}: ${c.met ? "met" : "NOT met"})`
-  const { restBare, restGuarded, restNoMetrics, restVigil, grpcBare, grpcVigil } = results
+  const { restBare, restGuarded, restVigil, grpcBare, grpcVigil } = results
   const issues = problems(results)
   printReport({
     benchmark: "registry",
@@ -397,7 +415,7 @@ const report = (results: Results): boolean => {
       "",
       `REST GET /patients/{id}: bare node:http ${fmtRate(restBare.perSecond)} req/s p99 ${fmtMs(restBare.p99Ms)} ms | Vigil ${fmtRate(restVigil.perSecond)} req/s p99 ${fmtMs(restVigil.p99Ms)} ms | ${verdict(rest)}`,
       `REST GET /patients/{id} guarded (VIGIL_AUTH=required, a doctor's bearer token, access audit on): ${fmtRate(restGuarded.perSecond)} req/s p99 ${fmtMs(restGuarded.p99Ms)} ms against auth off ${fmtRate(restVigil.perSecond)} req/s | ${verdict(guarded)}; access audit: ${results.auditedReads.reads} reads in ${results.auditedReads.rows} rows, for ${restGuarded.completed} answered in the measured run (plus its warm-up's)`,
-      `REST GET /patients/{id} with metrics (the default; tracing off) ${fmtRate(restVigil.perSecond)} req/s p99 ${fmtMs(restVigil.p99Ms)} ms against the same build with VIGIL_METRICS=false ${fmtRate(restNoMetrics.perSecond)} req/s p99 ${fmtMs(restNoMetrics.p99Ms)} ms | ${verdict(metered)}; per core of server CPU ${fmtRatio(perCoreRatio(restNoMetrics, restVigil))}`,
+      `REST GET /patients/{id} with metrics (the default; tracing off) against the same build with VIGIL_METRICS=false, ${results.metricsRounds.length} rounds in turns: ${results.metricsRounds.map(({ off, on }) => `${fmtRate(on.perSecond)}/${fmtRate(off.perSecond)}`).join(", ")} req/s | requests answered in all, ${verdict(metered)}; per round ${roundRatios.map(fmtRatio).join(", ")}`,
       `writes from ${WRITE_CLIENTS} clients: POST /patients Vigil ${fmtWrite(results.writesVigil.creates)} | bare write transaction ${fmtWrite(results.writesBare.creates)} | ratio ${creates.ratio.toFixed(2)} (target >= ${targets.writes}, 0 errors: ${creates.met ? "met" : "NOT met"})`,
       `                          PATCH /devices/{id} Vigil ${fmtWrite(results.writesVigil.updates)} | bare write transaction ${fmtWrite(results.writesBare.updates)} | ratio ${updates.ratio.toFixed(2)} (target >= ${targets.writes}, 0 errors: ${updates.met ? "met" : "NOT met"})`,
       `gRPC GetPatient:         bare grpc-js   ${fmtRate(grpcBare.perSecond)} calls/s p99 ${fmtMs(grpcBare.p99Ms)} ms | Vigil ${fmtRate(grpcVigil.perSecond)} calls/s p99 ${fmtMs(grpcVigil.p99Ms)} ms | ${verdict(grpcRatio)}`,
@@ -411,7 +429,7 @@ const report = (results: Results): boolean => {
       rest: { bare: restBare, vigil: restVigil, ratio: rest.ratio, target: rest.target, met: rest.met, perCoreRatio: perCoreRatio(restBare, restVigil) },
       writes: { vigil: results.writesVigil, bare: results.writesBare, createsRatio: creates.ratio, updatesRatio: updates.ratio, target: targets.writes },
       guarded: { off: restVigil, required: restGuarded, ratio: guarded.ratio, target: guarded.target, met: guarded.met, auditedReads: results.auditedReads },
-      metrics: { on: restVigil, off: restNoMetrics, ratio: metered.ratio, target: metered.target, met: metered.met, perCoreRatio: perCoreRatio(restNoMetrics, restVigil) },
+      metrics: { rounds: results.metricsRounds, ratio: metered.ratio, roundRatios, target: metered.target, met: metered.met },
       grpc: { bare: grpcBare, vigil: grpcVigil, ratio: grpcRatio.ratio, target: grpcRatio.target, met: grpcRatio.met, perCoreRatio: perCoreRatio(grpcBare, grpcVigil) },
       problems: issues
     }
@@ -467,14 +485,23 @@ const main = async (): Promise<boolean> => {
   const audited = { rows: after.rows - before.rows, reads: after.reads - before.reads }
   await guardedVigil.child.stop()
 
-  const unmetered = await startVigil({
-    database,
-    env: { SEED_DEMO_DATA: "false", VIGIL_AUTH: "off", VIGIL_METRICS: "false" },
-    describe: ({ port }) => `REST ${HOST}:${port}, VIGIL_METRICS=false`,
-    readyTimeoutMs: settings.readyTimeoutMs,
-    stopTimeoutMs: settings.stopTimeoutMs
-  })
-  const restNoMetrics = await runHttpLoad("Vigil without metrics", unmetered.child, unmetered.httpUrl)
+  const startWith = (metrics: boolean) =>
+    startVigil({
+      database,
+      env: { SEED_DEMO_DATA: "false", VIGIL_AUTH: "off", VIGIL_METRICS: String(metrics) },
+      describe: ({ port }) => `REST ${HOST}:${port}, VIGIL_METRICS=${metrics}`,
+      readyTimeoutMs: settings.readyTimeoutMs,
+      stopTimeoutMs: settings.stopTimeoutMs
+    })
+  const metered = await startWith(true)
+  const unmetered = await startWith(false)
+  const metricsRounds: Array<{ on: LoadResult; off: LoadResult }> = []
+  for (let round = 0; round < METRICS_ROUNDS; round++) {
+    const on = await runHttpLoad(`Vigil with metrics, round ${round + 1}`, metered.child, metered.httpUrl, {}, METRICS_ROUND_SECONDS)
+    const off = await runHttpLoad(`Vigil without metrics, round ${round + 1}`, unmetered.child, unmetered.httpUrl, {}, METRICS_ROUND_SECONDS)
+    metricsRounds.push({ on, off })
+  }
+  await metered.child.stop()
   await unmetered.child.stop()
 
   const bareHttp = await startBare("http", restFixture.body)
@@ -488,7 +515,7 @@ const main = async (): Promise<boolean> => {
   await bareGrpc.child.stop()
 
   await cleanup()
-  return report({ database: database.description, restBare, restVigil, restGuarded, restNoMetrics, auditedReads: audited, writesVigil, writesBare, grpcBare, grpcVigil })
+  return report({ database: database.description, restBare, restVigil, restGuarded, metricsRounds, auditedReads: audited, writesVigil, writesBare, grpcBare, grpcVigil })
 }
 
 runBenchmark(main, settings.budgetMs)
