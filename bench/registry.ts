@@ -398,7 +398,9 @@ const report = (results: Results): boolean => {
   const total = (runs: ReadonlyArray<LoadResult>) => runs.reduce((sum, run) => sum + run.completed, 0)
   const roundRatios = results.metricsRounds.map(({ off, on }) => on.perSecond / off.perSecond)
   const metricsRatio = total(results.metricsRounds.map((r) => r.on)) / total(results.metricsRounds.map((r) => r.off))
-  const medianRatio = [...roundRatios].sort((a, b) => a - b).reduce((_, __, i, sorted) => (sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2), 0)
+  const sorted = [...roundRatios].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  const medianRatio = sorted.length === 0 ? NaN : sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
   // The verdict is the median of the rounds' ratios: single rounds on this machine moved by 30 % either way.
   const metered = { ratio: medianRatio, target: targets.metrics, met: medianRatio >= targets.metrics }
   const writeRatio = (vigil: WriteResult, bare: WriteResult) => ({ ratio: vigil.perSecond / bare.perSecond, met: vigil.perSecond / bare.perSecond >= targets.writes && vigil.errors === 0 })
