@@ -14,6 +14,7 @@ import { CONSUMER } from "../ingest/IngestConsumer.ts"
 import { EventBus } from "../messaging/EventBus.ts"
 import { Nats } from "../messaging/NatsBus.ts"
 import { ingestStream } from "../messaging/Subjects.ts"
+import { activeHttpRequests } from "../observability/Metrics.ts"
 import { CONTENT_TYPE, type Family, processFigures, render, snapshot } from "../observability/Prometheus.ts"
 import { DatabasePool } from "../persistence/Database.ts"
 import { OpsFigures } from "../persistence/OpsFigures.ts"
@@ -79,6 +80,7 @@ export const make = Effect.gen(function*() {
     const status = bus.status()
     return [
       ...processNow(),
+      gauge("http_server_active_requests", "HTTP requests in flight", activeHttpRequests()),
       {
         name: "vigil_db_pool_connections",
         help: "Database connections of this process's pool, by state",

@@ -21,7 +21,6 @@ export const httpRequestDuration = Metric.histogram(
   DURATION_BUCKETS,
   "Duration of HTTP server requests (by route template, method and status)"
 )
-export const httpActiveRequests = Metric.gauge("http_server_active_requests", { description: "HTTP requests in flight" })
 
 export const rpcDuration = Metric.histogram(
   "rpc_server_duration_seconds",
@@ -52,7 +51,7 @@ export const eventsPublished = Metric.counter("vigil_outbox_published_total", {
 })
 
 // Series without labels are there from the start, at zero (a rate of nothing is 0, not absent).
-for (const metric of [readingsDeadLettered, ingestBatchSize, eventsPublished, httpActiveRequests]) metric.unsafeValue([])
+for (const metric of [readingsDeadLettered, ingestBatchSize, eventsPublished]) metric.unsafeValue([])
 
 /** One label array per distinct label set, so that the metric's hook cache (a WeakMap on the array) hits. */
 export const labelCache = <K extends ReadonlyArray<string>>(names: K) => {
@@ -83,9 +82,43 @@ export const countResolved = (by: string) => alertsResolved.unsafeUpdate(1, byHo
 export const MetricsEnabled = Config.boolean("VIGIL_METRICS").pipe(Config.withDefault(true))
 
 const HTTP_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"])
-const httpLabels = labelCache(["http_request_method", "http_route", "http_response_status_code"] as const)
-const abortedLabels = labelCache(["http_request_method", "http_route", "error_type"] as const)
 let activeRequests = 0
+
+/** HTTP requests in flight now (`http_server_active_requests`, reported at scrape time). */
+export const activeHttpRequests = () => activeRequests
+
+/** The label arrays of one route: method, then status (or "aborted"), without building a key per request. */
+const routeLabels = new Map<string, Map<string, Map<number, ReadonlyArray<MetricLabel.MetricLabel>>>>()
+const labelsOf = (method: string, route: string, status: number) => {
+  let byMethod = routeLabels.get(route)
+  if (byMethod === undefined) routeLabels.set(route, byMethod = new Map())
+  let byStatus = byMethod.get(method)
+  if (byStatus === undefined) byMethod.set(method, byStatus = new Map())
+  let labels = byStatus.get(status)
+  if (labels === undefined) {
+    labels = [
+      Label.make("http_request_method", method),
+      Label.make("http_route", route),
+      status === 0 ? Label.make("error_type", "aborted") : Label.make("http_response_status_code", String(status))
+    ]
+    byStatus.set(status, labels)
+  }
+  return labels
+}
+
+const TIMING = Symbol("vigil.requestTiming")
+interface Timed {
+  [TIMING]?: { readonly started: number; readonly method: string; readonly route: string }
+}
+
+/** One listener for every response (no closure per request): the timing rides on the response. */
+function recordClose(this: ServerResponse) {
+  activeRequests--
+  const timing = (this as Timed)[TIMING]
+  if (timing === undefined) return
+  const seconds = (performance.now() - timing.started) / 1000
+  httpRequestDuration.unsafeUpdate(seconds, labelsOf(timing.method, timing.route, this.headersSent ? this.statusCode : 0))
+}
 
 /**
  * Times one HTTP request from the moment its route is known to the moment its response closes:
@@ -93,17 +126,10 @@ let activeRequests = 0
  * the client went away before an answer.
  */
 export const observeHttp = (request: IncomingMessage, response: ServerResponse, route: string): void => {
-  const started = performance.now()
-  httpActiveRequests.unsafeUpdate(++activeRequests, [])
-  response.once("close", () => {
-    httpActiveRequests.unsafeUpdate(--activeRequests, [])
-    const method = HTTP_METHODS.has(request.method ?? "") ? request.method! : "_OTHER"
-    const seconds = (performance.now() - started) / 1000
-    httpRequestDuration.unsafeUpdate(
-      seconds,
-      response.headersSent ? httpLabels(method, route, String(response.statusCode)) : abortedLabels(method, route, "aborted")
-    )
-  })
+  activeRequests++
+  const method = request.method !== undefined && HTTP_METHODS.has(request.method) ? request.method : "_OTHER"
+  ;(response as Timed)[TIMING] = { started: performance.now(), method, route }
+  response.on("close", recordClose)
 }
 
 const rpcLabels = labelCache(["rpc_system", "rpc_service", "rpc_method", "rpc_grpc_status_code"] as const)
