@@ -395,7 +395,8 @@ const report = (results: Results): boolean => {
   const rest = comparison(results.restBare, results.restVigil, targets.rest)
   const grpcRatio = comparison(results.grpcBare, results.grpcVigil, targets.grpc)
   const guarded = comparison(results.restVigil, results.restGuarded, targets.guarded)
-  const total = (runs: ReadonlyArray<LoadResult>) => runs.reduce((sum, run) => sum + run.completed, 0)
+  // Rates, not counts: autocannon's rounds do not all last exactly as long.
+  const total = (runs: ReadonlyArray<LoadResult>) => runs.reduce((sum, run) => sum + run.perSecond, 0)
   const roundRatios = results.metricsRounds.map(({ off, on }) => on.perSecond / off.perSecond)
   const metricsRatio = total(results.metricsRounds.map((r) => r.on)) / total(results.metricsRounds.map((r) => r.off))
   const sorted = [...roundRatios].sort((a, b) => a - b)
@@ -420,7 +421,7 @@ const report = (results: Results): boolean => {
       "",
       `REST GET /patients/{id}: bare node:http ${fmtRate(restBare.perSecond)} req/s p99 ${fmtMs(restBare.p99Ms)} ms | Vigil ${fmtRate(restVigil.perSecond)} req/s p99 ${fmtMs(restVigil.p99Ms)} ms | ${verdict(rest)}`,
       `REST GET /patients/{id} guarded (VIGIL_AUTH=required, a doctor's bearer token, access audit on): ${fmtRate(restGuarded.perSecond)} req/s p99 ${fmtMs(restGuarded.p99Ms)} ms against auth off ${fmtRate(restVigil.perSecond)} req/s | ${verdict(guarded)}; access audit: ${results.auditedReads.reads} reads in ${results.auditedReads.rows} rows, for ${restGuarded.completed} answered in the measured run (plus its warm-up's)`,
-      `REST GET /patients/{id} with metrics (the default; tracing off) against the same build with VIGIL_METRICS=false, ${results.metricsRounds.length} rounds in turns: ${results.metricsRounds.map(({ off, on }) => `${fmtRate(on.perSecond)}/${fmtRate(off.perSecond)}`).join(", ")} req/s | median of the rounds' ratios ${verdict(metered)}; per round ${roundRatios.map(fmtRatio).join(", ")}; all requests answered ${fmtRatio(metricsRatio)}`,
+      `REST GET /patients/{id} with metrics (the default; tracing off) against the same build with VIGIL_METRICS=false, ${results.metricsRounds.length} rounds in turns: ${results.metricsRounds.map(({ off, on }) => `${fmtRate(on.perSecond)}/${fmtRate(off.perSecond)}`).join(", ")} req/s | median of the rounds' ratios ${verdict(metered)}; per round ${roundRatios.map(fmtRatio).join(", ")}; mean rates ${fmtRatio(metricsRatio)}`,
       `writes from ${WRITE_CLIENTS} clients: POST /patients Vigil ${fmtWrite(results.writesVigil.creates)} | bare write transaction ${fmtWrite(results.writesBare.creates)} | ratio ${creates.ratio.toFixed(2)} (target >= ${targets.writes}, 0 errors: ${creates.met ? "met" : "NOT met"})`,
       `                          PATCH /devices/{id} Vigil ${fmtWrite(results.writesVigil.updates)} | bare write transaction ${fmtWrite(results.writesBare.updates)} | ratio ${updates.ratio.toFixed(2)} (target >= ${targets.writes}, 0 errors: ${updates.met ? "met" : "NOT met"})`,
       `gRPC GetPatient:         bare grpc-js   ${fmtRate(grpcBare.perSecond)} calls/s p99 ${fmtMs(grpcBare.p99Ms)} ms | Vigil ${fmtRate(grpcVigil.perSecond)} calls/s p99 ${fmtMs(grpcVigil.p99Ms)} ms | ${verdict(grpcRatio)}`,
