@@ -20,6 +20,7 @@ import { CONSUMER, IngestConfig } from "../ingest/IngestConsumer.ts"
 import { deadLetterStream, ingestStream, MessagingConfig, streams } from "../messaging/Subjects.ts"
 import { publicRoute } from "./Access.ts"
 import type { RawRoute } from "./Handlers.ts"
+import { sendText } from "./StaticFiles.ts"
 import { AuditEntry } from "./Api.ts"
 
 export const ASYNCAPI_VERSION = "3.0.0"
@@ -148,37 +149,48 @@ export const document = (config: MessagingConfig, ingest: IngestSettings, server
     messages: [{ $ref: "#/channels/readings/messages/deviceReading" }]
   }
 
-  for (const [entity, { actions, schema }] of Object.entries(entityEvents)) {
-    const name = entity.split("_").map((part) => part[0]!.toUpperCase() + part.slice(1)).join("")
-    const channel = `${entity}Events`
-    channels[channel] = {
-      address: `${prefix}.events.${entity}.{action}`,
-      title: `${name} events`,
-      parameters: { action: { examples: [...actions], description: `What happened to the ${entity.replace("_", " ")} (the audit action)` } },
-      messages: { [name]: eventMessage(name, schema, `A ${entity.replace("_", " ")} changed; data is the ${entity.replace("_", " ")} after the change (before it, when it is gone)`) },
-      "x-jetstream": eventsStream
+  /** A channel of CloudEvents Vigil publishes, its one message, and the operation that sends it. */
+  const eventChannel = (key: string, operation: string, channel: {
+    readonly address: string
+    readonly title: string
+    readonly description?: string
+    readonly parameters?: Record<string, unknown>
+    readonly message: readonly [name: string, data: Schema.Schema.Any, summary: string]
+    readonly jetstream: unknown
+  }) => {
+    const [name, data, summary] = channel.message
+    channels[key] = {
+      address: channel.address,
+      title: channel.title,
+      ...(channel.description === undefined ? {} : { description: channel.description }),
+      ...(channel.parameters === undefined ? {} : { parameters: channel.parameters }),
+      messages: { [name]: eventMessage(name, data, summary) },
+      "x-jetstream": channel.jetstream
     }
-    operations[`send${name}Events`] = {
-      action: "send",
-      channel: { $ref: `#/channels/${channel}` },
-      messages: [{ $ref: `#/channels/${channel}/messages/${name}` }]
-    }
+    operations[operation] = { action: "send", channel: { $ref: `#/channels/${key}` }, messages: [{ $ref: `#/channels/${key}/messages/${name}` }] }
   }
 
-  channels.vitalsRecorded = {
+  for (const [entity, { actions, schema }] of Object.entries(entityEvents)) {
+    const name = entity.split("_").map((part) => part[0]!.toUpperCase() + part.slice(1)).join("")
+    const words = entity.replace("_", " ")
+    eventChannel(`${entity}Events`, `send${name}Events`, {
+      address: `${prefix}.events.${entity}.{action}`,
+      title: `${name} events`,
+      parameters: { action: { examples: [...actions], description: `What happened to the ${words} (the audit action)` } },
+      message: [name, schema, `A ${words} changed; data is the ${words} after the change (before it, when it is gone)`],
+      jetstream: eventsStream
+    })
+  }
+
+  eventChannel("vitalsRecorded", "sendVitalsRecorded", {
     address: `${prefix}.events.vitals.recorded`,
     title: "Readings stored",
     description: "One event per patient per write: the readings a batch (or a single reading) stored for that patient.",
-    messages: { VitalsRecorded: eventMessage("VitalsRecorded", VitalsRecorded, "Readings of one patient were stored") },
-    "x-jetstream": eventsStream
-  }
-  operations.sendVitalsRecorded = {
-    action: "send",
-    channel: { $ref: "#/channels/vitalsRecorded" },
-    messages: [{ $ref: "#/channels/vitalsRecorded/messages/VitalsRecorded" }]
-  }
+    message: ["VitalsRecorded", VitalsRecorded, "Readings of one patient were stored"],
+    jetstream: eventsStream
+  })
 
-  channels.audit = {
+  eventChannel("audit", "sendAudit", {
     address: `${prefix}.audit.{entityType}.{action}`,
     title: "The audit trail",
     description: "Every audited change, with the hash chain's prev_hash and hash (`GET /api/v1/audit/verify` checks it).",
@@ -186,14 +198,9 @@ export const document = (config: MessagingConfig, ingest: IngestSettings, server
       entityType: { enum: Object.keys(entityEvents), description: "The kind of entity changed" },
       action: { description: "What happened (created, updated, raised, ...)" }
     },
-    messages: { AuditEntry: eventMessage("AuditEntry", AuditEntry, "An audited change") },
-    "x-jetstream": auditStream
-  }
-  operations.sendAudit = {
-    action: "send",
-    channel: { $ref: "#/channels/audit" },
-    messages: [{ $ref: "#/channels/audit/messages/AuditEntry" }]
-  }
+    message: ["AuditEntry", AuditEntry, "An audited change"],
+    jetstream: auditStream
+  })
 
   channels.deadLetters = {
     address: `${prefix}.deadletter.ingest.vitals.{deviceId}`,
@@ -250,8 +257,7 @@ export const route = Effect.gen(function*() {
     policy: publicRoute,
     handle: (request, response) => {
       request.resume()
-      response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
-      response.end(text)
+      sendText(response, "application/json", text)
     }
   }
   return asyncApi

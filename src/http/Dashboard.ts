@@ -4,34 +4,23 @@
  * the page reads `GET /api/v1/ward` and the event stream with the signed-in user's token, so it
  * shows what that user may see.
  */
-import { readFileSync } from "node:fs"
 import type { ServerResponse } from "node:http"
-import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { publicRoute } from "./Access.ts"
 import type { RawRoute } from "./Handlers.ts"
+import { lazyFile, packageDir, sendText } from "./StaticFiles.ts"
 
-const require = createRequire(import.meta.url)
 const HERE = dirname(fileURLToPath(import.meta.url))
-const UPLOT = join(dirname(require.resolve("uplot/package.json")), "dist")
+const UPLOT = join(packageDir("uplot"), "dist")
 
 /** Only this origin's scripts, styles (uPlot sets inline sizes), data and event stream. */
 const CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
 const file = (path: string, contentType: string, cacheSeconds: number) => {
-  let content: Buffer | undefined
-  return (response: ServerResponse) => {
-    content ??= readFileSync(path)
-    response.writeHead(200, {
-      "content-type": contentType,
-      "content-length": content.length,
-      "cache-control": cacheSeconds > 0 ? `public, max-age=${cacheSeconds}` : "no-cache",
-      "content-security-policy": CSP,
-      "x-content-type-options": "nosniff"
-    })
-    response.end(content)
-  }
+  const content = lazyFile(() => path)
+  return (response: ServerResponse) =>
+    sendText(response, contentType, content(), { cacheSeconds, headers: { "content-security-policy": CSP, "x-content-type-options": "nosniff" } })
 }
 
 const DAY = 86_400

@@ -5,34 +5,14 @@
  */
 import type * as HttpApi from "@effect/platform/HttpApi"
 import * as OpenApi from "@effect/platform/OpenApi"
-import { readFileSync } from "node:fs"
-import type { ServerResponse } from "node:http"
-import { createRequire } from "node:module"
-import { dirname, join } from "node:path"
+import { join } from "node:path"
 import { VigilApi } from "./Api.ts"
 import { publicRoute } from "./Access.ts"
 import type { RawRoute } from "./Handlers.ts"
 import { documentSecurity } from "./OpenApiDocument.ts"
 import { mlRegistryPolicies, policies as vigilPolicies } from "./Policies.ts"
 import { MlRegistryApi } from "./MlRegistryApi.ts"
-
-const require = createRequire(import.meta.url)
-const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`))
-
-const sendText = (response: ServerResponse, contentType: string, body: string | Buffer, cacheSeconds = 0) => {
-  response.writeHead(200, {
-    "content-type": contentType,
-    "content-length": Buffer.byteLength(body),
-    "cache-control": cacheSeconds > 0 ? `public, max-age=${cacheSeconds}` : "no-cache"
-  })
-  response.end(body)
-}
-
-/** Reads a file once, on first request, so start-up does not pay for pages nobody opens. */
-const lazyFile = (path: () => string) => {
-  let content: Buffer | undefined
-  return () => (content ??= readFileSync(path()))
-}
+import { lazyFile, packageDir, sendText } from "./StaticFiles.ts"
 
 const swaggerHtml = (title: string) => `<!doctype html>
 <html lang="en">
@@ -80,9 +60,9 @@ export const routes = (api: HttpApi.HttpApi.Any = VigilApi, title = "Vigil API")
   return [
     { method: "GET", path: "/openapi.json", policy: publicRoute, handle: (_, res) => sendText(res, "application/json", spec) },
     { method: "GET", path: "/docs", policy: publicRoute, handle: (_, res) => sendText(res, "text/html; charset=utf-8", swaggerHtml(title)) },
-    { method: "GET", path: "/docs/swagger-ui-bundle.js", policy: publicRoute, handle: (_, res) => sendText(res, "text/javascript", swaggerBundle(), day) },
-    { method: "GET", path: "/docs/swagger-ui.css", policy: publicRoute, handle: (_, res) => sendText(res, "text/css", swaggerCss(), day) },
+    { method: "GET", path: "/docs/swagger-ui-bundle.js", policy: publicRoute, handle: (_, res) => sendText(res, "text/javascript", swaggerBundle(), { cacheSeconds: day }) },
+    { method: "GET", path: "/docs/swagger-ui.css", policy: publicRoute, handle: (_, res) => sendText(res, "text/css", swaggerCss(), { cacheSeconds: day }) },
     { method: "GET", path: "/redoc", policy: publicRoute, handle: (_, res) => sendText(res, "text/html; charset=utf-8", redocHtml(title)) },
-    { method: "GET", path: "/redoc/redoc.standalone.js", policy: publicRoute, handle: (_, res) => sendText(res, "text/javascript", redocBundle(), day) }
+    { method: "GET", path: "/redoc/redoc.standalone.js", policy: publicRoute, handle: (_, res) => sendText(res, "text/javascript", redocBundle(), { cacheSeconds: day }) }
   ]
 }

@@ -57,7 +57,6 @@ import {
 } from "./FhirProtocol.ts"
 import type { RawRoute } from "./Handlers.ts"
 
-export { BASE }
 const CONTENT_TYPE = "application/fhir+json; charset=utf-8"
 
 /** An answer that is an OperationOutcome. */

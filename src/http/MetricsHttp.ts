@@ -20,6 +20,7 @@ import { DatabasePool } from "../persistence/Database.ts"
 import { OpsFigures } from "../persistence/OpsFigures.ts"
 import { publicRoute } from "./Access.ts"
 import type { RawRoute } from "./Handlers.ts"
+import { sendText } from "./StaticFiles.ts"
 
 const SOURCE_TIMEOUT = "1 second"
 
@@ -106,11 +107,8 @@ export const make = Effect.gen(function*() {
     return render(yield* snapshot, [...local(), ...fromDatabase, ...fromIngest])
   })
 
-  const send = (response: ServerResponse, status: number, text: string) => {
-    if (response.headersSent) return
-    response.writeHead(status, { "content-type": CONTENT_TYPE, "content-length": Buffer.byteLength(text), "cache-control": "no-store" })
-    response.end(text)
-  }
+  const send = (response: ServerResponse, status: number, text: string) =>
+    sendText(response, CONTENT_TYPE, text, { status, headers: { "cache-control": "no-store" } })
 
   const route: RawRoute = {
     method: "GET",
