@@ -18,16 +18,14 @@ import * as Runners from "@effect/cluster/Runners"
 import * as RunnerStorage from "@effect/cluster/RunnerStorage"
 import * as Sharding from "@effect/cluster/Sharding"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
-import { Config, Effect, Layer } from "effect"
+import type { SqlClient } from "@effect/sql"
+import { Effect, Layer, Option } from "effect"
+import { Nats } from "../messaging/NatsBus.ts"
+import { ActorConfig } from "./ActorConfig.ts"
+import * as DurableCluster from "./DurableCluster.ts"
 
-export const ActorConfig = Config.all({
-  /** How long an idle actor stays in memory before it is passivated (its state is in the database). */
-  maxIdleTime: Config.duration("ACTOR_MAX_IDLE_TIME").pipe(Config.withDefault("5 minutes")),
-  /** How long shutdown lets actors finish the messages they hold. */
-  terminationTimeout: Config.duration("ACTOR_TERMINATION_TIMEOUT").pipe(Config.withDefault("10 seconds"))
-})
-
-export const layer = Layer.unwrapEffect(Effect.map(ActorConfig, (config) =>
+/** One process's own runner, its message and runner storage in memory: Vigil without NATS. */
+const inProcess = Layer.unwrapEffect(Effect.map(Effect.orDie(ActorConfig), (config) =>
   Sharding.layer.pipe(
     Layer.provideMerge(Runners.layerNoop),
     Layer.provideMerge(MessageStorage.layerMemory),
@@ -40,3 +38,13 @@ export const layer = Layer.unwrapEffect(Effect.map(ActorConfig, (config) =>
     }))
   )
 ))
+
+/**
+ * The runtime of the monitors, devices and ML services: with NATS, the one cluster of every
+ * process (`DurableCluster.overNats`, the same layer value, so built once with the durable
+ * entities); without, this process's own.
+ */
+export const layer: Layer.Layer<Sharding.Sharding | MessageStorage.MessageStorage, never, SqlClient.SqlClient | Nats> = Layer.unwrapEffect(
+  Effect.map(Nats, (nats): Layer.Layer<Sharding.Sharding | MessageStorage.MessageStorage, never, SqlClient.SqlClient | Nats> =>
+    Option.isSome(nats) ? DurableCluster.overNats : inProcess)
+)

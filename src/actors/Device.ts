@@ -7,7 +7,8 @@
 import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as Entity from "@effect/cluster/Entity"
 import * as Rpc from "@effect/rpc/Rpc"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
+import { ActorConfig } from "./ActorConfig.ts"
 import { DeviceId } from "../domain/Device.ts"
 import { Unavailable } from "../domain/Errors.ts"
 import { DeviceRepo } from "../persistence/DeviceRepo.ts"
@@ -21,7 +22,8 @@ export const Device = Entity.make("Device", [
   Rpc.make("Reading", { success: Route, error: Schema.Union(DeviceUnknown, Unavailable) })
 ]).annotate(ClusterSchema.ClientTracingEnabled, false)
 
-export const layer = Device.toLayer(
+// Their own idle time: the cluster's default is the durable entities' (DurableCluster.ts).
+export const layer = Layer.unwrapEffect(Effect.map(Effect.orDie(ActorConfig), ({ maxIdleTime }) => Device.toLayer(
   Effect.gen(function*() {
     const address = yield* Entity.CurrentAddress
     const deviceId = DeviceId.make(address.entityId)
@@ -38,5 +40,5 @@ export const layer = Device.toLayer(
         )
     })
   }),
-  { disableFatalDefects: true }
-)
+  { disableFatalDefects: true, maxIdleTime }
+)))

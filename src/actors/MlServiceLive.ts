@@ -8,7 +8,8 @@
  * no timer of their own on every heartbeat; a beat whose write fails so is taken all the same. Time comes from `Clock`.
  */
 import * as Entity from "@effect/cluster/Entity"
-import { Clock, Duration, Effect, Option } from "effect"
+import { Clock, Duration, Effect, Layer, Option } from "effect"
+import { ActorConfig } from "./ActorConfig.ts"
 import { Unavailable } from "../domain/Errors.ts"
 import type { ServiceId } from "../domain/MlService.ts"
 import { MlServiceRepo } from "../persistence/MlServiceRepo.ts"
@@ -23,7 +24,8 @@ interface Lease {
   readonly critical: boolean
 }
 
-export const layer = MlService.toLayer(
+// Their own idle time: the cluster's default is the durable entities' (DurableCluster.ts).
+export const layer = Layer.unwrapEffect(Effect.map(Effect.orDie(ActorConfig), ({ maxIdleTime }) => MlService.toLayer(
   Effect.gen(function*() {
     const address = yield* Entity.CurrentAddress
     const repo = yield* MlServiceRepo
@@ -97,5 +99,5 @@ export const layer = MlService.toLayer(
         })
     })
   }),
-  { disableFatalDefects: true }
-)
+  { disableFatalDefects: true, maxIdleTime }
+)))

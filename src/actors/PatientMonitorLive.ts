@@ -15,7 +15,8 @@
  * its own that the database refuses included, is a bug and stays a defect.
  */
 import * as Entity from "@effect/cluster/Entity"
-import { Effect, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
+import { ActorConfig } from "./ActorConfig.ts"
 import type { Alert } from "../domain/Alert.ts"
 import { AlertNotFound, AlertStateConflict, StaleAlertState } from "../domain/Alert.ts"
 import type { OpenAlert } from "../domain/Alerting.ts"
@@ -78,7 +79,8 @@ const merge = (changes: ReadonlyArray<AlertChanges>): AlertChanges => ({
 const isStale = (error: unknown): error is StaleAlertState => error instanceof StaleAlertState
 const isRefused = (error: unknown): error is DataRefused => error instanceof DataRefused
 
-export const layer = PatientMonitor.toLayer(
+// Their own idle time: the cluster's default is the durable entities' (DurableCluster.ts).
+export const layer = Layer.unwrapEffect(Effect.map(Effect.orDie(ActorConfig), ({ maxIdleTime }) => PatientMonitor.toLayer(
   Effect.gen(function*() {
     const address = yield* Entity.CurrentAddress
     const patientId = PatientId.make(address.entityId)
@@ -318,5 +320,5 @@ export const layer = PatientMonitor.toLayer(
         )
     })
   }),
-  { disableFatalDefects: true }
-)
+  { disableFatalDefects: true, maxIdleTime }
+)))

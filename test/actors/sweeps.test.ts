@@ -7,7 +7,8 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Chunk, Clock, ConfigProvider, Effect, Layer, TestClock, TestServices } from "effect"
+import { Chunk, Clock, ConfigProvider, Effect, Layer, Option, TestClock, TestServices } from "effect"
+import { Nats } from "../../src/messaging/NatsBus.ts"
 import * as Monitoring from "../../src/Monitoring.ts"
 import { eventually } from "../support/eventually.ts"
 import { OutboxSignal } from "../../src/persistence/OutboxSignal.ts"
@@ -19,7 +20,8 @@ const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([
   ["DEVICE_OFFLINE_AFTER", "5 minutes"]
 ])))
 
-const Sweeping = Monitoring.layer.pipe(Layer.provideMerge(OutboxSignal.Default),
+// The monitors on this process's own runtime (no NATS: no cluster of processes).
+const Sweeping = Monitoring.layer.pipe(Layer.provide(Layer.succeed(Nats, Option.none())), Layer.provideMerge(OutboxSignal.Default),
   Layer.provideMerge(TestDatabase.layer), Layer.provide(config))
 
 /** Waits in real time (the database works in real time), whatever the test's clock says. */
