@@ -37,6 +37,12 @@ export const PatientMonitor = Entity.make("PatientMonitor", [
     error: Unavailable
   }),
   Rpc.make("GetSnapshot", { success: Snapshot, error: Unavailable }),
+  /**
+   * Evaluates, in `seq` order, every reading stored after what this monitor has evaluated: sent
+   * when the NATS ingest moves to another process, before it evaluates anything new, for the
+   * readings the process that stopped stored but did not get to evaluate.
+   */
+  Rpc.make("CatchUp", { success: AlertChanges, error: Unavailable }),
   Rpc.make("AcknowledgeAlert", {
     payload: AlertCommand,
     success: Alert,

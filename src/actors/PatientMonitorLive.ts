@@ -268,6 +268,7 @@ export const layer = Layer.unwrapEffect(Effect.map(Effect.orDie(ActorConfig), ({
           // The first message after a (re)load answers the catch-up's changes with its own.
           return value.pendingCatchUp ? catchUp(value, fresh) : apply(value.state, fresh)
         })),
+      CatchUp: () => guarded(Effect.flatMap(ready, (value) => catchUp(value, []))),
       GetSnapshot: () =>
         withState(({ state }) =>
           Effect.map(currentBounds, ({ bounds, profile }) => ({

@@ -1,7 +1,11 @@
 /**
  * Device readings over NATS, a front door like HTTP: one durable pull consumer
- * (`vigil-ingest-vitals`) on the work-queue stream `<PREFIX>_INGEST`, shared by every Vigil
- * process, so each message goes to one of them.
+ * (`vigil-ingest-vitals`) on the work-queue stream `<PREFIX>_INGEST`, run by one process of the
+ * cluster at a time (a singleton), which stores the readings and hands their evaluation to each
+ * patient's monitor wherever in the cluster it lives. One consumer keeps each device's readings
+ * in publish order through storing and evaluation; the cost is that one process decodes and
+ * stores every NATS reading (NATS 2.10's subject partitioning would allow one consumer per
+ * partition: the servers here are 2.9).
  *
  * - Messages are taken in batches (whatever has arrived, up to `INGEST_BATCH_SIZE`) and stored in
  *   one statement per batch, up to `INGEST_STORES_IN_FLIGHT` batches at once. Each batch's places
@@ -22,10 +26,14 @@
  *   the advisory's handler (one process of the cluster, by queue group) dead-letters it from the
  *   stream.
  */
-import { AckPolicy, type JsMsg } from "@nats-io/jetstream"
+import * as Singleton from "@effect/cluster/Singleton"
+import { AckPolicy, type ConsumerConfig, type JetStreamManager, type JsMsg } from "@nats-io/jetstream"
 import { Cause, Chunk, Config, Duration, Effect, Fiber, Layer, Option, Queue, Runtime, Schedule, Schema } from "effect"
 import type { DataRefused, Unavailable } from "../domain/Errors.ts"
-import { Nats, NatsError } from "../messaging/NatsBus.ts"
+import { callActor } from "../actors/ActorCalls.ts"
+import { PatientMonitor } from "../actors/PatientMonitor.ts"
+import { Nats, type NatsConnected, NatsError } from "../messaging/NatsBus.ts"
+import { VitalsRepo } from "../persistence/VitalsRepo.ts"
 import { ingestStream } from "../messaging/Subjects.ts"
 import { EvaluationScheduler } from "../services/EvaluationScheduler.ts"
 import { type Committed, type Outcome, VitalsIngest } from "../services/VitalsIngest.ts"
@@ -87,10 +95,55 @@ const describe = (cause: Cause.Cause<unknown>): string => {
   return parts.length > 0 ? parts.join(": ") : Cause.pretty(cause).split("\n")[0] ?? "unknown error"
 }
 
-export const layer = Layer.scopedDiscard(Effect.gen(function*() {
-  const nats = yield* Nats
-  if (Option.isNone(nats)) return
-  const { config: messaging, js, jsm, nc } = nats.value
+/**
+ * The consumer's takeover, where the previous holder left off (it stopped, or was killed): the
+ * durable consumer is made again, so that what the previous holder took and did not acknowledge
+ * is delivered again now, in stream order, ahead of anything newer (JetStream would otherwise
+ * redeliver it only after `ack_wait`, behind newer messages); then every monitor that may hold
+ * stored readings it has not evaluated (stored by the previous holder, which stopped before their
+ * evaluation) evaluates them, before any newer reading reaches it.
+ */
+const takeOver = (
+  stream: string,
+  consumerConfig: Partial<ConsumerConfig> & { durable_name: string },
+  jsm: JetStreamManager
+) =>
+  Effect.gen(function*() {
+    yield* Effect.tryPromise({
+      try: async () => {
+        await jsm.consumers.delete(stream, CONSUMER).catch(() => false)
+        await jsm.consumers.add(stream, consumerConfig)
+      },
+      catch: (cause) => new NatsError({ message: `cannot create the ingest consumer on ${stream}: ${String(cause)}`, cause })
+    }).pipe(
+      Effect.tapError((error) => Effect.logWarning("ingest consumer not created; retrying", error)),
+      Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.either(Schedule.spaced("5 seconds"))))
+    )
+    const vitals = yield* VitalsRepo
+    const monitors = yield* PatientMonitor.client
+    const behind = yield* vitals.patientsBehind().pipe(Effect.retry(Schedule.spaced("1 second")), Effect.orDie)
+    const failed = yield* Effect.forEach(behind, (patientId) =>
+      callActor(monitors(patientId).CatchUp()).pipe(
+        Effect.retry({ times: 3, schedule: Schedule.spaced("1 second") }),
+        Effect.as(0),
+        Effect.catchAllCause((cause) => Effect.as(Effect.logWarning("a monitor could not catch up before the ingest resumed", cause), 1))
+      ), { concurrency: 8 })
+    yield* Effect.logInfo("ingest consumer taken over").pipe(Effect.annotateLogs({
+      monitorsCaughtUp: behind.length,
+      monitorsFailed: failed.reduce((a, b) => a + b, 0)
+    }))
+  })
+
+/**
+ * One consumer in the cluster, a singleton: readings of one device are stored, acknowledged and
+ * evaluated in the order they were published however many processes there are, and the consumer
+ * moves to another process when its own stops (`takeOver`).
+ */
+export const layer = Layer.unwrapEffect(Effect.map(Nats, (nats) =>
+  Option.isNone(nats) ? Layer.empty : Singleton.make("vigil/ingest-consumer", consume(nats.value))
+))
+
+const consume = ({ config: messaging, js, jsm, nc }: NatsConnected) => Effect.gen(function*() {
   const tracing = yield* TracingEnabled
   const config = yield* IngestConfig
   const ingest = yield* VitalsIngest
@@ -107,12 +160,10 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
     // One more than Vigil's own limit: reached only when the process never got to answer.
     max_deliver: config.maxDeliver + 1
   }
+  yield* takeOver(stream, consumerConfig, jsm)
   const consumer = yield* Effect.tryPromise({
-    try: async () => {
-      await jsm.consumers.add(stream, consumerConfig).catch(() => jsm.consumers.update(stream, CONSUMER, consumerConfig))
-      return js.consumers.get(stream, CONSUMER)
-    },
-    catch: (cause) => new NatsError({ message: `cannot create the ingest consumer on ${stream}: ${String(cause)}`, cause })
+    try: () => js.consumers.get(stream, CONSUMER),
+    catch: (cause) => new NatsError({ message: `cannot open the ingest consumer on ${stream}: ${String(cause)}`, cause })
   })
 
   // A message JetStream gave up on: dead-lettered from the stream by one process of the cluster.
@@ -394,4 +445,6 @@ export const layer = Layer.scopedDiscard(Effect.gen(function*() {
       Effect.zipRight(Fiber.interrupt(completing))
     )
   )
-}))
+}).pipe(
+  Effect.catchAllCause((cause) => Effect.logError("ingest consumer stopped; it starts again where the cluster places it next", cause))
+)

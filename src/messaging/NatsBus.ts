@@ -12,12 +12,14 @@ import { makeBatchPublisher } from "./JetStreamBatch.ts"
 import { MessagingConfig, type StreamSpec, streams } from "./Subjects.ts"
 
 /** The NATS connection itself, for consumers (the ingest); `None` when Vigil runs without NATS. */
-export class Nats extends Context.Tag("vigil/Nats")<Nats, Option.Option<{
+export class Nats extends Context.Tag("vigil/Nats")<Nats, Option.Option<NatsConnected>>() {}
+
+export interface NatsConnected {
   readonly nc: NatsConnection
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
   readonly config: MessagingConfig
-}>>() {}
+}
 
 export class NatsError extends Data.TaggedError("NatsError")<{ readonly message: string; readonly cause?: unknown }> {}
 

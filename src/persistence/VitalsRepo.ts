@@ -168,6 +168,18 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
       return rows.map(fromRow)
     }, classified)
 
+    /**
+     * Patients with readings stored after their monitor's saved watermark: the ones whose latest
+     * readings may not have been evaluated (or only by a process that stopped before saving).
+     * One index probe per patient.
+     */
+    const patientsBehind = Effect.fn("VitalsRepo.patientsBehind")(function*() {
+      const rows = yield* sql<{ id: PatientId }>`
+        SELECT p.id FROM patients p LEFT JOIN patient_monitors m ON m.patient_id = p.id
+        WHERE EXISTS (SELECT 1 FROM vital_signs v WHERE v.patient_id = p.id AND v.seq > coalesce(m.last_seq, 0))`
+      return rows.map((row) => row.id)
+    }, classified)
+
     /** The latest value of each vital sign (by measurement time). */
     const latest = Effect.fn("VitalsRepo.latest")(function*(patientId: PatientId) {
       const rows = yield* sql.unsafe<{ sign: VitalSign; value: number; measured_at: Date }>(latestQuery, [patientId])
@@ -219,7 +231,7 @@ export class VitalsRepo extends Effect.Service<VitalsRepo>()("vigil/VitalsRepo",
       }))
     }, classified)
 
-    return { insert, insertFromDevices, drawSeqs, after, latest, list, listBySource, findById, remove } as const
+    return { insert, insertFromDevices, drawSeqs, after, patientsBehind, latest, list, listBySource, findById, remove } as const
   }),
   dependencies: [ChangeLog.Default]
 }) {}
