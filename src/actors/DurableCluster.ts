@@ -127,7 +127,7 @@ const singleRunner: Layer.Layer<ClusterServices, never, SqlClient.SqlClient> = L
  */
 export const overNats: Layer.Layer<ClusterServices, never, SqlClient.SqlClient | Nats> = Layer.unwrapEffect(
   Effect.map(Effect.all([durableSettings, Effect.orDie(RunnerConfig)]), ([settings, runner]) =>
-    ClusterWorkflowEngine.layer.pipe(
+    Layer.merge(ClusterWorkflowEngine.layer, NatsRunners.layerFailureDetector).pipe(
       Layer.provideMerge(RunnerServer.layerWithClients),
       Layer.provide([NatsRunners.layerServerProtocol, NatsRunners.layerClientProtocol, NatsRunners.layerRunnerHealth]),
       Layer.provideMerge(storage),

@@ -20,15 +20,16 @@
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as RunnerHealth from "@effect/cluster/RunnerHealth"
 import * as Runners from "@effect/cluster/Runners"
+import * as RunnerStorage from "@effect/cluster/RunnerStorage"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import { RpcClientError } from "@effect/rpc/RpcClientError"
 import * as RpcClient from "@effect/rpc/RpcClient"
 import type { FromClientEncoded, FromServerEncoded } from "@effect/rpc/RpcMessage"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
-import { createInbox, headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/nats-core"
+import { createInbox, headers as natsHeaders, type Msg, type NatsConnection, RequestError } from "@nats-io/nats-core"
 import { Nats } from "../messaging/NatsBus.ts"
-import { Config, Context, Duration, Effect, Layer, Mailbox, Option, Schedule } from "effect"
+import { Config, Context, Duration, Effect, Equal, Layer, Mailbox, Option, Schedule } from "effect"
 
 export const NatsRunnersConfig = Config.all({
   /** How often a caller checks that a runner it talks to is alive (and the runner that the caller is). */
@@ -310,3 +311,43 @@ export const layerRunnerHealth: Layer.Layer<RunnerHealth.RunnerHealth, never, Ru
     })
   })
 )
+
+/**
+ * Every runner watches the others (the library's health check is one singleton: when the runner
+ * it ran on is the one that died, a dead runner was noticed only when its heartbeat row expired,
+ * `CLUSTER_RUNNER_EXPIRATION`). A runner whose subject has no subscriber ("no responders", twice
+ * in a row) has no NATS connection: it is marked unhealthy, and the others take its shards once
+ * its advisory locks are free (a dead process's are at once). One that is only slow is left to
+ * the health check's timeouts; one that comes back is marked healthy again by the health check.
+ */
+export const layerFailureDetector: Layer.Layer<never, never, RunnerNats | RunnerStorage.RunnerStorage | ShardingConfig.ShardingConfig> =
+  Layer.scopedDiscard(Effect.gen(function*() {
+    const { config, nc, subjectPrefix } = yield* RunnerNats
+    const storage = yield* RunnerStorage.RunnerStorage
+    const self = (yield* ShardingConfig.ShardingConfig).runnerAddress
+    if (Option.isNone(self)) return
+    const caller = createInbox(`_INBOX.${subjectPrefix}.watch`)
+    const gone = (address: RunnerAddress.RunnerAddress) =>
+      ping(nc, runnerSubject(subjectPrefix, address), caller, config.requestTimeout).pipe(
+        Effect.as(false),
+        Effect.catchAll((cause) => Effect.succeed(cause instanceof RequestError && cause.isNoResponders()))
+      )
+    const round = Effect.gen(function*() {
+      const runners = yield* storage.getRunners
+      yield* Effect.forEach(runners, ([runner, healthy]) => {
+        if (!healthy || Equal.equals(runner.address, self.value)) return Effect.void
+        return Effect.flatMap(gone(runner.address), (first) => !first ? Effect.void : Effect.delay(gone(runner.address), "250 millis").pipe(
+          Effect.flatMap((second) => !second ? Effect.void : Effect.zipRight(
+            Effect.logWarning("runner gone from NATS: marked unhealthy").pipe(Effect.annotateLogs({ runner: `${runner.address.host}:${runner.address.port}` })),
+            storage.setRunnerHealth(runner.address, false)
+          ))
+        ))
+      }, { concurrency: 8, discard: true })
+    })
+    yield* round.pipe(
+      Effect.catchAllCause((cause) => Effect.logDebug("runner watch failed", cause)),
+      Effect.repeat(Schedule.spaced(config.keepAlive)),
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+  }))

@@ -71,7 +71,8 @@ export const clientLayer = (url: Redacted.Redacted, poolSize: number) =>
           connectionString: Redacted.value(url),
           connectionTimeoutMillis: Duration.toMillis(CONNECT_TIMEOUT),
           max: poolSize,
-          application_name: "vigil"
+          // With the process id: which process holds a connection (and its locks), for an operator or a test.
+          application_name: `vigil-${process.pid}`
         })
         pool.on("error", () => {})
         return pool

@@ -5,6 +5,8 @@
  * through, and when one process is killed with SIGKILL its entities resume on the others.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { jetstream } from "@nats-io/jetstream"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { randomUUID } from "node:crypto"
 import pg from "pg"
 import { until } from "../support/eventually.ts"
@@ -17,6 +19,19 @@ const runNats = requireNats(nats, "Vigil as a cluster of processes")
 const natsUrl = nats.available ? nats.url : ""
 
 const PATIENTS = 12
+/** The NATS ingest under load: devices, readings per device, readings a second in all, readings per block. */
+const LOAD_PATIENTS = 15
+const LOAD_READINGS = 400
+const RATE = 1000
+const BLOCK = 5
+
+/** The cluster's shard of a singleton or entity id: @effect/cluster's own string hash (its internal/hash.ts), over 300 shards. */
+const shardOf = (id: string) => {
+  let h = 5381
+  for (let i = id.length; i > 0;) h = (h * 33) ^ id.charCodeAt(--i)
+  h = (h & 0xbfffffff) | ((h >>> 1) & 0x40000000)
+  return Math.abs(h % 300) + 1
+}
 /** Consecutive breaching readings before an alert: counted by one monitor, or by none if each process had its own. */
 const SUSTAINED = 3
 
@@ -25,6 +40,7 @@ describe.skipIf(!runNats)("Vigil as a cluster of processes", () => {
   const subjectPrefix = unique("cluster").toLowerCase()
   const streamPrefix = unique("CLUSTER").toUpperCase()
   let db: pg.Client
+  let nc: NatsConnection
   const ports: Array<number> = []
   const processes: Array<VigilProcess> = []
   const patients: Array<{ patientId: string; deviceId: string }> = []
@@ -46,6 +62,7 @@ describe.skipIf(!runNats)("Vigil as a cluster of processes", () => {
     database = await createDatabase()
     db = new pg.Client({ connectionString: databaseUrl(database) })
     await db.connect()
+    nc = await connect({ servers: natsUrl })
     for (let i = 0; i < 3; i++) {
       ports.push(await freePort())
       processes.push(vigilProcess(ports[i]!, {
@@ -70,6 +87,7 @@ describe.skipIf(!runNats)("Vigil as a cluster of processes", () => {
 
   afterAll(async () => {
     await Promise.all(processes.map((p) => p.kill("SIGTERM")))
+    await nc?.close()
     await db?.end()
     await deleteStreams(natsUrl, streamPrefix)
     await dropDatabase(database)
@@ -102,6 +120,87 @@ describe.skipIf(!runNats)("Vigil as a cluster of processes", () => {
     expect(rows.every((r) => r.n === 1)).toBe(true)
   }, 120_000)
 
+  it("keeps every device's readings in publish order through NATS ingest, across a SIGKILL of the process consuming them", async () => {
+    const js = jetstream(nc)
+    const devices: Array<{ patientId: string; deviceId: string }> = []
+    for (let i = 0; i < LOAD_PATIENTS; i++) {
+      const patient = await call(i % 3, "POST", "/patients", { full_name: `Loaded ${i}`, age: 30 + i, sex: "M" })
+      const device = await call(i % 3, "POST", "/devices", { serial: unique("LD"), firmware: "v1", patient_id: patient.body.id })
+      devices.push({ patientId: patient.body.id, deviceId: device.body.id })
+    }
+    const ids = devices.map((d) => d.deviceId)
+    const storedCount = async () => Number((await db.query(`SELECT count(*) AS n FROM vital_signs WHERE device_id = ANY($1::uuid[])`, [ids])).rows[0].n)
+
+    // The consumer is a singleton: the process holding its shard's lock is the one to kill.
+    const holder = await until("the ingest consumer running", 30_000, async () => {
+      const lock = 1_000_000 + shardOf("vigil/ingest-consumer")
+      const { rows } = await db.query(`
+        SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.objid = $1 AND a.datname = current_database()`, [lock])
+      const pid = rows[0] ? Number(String(rows[0].application_name).replace("vigil-", "")) : undefined
+      const index = processes.findIndex((p) => p.pid() === pid)
+      return index >= 0 ? index : undefined
+    })
+
+    // Per device a block of breaching readings (alert raised at the SUSTAINED-th), then a block
+    // in range (resolved at the third), again and again; one connection publishes them all in
+    // order, about 1,000 a second, acknowledged by the stream.
+    const t0 = Date.now() - LOAD_READINGS * 1000
+    const value = (i: number) => (Math.floor(i / BLOCK) % 2 === 0 ? 130 + (i % BLOCK) : 72)
+    const acknowledged: Array<Promise<unknown>> = []
+    const publishing = (async () => {
+      for (let i = 0; i < LOAD_READINGS; i++) {
+        for (const { deviceId } of devices) {
+          const body = { reading_id: randomUUID(), measured_at: new Date(t0 + i * 1000).toISOString(), heart_rate: value(i) }
+          acknowledged.push(js.publish(`${subjectPrefix}.ingest.vitals.${deviceId}`, JSON.stringify(body), { timeout: 30_000 }))
+        }
+        await new Promise((resolve) => setTimeout(resolve, (1000 * devices.length) / RATE))
+      }
+    })()
+
+    await until("a part of the readings stored", 60_000, async () => ((await storedCount()) >= 1500 ? true : undefined))
+    const killedAt = Date.now()
+    await processes[holder]!.kill("SIGKILL")
+    const atKill = await storedCount()
+    const resumedAfter = await until("the ingest resumed on another process", 60_000, async () =>
+      (await storedCount()) > atKill ? Date.now() - killedAt : undefined)
+    console.info(`NATS ingest resumed ${resumedAfter} ms after SIGKILL of the process consuming it`)
+    expect(resumedAfter).toBeLessThan(30_000)
+
+    await publishing
+    await Promise.all(acknowledged)
+    const total = LOAD_READINGS * devices.length
+    await until("every acknowledged reading stored", 120_000, async () => ((await storedCount()) >= total ? true : undefined))
+    expect(await storedCount()).toBe(total)
+    // Evaluated, each monitor through its last reading.
+    await until("every reading evaluated", 120_000, async () => {
+      const answers = await Promise.all(devices.map(({ patientId }, i) =>
+        call(i % 3 === holder ? (holder + 1) % 3 : i % 3, "GET", `/api/v1/patients/${patientId}/snapshot`).catch(() => undefined)))
+      const { rows } = await db.query(`SELECT patient_id::text, max(seq)::text AS seq FROM vital_signs WHERE device_id = ANY($1::uuid[]) GROUP BY 1`, [ids])
+      const last = new Map(rows.map((r) => [r.patient_id, Number(r.seq)]))
+      return answers.every((a, i) => a?.status === 200 && a.body.evaluated_through >= last.get(devices[i]!.patientId)!) ? true : undefined
+    })
+
+    // Every patient's alerts are exactly those of its readings in publish order: one per
+    // breaching block, over the whole block, resolved by the block in range after it.
+    const expected = Array.from({ length: LOAD_READINGS / BLOCK / 2 }, (_, k) => ({
+      last_seen: new Date(t0 + (2 * k * BLOCK + BLOCK - 1) * 1000).toISOString(),
+      count: BLOCK,
+      peak: 130 + BLOCK - 1,
+      status: "resolved"
+    }))
+    const { rows } = await db.query(`
+      SELECT patient_id::text, last_seen, count, peak, status FROM alerts
+      WHERE patient_id = ANY($1::uuid[]) ORDER BY patient_id, last_seen`, [devices.map((d) => d.patientId)])
+    for (const { patientId } of devices) {
+      const history = rows.filter((r) => r.patient_id === patientId).map(({ count, last_seen, peak, status }) =>
+        ({ last_seen: new Date(last_seen).toISOString(), count, peak, status }))
+      expect(history, `alerts of ${patientId}`).toEqual(expected)
+    }
+    // The killed process comes back as a new runner.
+    await processes[holder]!.start()
+  }, 300_000)
+
   it("moves a killed process's monitors to the others within 30 s, their state intact", async () => {
     const killedAt = Date.now()
     await processes[2]!.kill("SIGKILL")
@@ -122,7 +221,8 @@ describe.skipIf(!runNats)("Vigil as a cluster of processes", () => {
       expect(answers.map((a) => a.status)).toEqual([201, 201, 201])
       expect(answers.map((a) => a.body.alerts.resolved.length)).toEqual([0, 0, 1])
     }
-    const { rows } = await db.query(`SELECT status, count(*)::int AS n FROM alerts GROUP BY status`)
+    const { rows } = await db.query(`SELECT status, count(*)::int AS n FROM alerts WHERE patient_id = ANY($1::uuid[]) GROUP BY status`,
+      [patients.map((p) => p.patientId)])
     expect(rows).toEqual([{ status: "resolved", n: PATIENTS }])
   }, 120_000)
 })

@@ -17,6 +17,8 @@ export interface VigilProcess {
   readonly kill: (signal: NodeJS.Signals) => Promise<void>
   /** The signal that ended the last process, if one did. */
   readonly signalCode: () => NodeJS.Signals | null
+  /** The running process's id. */
+  readonly pid: () => number | undefined
 }
 
 export const vigilProcess = (port: number, env: Readonly<Record<string, string | undefined>>): VigilProcess => {
@@ -54,5 +56,5 @@ export const vigilProcess = (port: number, env: Readonly<Record<string, string |
       running.once("exit", () => resolve())
       running.kill(signal)
     })
-  return { start, kill, signalCode: () => child?.signalCode ?? null }
+  return { start, kill, signalCode: () => child?.signalCode ?? null, pid: () => child?.pid }
 }
