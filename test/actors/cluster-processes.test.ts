@@ -225,4 +225,49 @@ describe.skipIf(!runNats)("Vigil as a cluster of processes", () => {
       [patients.map((p) => p.patientId)])
     expect(rows).toEqual([{ status: "resolved", n: PATIENTS }])
   }, 120_000)
+  it("hands a stopping process's shards over with no 5xx and every reading evaluated once, in order", async () => {
+    await processes[2]!.start()
+    await until("three healthy runners again", 30_000, async () => {
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM vigil_cluster_runners WHERE healthy AND last_heartbeat > now() - interval '12 seconds'`)
+      return rows[0].n === 3 ? true : undefined
+    })
+    const devices: Array<{ patientId: string; deviceId: string }> = []
+    for (let i = 0; i < 8; i++) {
+      const patient = await call(0, "POST", "/patients", { full_name: `Handed ${i}`, age: 50, sex: "F" })
+      const device = await call(1, "POST", "/devices", { serial: unique("HO"), firmware: "v1", patient_id: patient.body.id })
+      devices.push({ patientId: patient.body.id, deviceId: device.body.id })
+    }
+    const readings = 40
+    const t0 = Date.now() - readings * 1000
+    const value = (i: number) => (Math.floor(i / BLOCK) % 2 === 0 ? 130 + (i % BLOCK) : 72)
+    const statuses: Array<number> = []
+    // Each device's readings one after another, through the two processes that stay, while the third stops.
+    const sending = Promise.all(devices.map(async ({ deviceId }, d) => {
+      for (let i = 0; i < readings; i++) {
+        const answer = await call((d + i) % 2, "POST", `/api/v1/devices/${deviceId}/readings`, {
+          reading_id: randomUUID(), measured_at: new Date(t0 + i * 1000).toISOString(), heart_rate: value(i)
+        })
+        statuses.push(answer.status)
+      }
+    }))
+    await until("the load under way", 30_000, async () => (statuses.length >= 60 ? true : undefined))
+    await processes[2]!.kill("SIGTERM")
+    expect(processes[2]!.signalCode() ?? "exited").not.toBe("SIGKILL")
+    await sending
+    expect(statuses.filter((s) => s !== 201)).toEqual([])
+    const expected = Array.from({ length: readings / BLOCK / 2 }, (_, k) => ({
+      last_seen: new Date(t0 + (2 * k * BLOCK + BLOCK - 1) * 1000).toISOString(),
+      count: BLOCK,
+      peak: 130 + BLOCK - 1,
+      status: "resolved"
+    }))
+    const { rows } = await db.query(`
+      SELECT patient_id::text, last_seen, count, peak, status FROM alerts
+      WHERE patient_id = ANY($1::uuid[]) ORDER BY patient_id, last_seen`, [devices.map((d) => d.patientId)])
+    for (const { patientId } of devices) {
+      const history = rows.filter((r) => r.patient_id === patientId).map(({ count, last_seen, peak, status }) =>
+        ({ last_seen: new Date(last_seen).toISOString(), count, peak, status }))
+      expect(history, `alerts of ${patientId}`).toEqual(expected)
+    }
+  }, 180_000)
 })
