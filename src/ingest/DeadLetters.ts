@@ -9,7 +9,7 @@
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream"
 import { headers as natsHeaders } from "@nats-io/nats-core"
-import { Effect } from "effect"
+import { Cause, Effect } from "effect"
 import { deadLetterSubject, type MessagingConfig } from "../messaging/Subjects.ts"
 import { countDeadLettered } from "../observability/Metrics.ts"
 
@@ -57,4 +57,16 @@ export const makeDeadLetters = (js: JetStreamClient, messaging: MessagingConfig)
     )
 
   return { publish, deadLetter } as const
+}
+
+/** The error a failure carries, with the errors it wraps (a database's own message and SQLSTATE), for a dead letter's reason. */
+export const describeCause = (cause: Cause.Cause<unknown>): string => {
+  const parts: Array<string> = []
+  let error: unknown = [...Cause.failures(cause), ...Cause.defects(cause)][0]
+  for (let depth = 0; depth < 4 && typeof error === "object" && error !== null; depth++) {
+    const { code, message } = error as { readonly code?: unknown; readonly message?: unknown }
+    if (typeof message === "string" && message.length > 0) parts.push(typeof code === "string" ? `${message} (${code})` : message)
+    error = (error as { readonly cause?: unknown }).cause
+  }
+  return parts.length > 0 ? parts.join(": ") : Cause.pretty(cause).split("\n")[0] ?? "unknown error"
 }

@@ -27,17 +27,15 @@
  *   stream.
  */
 import * as Singleton from "@effect/cluster/Singleton"
-import { AckPolicy, type ConsumerConfig, type JetStreamManager, type JsMsg } from "@nats-io/jetstream"
+import { AckPolicy, type JsMsg } from "@nats-io/jetstream"
 import { Cause, Chunk, Config, Duration, Effect, Fiber, Layer, Option, Queue, Runtime, Schedule, Schema } from "effect"
 import type { DataRefused, Unavailable } from "../domain/Errors.ts"
-import { callActor } from "../actors/ActorCalls.ts"
-import { PatientMonitor } from "../actors/PatientMonitor.ts"
 import { Nats, type NatsConnected, NatsError } from "../messaging/NatsBus.ts"
-import { VitalsRepo } from "../persistence/VitalsRepo.ts"
 import { ingestStream } from "../messaging/Subjects.ts"
 import { EvaluationScheduler } from "../services/EvaluationScheduler.ts"
 import { type Committed, type Outcome, VitalsIngest } from "../services/VitalsIngest.ts"
-import { makeDeadLetters } from "./DeadLetters.ts"
+import { describeCause, makeDeadLetters } from "./DeadLetters.ts"
+import { takeOver } from "./IngestTakeover.ts"
 import { type Decoded, decode } from "./IngestMessages.ts"
 import { countIngested, ingestBatchSize } from "../observability/Metrics.ts"
 import { parentOf, TracingEnabled } from "../observability/Tracing.ts"
@@ -83,57 +81,6 @@ type StoreFailure = Unavailable | DataRefused
 
 const isUnavailable = (error: StoreFailure) => error._tag === "Unavailable"
 
-/** The error a failure carries, with the errors it wraps (a database's own message and SQLSTATE), for a dead letter's reason. */
-const describe = (cause: Cause.Cause<unknown>): string => {
-  const parts: Array<string> = []
-  let error: unknown = [...Cause.failures(cause), ...Cause.defects(cause)][0]
-  for (let depth = 0; depth < 4 && typeof error === "object" && error !== null; depth++) {
-    const { code, message } = error as { readonly code?: unknown; readonly message?: unknown }
-    if (typeof message === "string" && message.length > 0) parts.push(typeof code === "string" ? `${message} (${code})` : message)
-    error = (error as { readonly cause?: unknown }).cause
-  }
-  return parts.length > 0 ? parts.join(": ") : Cause.pretty(cause).split("\n")[0] ?? "unknown error"
-}
-
-/**
- * The consumer's takeover, where the previous holder left off (it stopped, or was killed): the
- * durable consumer is made again, so that what the previous holder took and did not acknowledge
- * is delivered again now, in stream order, ahead of anything newer (JetStream would otherwise
- * redeliver it only after `ack_wait`, behind newer messages); then every monitor that may hold
- * stored readings it has not evaluated (stored by the previous holder, which stopped before their
- * evaluation) evaluates them, before any newer reading reaches it.
- */
-const takeOver = (
-  stream: string,
-  consumerConfig: Partial<ConsumerConfig> & { durable_name: string },
-  jsm: JetStreamManager
-) =>
-  Effect.gen(function*() {
-    yield* Effect.tryPromise({
-      try: async () => {
-        await jsm.consumers.delete(stream, CONSUMER).catch(() => false)
-        await jsm.consumers.add(stream, consumerConfig)
-      },
-      catch: (cause) => new NatsError({ message: `cannot create the ingest consumer on ${stream}: ${String(cause)}`, cause })
-    }).pipe(
-      Effect.tapError((error) => Effect.logWarning("ingest consumer not created; retrying", error)),
-      Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.either(Schedule.spaced("5 seconds"))))
-    )
-    const vitals = yield* VitalsRepo
-    const monitors = yield* PatientMonitor.client
-    const behind = yield* vitals.patientsBehind().pipe(Effect.retry(Schedule.spaced("1 second")), Effect.orDie)
-    const failed = yield* Effect.forEach(behind, (patientId) =>
-      callActor(monitors(patientId).CatchUp()).pipe(
-        Effect.retry({ times: 3, schedule: Schedule.spaced("1 second") }),
-        Effect.as(0),
-        Effect.catchAllCause((cause) => Effect.as(Effect.logWarning("a monitor could not catch up before the ingest resumed", cause), 1))
-      ), { concurrency: 8 })
-    yield* Effect.logInfo("ingest consumer taken over").pipe(Effect.annotateLogs({
-      monitorsCaughtUp: behind.length,
-      monitorsFailed: failed.reduce((a, b) => a + b, 0)
-    }))
-  })
-
 /**
  * One consumer in the cluster, a singleton: readings of one device are stored, acknowledged and
  * evaluated in the order they were published however many processes there are, and the consumer
@@ -160,7 +107,7 @@ const consume = ({ config: messaging, js, jsm, nc }: NatsConnected) => Effect.ge
     // One more than Vigil's own limit: reached only when the process never got to answer.
     max_deliver: config.maxDeliver + 1
   }
-  yield* takeOver(stream, consumerConfig, jsm)
+  yield* takeOver(stream, CONSUMER, consumerConfig, jsm)
   const consumer = yield* Effect.tryPromise({
     try: () => js.consumers.get(stream, CONSUMER),
     catch: (cause) => new NatsError({ message: `cannot open the ingest consumer on ${stream}: ${String(cause)}`, cause })
@@ -259,7 +206,7 @@ const consume = ({ config: messaging, js, jsm, nc }: NatsConnected) => Effect.ge
         Effect.annotateLogs({ subject: msg.subject, delivery: msg.info.deliveryCount, maxDeliver: config.maxDeliver })
       ),
       msg.info.deliveryCount >= config.maxDeliver
-        ? deadLetter(msg, `failed on every one of ${msg.info.deliveryCount} deliveries; last error: ${describe(cause)}`)
+        ? deadLetter(msg, `failed on every one of ${msg.info.deliveryCount} deliveries; last error: ${describeCause(cause)}`)
         : Effect.sync(() => msg.nak(Duration.toMillis(REDELIVERY_DELAY)))
     )
 

@@ -1,7 +1,7 @@
 /**
- * Vigil as a real child process (`node --import tsx src/main.ts`), as in production, for the tests
- * that kill it: on 127.0.0.1 at `port` (gRPC on any free port), no demo data, logging warnings
- * only, plus the test's `env`. The environment's `NATS_URL` is passed on unless `env` says
+ * Vigil as a real child process (`node --import tsx src/main.ts`, or under Deno), as in production,
+ * for the tests that kill it or run it under another runtime: on 127.0.0.1 at `port` (gRPC on any
+ * free port), no demo data, logging warnings only, plus the test's `env`. The environment's `NATS_URL` is passed on unless `env` says
  * otherwise; `NATS_URL: undefined` runs it on the in-process bus.
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -21,7 +21,14 @@ export interface VigilProcess {
   readonly pid: () => number | undefined
 }
 
-export const vigilProcess = (port: number, env: Readonly<Record<string, string | undefined>>): VigilProcess => {
+/** Under Deno: `deno run -A src/main.ts` (`npm run start:deno`), with the `deno` npm package's binary. */
+const DENO = fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url))
+
+export const vigilProcess = (
+  port: number,
+  env: Readonly<Record<string, string | undefined>>,
+  runtime: "node" | "deno" = "node"
+): VigilProcess => {
   let child: ChildProcess | undefined
   let output = ""
   const start = async () => {
@@ -39,7 +46,8 @@ export const vigilProcess = (port: number, env: Readonly<Record<string, string |
       ...env
     }
     for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name]
-    const started = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: ROOT, env: merged, stdio: ["ignore", "pipe", "pipe"] })
+    const [command, args] = runtime === "deno" ? [DENO, ["run", "-A", "src/main.ts"]] : [process.execPath, ["--import", "tsx", "src/main.ts"]]
+    const started = spawn(command, args, { cwd: ROOT, env: merged, stdio: ["ignore", "pipe", "pipe"] })
     started.stdout!.on("data", (chunk) => output += chunk)
     started.stderr!.on("data", (chunk) => output += chunk)
     child = started
