@@ -2,7 +2,7 @@
  * Runners over NATS: the transport between Vigil processes for `@effect/cluster`, in place of its
  * socket transport (DESIGN.md section 11).
  *
- * Each runner listens on one subject, `<prefix>.cluster.runner.<address>`; a caller (one per
+ * Each runner listens on one subject, `_CLUSTER.<prefix>.runner.<address>`; a caller (one per
  * runner it talks to) publishes its RPC frames there with its own inbox as the reply subject, and
  * the runner publishes its answers to that inbox. Frames are the cluster's RPC messages encoded
  * with msgpack, several to a NATS message when they come together. NATS core neither
@@ -57,9 +57,12 @@ export const layer: Layer.Layer<RunnerNats, never, Nats> = Layer.effect(
   })
 )
 
-/** A NATS token from a runner address (its host may hold dots, which separate tokens). */
+/**
+ * A runner's subject: outside Vigil's own `<prefix>.>` (a subscriber to all of Vigil's events must
+ * not get the cluster's frames), and the address as one token (a host may hold dots).
+ */
 export const runnerSubject = (subjectPrefix: string, address: RunnerAddress.RunnerAddress) =>
-  `${subjectPrefix}.cluster.runner.${address.host.replace(/[^\w-]/g, "_")}_${address.port}`
+  `_CLUSTER.${subjectPrefix}.runner.${address.host.replace(/[^\w-]/g, "_")}_${address.port}`
 
 const CALLER = "Vigil-Cluster-Caller"
 const KEEP_ALIVE = "Vigil-Cluster-Keep-Alive"

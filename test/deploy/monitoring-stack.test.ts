@@ -52,7 +52,7 @@ const runNats = requireNats(nats, "the dashboard's metrics against a scrape")
 
 describe("the monitoring stack", () => {
   it("mounts files that exist, and Prometheus scrapes Vigil's /metrics on its port", () => {
-    for (const name of ["prometheus", "grafana"]) {
+    for (const name of ["prometheus", "grafana", "lb"]) {
       const service = compose.services[name]
       expect(service, name).toBeDefined()
       for (const volume of service.volumes as Array<string>) {
@@ -62,7 +62,8 @@ describe("the monitoring stack", () => {
     }
     const [job] = prometheus.scrape_configs
     expect(job.metrics_path).toBe("/metrics")
-    expect(job.static_configs[0].targets).toEqual([`vigil:${compose.services.vigil.environment.PORT}`])
+    // Every replica of `--scale vigil=N`: each address of the service's name, on Vigil's port.
+    expect(job.dns_sd_configs).toEqual([expect.objectContaining({ names: ["vigil"], type: "A", port: Number(compose.services.vigil.environment.PORT) })])
     // The rules file is where the mounted folder puts it.
     expect(prometheus.rule_files).toEqual(["/etc/prometheus/rules.yml"])
     expect(compose.services.prometheus.volumes).toContain("./deploy/prometheus:/etc/prometheus:ro")
