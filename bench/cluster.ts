@@ -25,7 +25,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto"
 import { performance } from "node:perf_hooks"
-import { fmtMs, fmtRate, log, NATS_URL, percentile, printReport, runBenchmark, sleep, startNatsBenchmark, startVigil, type Vigil } from "./support.ts"
+import { cleanup, fmtMs, fmtRate, log, NATS_URL, percentile, printReport, runBenchmark, sleep, startNatsBenchmark, startVigil, type Vigil } from "./support.ts"
 
 const settings = {
   patients: Number(process.env["BENCH_PATIENTS"] ?? 200),
@@ -156,6 +156,8 @@ const main = async () => {
   }
   const p = (values: Array<number>, q: number) => percentile(values, q)
   const ratio = three / one
+  // Stops the processes (SIGTERM), drops the database and the streams, before the report.
+  await cleanup()
   printReport({
     benchmark: "cluster",
     environment: `; NATS ${NATS_URL}`,
