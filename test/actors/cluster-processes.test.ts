@@ -58,6 +58,28 @@ describe.skipIf(!runNats)("Vigil as a cluster of processes", () => {
   const reading = (process: number, deviceId: string, heartRate: number) =>
     call(process, "POST", `/api/v1/devices/${deviceId}/readings`, { reading_id: randomUUID(), heart_rate: heartRate })
 
+  /**
+   * Every patient's alerts are exactly those of its readings (a second apart from `t0`, in blocks
+   * of BLOCK breaching then BLOCK in range) in publish order: one alert per breaching block, over
+   * the whole block, resolved by the block in range after it.
+   */
+  const expectAlertHistories = async (devices: ReadonlyArray<{ patientId: string }>, t0: number, readings: number) => {
+    const expected = Array.from({ length: readings / BLOCK / 2 }, (_, k) => ({
+      last_seen: new Date(t0 + (2 * k * BLOCK + BLOCK - 1) * 1000).toISOString(),
+      count: BLOCK,
+      peak: 130 + BLOCK - 1,
+      status: "resolved"
+    }))
+    const { rows } = await db.query(`
+      SELECT patient_id::text, last_seen, count, peak, status FROM alerts
+      WHERE patient_id = ANY($1::uuid[]) ORDER BY patient_id, last_seen`, [devices.map((d) => d.patientId)])
+    for (const { patientId } of devices) {
+      const history = rows.filter((r) => r.patient_id === patientId).map(({ count, last_seen, peak, status }) =>
+        ({ last_seen: new Date(last_seen).toISOString(), count, peak, status }))
+      expect(history, `alerts of ${patientId}`).toEqual(expected)
+    }
+  }
+
   beforeAll(async () => {
     database = await createDatabase()
     db = new pg.Client({ connectionString: databaseUrl(database) })
@@ -181,22 +203,7 @@ describe.skipIf(!runNats)("Vigil as a cluster of processes", () => {
       return answers.every((a, i) => a?.status === 200 && a.body.evaluated_through >= last.get(devices[i]!.patientId)!) ? true : undefined
     })
 
-    // Every patient's alerts are exactly those of its readings in publish order: one per
-    // breaching block, over the whole block, resolved by the block in range after it.
-    const expected = Array.from({ length: LOAD_READINGS / BLOCK / 2 }, (_, k) => ({
-      last_seen: new Date(t0 + (2 * k * BLOCK + BLOCK - 1) * 1000).toISOString(),
-      count: BLOCK,
-      peak: 130 + BLOCK - 1,
-      status: "resolved"
-    }))
-    const { rows } = await db.query(`
-      SELECT patient_id::text, last_seen, count, peak, status FROM alerts
-      WHERE patient_id = ANY($1::uuid[]) ORDER BY patient_id, last_seen`, [devices.map((d) => d.patientId)])
-    for (const { patientId } of devices) {
-      const history = rows.filter((r) => r.patient_id === patientId).map(({ count, last_seen, peak, status }) =>
-        ({ last_seen: new Date(last_seen).toISOString(), count, peak, status }))
-      expect(history, `alerts of ${patientId}`).toEqual(expected)
-    }
+    await expectAlertHistories(devices, t0, LOAD_READINGS)
     // The killed process comes back as a new runner.
     await processes[holder]!.start()
   }, 300_000)
@@ -255,19 +262,6 @@ describe.skipIf(!runNats)("Vigil as a cluster of processes", () => {
     expect(processes[2]!.signalCode() ?? "exited").not.toBe("SIGKILL")
     await sending
     expect(statuses.filter((s) => s !== 201)).toEqual([])
-    const expected = Array.from({ length: readings / BLOCK / 2 }, (_, k) => ({
-      last_seen: new Date(t0 + (2 * k * BLOCK + BLOCK - 1) * 1000).toISOString(),
-      count: BLOCK,
-      peak: 130 + BLOCK - 1,
-      status: "resolved"
-    }))
-    const { rows } = await db.query(`
-      SELECT patient_id::text, last_seen, count, peak, status FROM alerts
-      WHERE patient_id = ANY($1::uuid[]) ORDER BY patient_id, last_seen`, [devices.map((d) => d.patientId)])
-    for (const { patientId } of devices) {
-      const history = rows.filter((r) => r.patient_id === patientId).map(({ count, last_seen, peak, status }) =>
-        ({ last_seen: new Date(last_seen).toISOString(), count, peak, status }))
-      expect(history, `alerts of ${patientId}`).toEqual(expected)
-    }
+    await expectAlertHistories(devices, t0, readings)
   }, 180_000)
 })
