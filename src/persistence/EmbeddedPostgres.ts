@@ -4,7 +4,7 @@
  * survives restarts. The server is stopped when the layer's scope closes.
  */
 import { Context, Data, Effect, Layer } from "effect"
-import { chmodSync, existsSync, mkdirSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 
 export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{
@@ -49,11 +49,16 @@ export const loadServerClass = async () => {
   return EmbeddedPostgresServer
 }
 
-/** PostgreSQL refuses to run as root; the package then runs it as the OS user `postgres`, who must be able to reach the data directory. */
-const prepareDataDirParents = (dataDir: string) => {
+/**
+ * PostgreSQL refuses to run as root; the package then runs it as the OS user `postgres`, who must
+ * be able to reach the data directory. Only the read and search bits are added: the parent's other
+ * bits stay (a data directory right under `/tmp` once took away its sticky, world-writable mode,
+ * and every other user's files there with it).
+ */
+export const prepareDataDirParents = (dataDir: string) => {
   const parent = dirname(dataDir)
   mkdirSync(parent, { recursive: true })
-  if (process.getuid?.() === 0) chmodSync(parent, 0o755)
+  if (process.getuid?.() === 0) chmodSync(parent, (statSync(parent).mode & 0o7777) | 0o755)
 }
 
 export const start = (options: EmbeddedPostgresOptions): Effect.Effect<EmbeddedPostgresInfo, EmbeddedPostgresError, import("effect").Scope.Scope> =>
