@@ -1,13 +1,14 @@
 /**
- * The actor runtime: `@effect/cluster`'s Sharding in this process, one runner, its message and
- * runner storage in memory.
- *
- * Why memory and not SQL storage: Vigil's actors take only volatile messages (a reading's
+ * The runtime of the monitors, devices and ML services (volatile messages: a reading's
  * durability is the database commit, or the JetStream acknowledgement, that precedes the message;
- * an actor rebuilds its state from Vigil's own tables on activation), so SQL storage would
- * persist nothing Vigil needs. And without a transport between runners (DESIGN.md section 11,
- * not built yet), a second Vigil process on the same cluster tables hangs, which would end the
- * multi-process deployments the outbox relay supports. See docs/cluster.md.
+ * an actor rebuilds its state from Vigil's own tables on activation).
+ *
+ * With NATS it is the one cluster of every Vigil process (`DurableCluster.overNats`, runners over
+ * NATS, runner and shard state in PostgreSQL), so each actor lives once however many processes
+ * run. Without NATS there is no transport between processes: each process then runs its own
+ * runner with memory storage, and two processes may each hold an actor for the same patient (the
+ * database keeps the invariants: one active alert per patient and sign, readings by id).
+ * See docs/cluster.md.
  *
  * Composed by hand rather than with `SingleRunner.layer`, which reads `HOST`/`PORT` (Vigil's own
  * variables) into its configuration.

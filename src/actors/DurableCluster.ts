@@ -4,15 +4,19 @@
  * a crash runs here: the `Appointment` actor's commands, the appointment workflows (their
  * activities' results, their durable sleeps) and the cluster-wide singletons.
  *
- * Why beside the in-memory runtime of `Cluster.ts` rather than instead of it: the monitors' and
- * devices' messages are volatile and need a transport between processes to live once in the
- * cluster, which Vigil does not have yet (DESIGN.md section 11, "Runners over NATS"). Here every
- * process registers as the same runner; the shards (and so every entity, workflow and singleton)
- * belong to the one process holding their PostgreSQL advisory locks, and the other processes'
- * persisted messages reach it through the message tables. When that process dies its connection
- * closes, the locks are free, and another process takes the shards over and resumes what was in
- * flight. So messages sent here must be persisted; a volatile one works only on the process that
- * holds the shards (the workflows' own calls, which run there).
+ * With NATS (`overNats`), every process is a runner of its own and runners talk over NATS
+ * (`NatsRunners.ts`): each entity, workflow and singleton lives once in the cluster, on whichever
+ * runner holds its shard, and the monitors, devices and ML services run here too (`Cluster.ts` is
+ * this same layer then). A dead runner's shards move once it is found gone and its advisory locks
+ * are free.
+ *
+ * Without NATS there is no transport: every process registers as the same runner; the shards
+ * (and so every entity, workflow and singleton) belong to the one process holding their
+ * PostgreSQL advisory locks, and the other processes' persisted messages reach it through the
+ * message tables. When that process dies its connection closes, the locks are free, and another
+ * process takes the shards over and resumes what was in flight. So messages sent here must be
+ * persisted; a volatile one works only on the process that holds the shards (the workflows' own
+ * calls, which run there).
  *
  * The cluster creates its tables when the layer is built; processes starting at once on an empty
  * database would race on that DDL, so it runs under an advisory lock (docs/cluster.md).
